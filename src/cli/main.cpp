@@ -1,0 +1,25 @@
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"dsserve: a serving engine for the DeepSeek-V3.2 model family"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "dsserve 0.1.0");
+
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const dsserve::Error& e) {
+        std::fprintf(stderr, "dsserve: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dsserve: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
