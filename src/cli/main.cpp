@@ -9,6 +9,10 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "dsserve 0.1.0");
 
+    dsserve::cli::add_generate_command(app);
+    dsserve::cli::add_forward_command(app);
+    dsserve::cli::add_make_model_command(app);
+
 
     try {
         app.parse(argc, argv);

@@ -1,0 +1,271 @@
+#include "model/deepseek_v32.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "model/moe_routing.h"
+
+namespace dsserve::model {
+namespace {
+
+std::vector<std::int32_t> positions_of(const ForwardBatch& batch) {
+    std::vector<std::int32_t> pos;
+    pos.reserve(batch.tokens.size());
+    for (const auto& s : batch.seqs) {
+        for (std::int32_t j = 0; j < s.num_new; ++j) {
+            pos.push_back(s.num_cached + j);
+        }
+    }
+    return pos;
+}
+
+// Cache slots of the new tokens, in batch order.
+std::vector<std::int32_t> new_slots(const ForwardBatch& batch) {
+    std::vector<std::int32_t> slots;
+    slots.reserve(batch.tokens.size());
+    for (const auto& s : batch.seqs) {
+        for (std::int32_t j = 0; j < s.num_new; ++j) {
+            slots.push_back(s.slots[static_cast<std::size_t>(s.num_cached + j)]);
+        }
+    }
+    return slots;
+}
+
+void check_batch(const ForwardBatch& batch, const KvCache& cache, std::int64_t max_positions) {
+    std::int64_t total = 0;
+    for (const auto& s : batch.seqs) {
+        DS_ASSERT(s.num_cached >= 0 && s.num_new >= 0, s.num_cached, " ", s.num_new);
+        DS_ASSERT(static_cast<std::int64_t>(s.slots.size()) >= s.num_cached + s.num_new,
+                  "slots ", s.slots.size(), " < ", s.num_cached + s.num_new);
+        DS_ASSERT(s.num_cached + s.num_new <= max_positions, "position past the context");
+        for (std::int32_t slot : s.slots.subspan(0, static_cast<std::size_t>(s.num_cached + s.num_new))) {
+            DS_ASSERT(slot >= 0 && slot < cache.num_slots(), "slot ", slot);
+        }
+        total += s.num_new;
+    }
+    DS_ASSERT(total == batch.num_tokens(), total, " != ", batch.num_tokens());
+}
+
+}  // namespace
+
+DeepseekV32::DeepseekV32(ModelConfig config, LoadedWeights weights, Ops& ops)
+    : config_(std::move(config)), store_(std::move(weights.store)), ops_(ops),
+      rope_(rope_frequencies(config_)), has_mtp_(weights.mtp_loaded) {
+    embed_ = w("model.embed_tokens.weight");
+    final_norm_ = w("model.norm.weight");
+    lm_head_ = config_.tie_word_embeddings ? embed_ : w("lm_head.weight");
+    for (int i = 0; i < config_.num_hidden_layers; ++i) {
+        layers_.push_back(bind_layer(i));
+    }
+    if (has_mtp_) {
+        const std::string p = layer_prefix(config_.num_hidden_layers);
+        mtp_.embed = w(p + "embed_tokens.weight");
+        mtp_.enorm = w(p + "enorm.weight");
+        mtp_.hnorm = w(p + "hnorm.weight");
+        mtp_.eh_proj = w(p + "eh_proj.weight");
+        mtp_.layer = bind_layer(config_.num_hidden_layers);
+        mtp_.norm = w(p + "shared_head.norm.weight");
+        mtp_.head = w(p + "shared_head.head.weight");
+    }
+}
+
+DeepseekV32::Layer DeepseekV32::bind_layer(int index) const {
+    const std::string p = layer_prefix(index);
+    Layer l;
+    l.index = index;
+    l.attn_norm = w(p + "input_layernorm.weight");
+    l.mlp_norm = w(p + "post_attention_layernorm.weight");
+    Attention& a = l.attn;
+    if (config_.q_lora_rank > 0) {
+        a.q_a = w(p + "self_attn.q_a_proj.weight");
+        a.q_a_norm = w(p + "self_attn.q_a_layernorm.weight");
+        a.q_b = w(p + "self_attn.q_b_proj.weight");
+    } else {
+        a.q_proj = w(p + "self_attn.q_proj.weight");
+    }
+    a.kv_a = w(p + "self_attn.kv_a_proj_with_mqa.weight");
+    a.kv_a_norm = w(p + "self_attn.kv_a_layernorm.weight");
+    a.kv_b = w(p + "self_attn.kv_b_proj.weight");
+    a.o = w(p + "self_attn.o_proj.weight");
+    if (config_.sparse_attention) {
+        a.idx_wq_b = w(p + "self_attn.indexer.wq_b.weight");
+        a.idx_wk = w(p + "self_attn.indexer.wk.weight");
+        a.idx_k_norm = w(p + "self_attn.indexer.k_norm.weight");
+        a.idx_k_norm_bias = w(p + "self_attn.indexer.k_norm.bias");
+        a.idx_weights = w(p + "self_attn.indexer.weights_proj.weight");
+    }
+    l.moe = config_.is_moe_layer(index);
+    if (l.moe) {
+        l.router = w(p + "mlp.gate.weight");
+        l.router_bias = w(p + "mlp.gate.e_score_correction_bias");
+        for (int e = 0; e < config_.n_routed_experts; ++e) {
+            std::string ep = p + "mlp.experts." + std::to_string(e) + ".";
+            l.experts.push_back({w(ep + "gate_proj.weight"), w(ep + "up_proj.weight"),
+                                 w(ep + "down_proj.weight")});
+        }
+        if (config_.n_shared_experts > 0) {
+            l.dense = {w(p + "mlp.shared_experts.gate_proj.weight"),
+                       w(p + "mlp.shared_experts.up_proj.weight"),
+                       w(p + "mlp.shared_experts.down_proj.weight")};
+        }
+    } else {
+        l.dense = {w(p + "mlp.gate_proj.weight"), w(p + "mlp.up_proj.weight"),
+                   w(p + "mlp.down_proj.weight")};
+    }
+    return l;
+}
+
+ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {
+    check_batch(batch, cache, config_.max_position_embeddings);
+    const auto positions = positions_of(batch);
+    Tensor x(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
+    ops_.embedding(*embed_, batch.tokens, x);
+    for (const Layer& layer : layers_) {
+        decoder_layer(layer, x, batch, positions, cache);
+    }
+    return head(batch, std::move(x), *final_norm_, *lm_head_);
+}
+
+ForwardResult DeepseekV32::mtp_forward(const ForwardBatch& batch, const Tensor& hidden,
+                                       KvCache& cache) {
+    DS_ASSERT(has_mtp_, "no MTP weights");
+    DS_ASSERT(hidden.rows() == batch.num_tokens(), hidden.rows(), " ", batch.num_tokens());
+    check_batch(batch, cache, config_.max_position_embeddings);
+    const auto positions = positions_of(batch);
+    const std::int64_t t = batch.num_tokens(), h = config_.hidden_size;
+    const float eps = static_cast<float>(config_.rms_norm_eps);
+    // h' = M [RMSNorm(Emb(t_{i+1})); RMSNorm(h_i)]: the released checkpoints put the embedding
+    // half first (eh_proj's input columns 0..h-1), then the hidden-state half.
+    Tensor e(t, h), hn(t, h), cat(t, 2 * h), x(t, h);
+    ops_.embedding(*mtp_.embed, batch.tokens, e);
+    ops_.rms_norm(e, *mtp_.enorm, eps, e);
+    ops_.rms_norm(hidden, *mtp_.hnorm, eps, hn);
+    ops_.copy_cols(e, 0, cat, 0, static_cast<int>(h));
+    ops_.copy_cols(hn, 0, cat, static_cast<int>(h), static_cast<int>(h));
+    ops_.linear(cat, *mtp_.eh_proj, x);
+    decoder_layer(mtp_.layer, x, batch, positions, cache);
+    return head(batch, std::move(x), *mtp_.norm, *mtp_.head);
+}
+
+ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tensor& norm,
+                                const Tensor& lm_head) {
+    ForwardResult out;
+    ops_.rms_norm(x, norm, static_cast<float>(config_.rms_norm_eps), x);
+    std::int64_t row = 0;
+    for (const auto& s : batch.seqs) {
+        if (batch.all_logits) {
+            for (std::int32_t j = 0; j < s.num_new; ++j) {
+                out.logit_rows.push_back(row + j);
+            }
+        } else if (s.num_new > 0) {
+            out.logit_rows.push_back(row + s.num_new - 1);
+        }
+        row += s.num_new;
+    }
+    Tensor picked(static_cast<std::int64_t>(out.logit_rows.size()), config_.hidden_size);
+    for (std::size_t i = 0; i < out.logit_rows.size(); ++i) {
+        std::copy_n(x.row(out.logit_rows[i]), config_.hidden_size, picked.row(static_cast<std::int64_t>(i)));
+    }
+    out.logits = Tensor(picked.rows(), config_.vocab_size);
+    ops_.linear(picked, lm_head, out.logits);
+    out.hidden = std::move(x);
+    return out;
+}
+
+void DeepseekV32::decoder_layer(const Layer& layer, Tensor& x, const ForwardBatch& batch,
+                                std::span<const std::int32_t> positions, KvCache& cache) {
+    const float eps = static_cast<float>(config_.rms_norm_eps);
+    Tensor h(x.shape);
+    ops_.rms_norm(x, *layer.attn_norm, eps, h);
+    ops_.add(x, attention(layer, h, batch, positions, cache));
+    ops_.rms_norm(x, *layer.mlp_norm, eps, h);
+    ops_.add(x, layer.moe ? moe(layer, h) : mlp(layer.dense, h));
+}
+
+Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const ForwardBatch& batch,
+                              std::span<const std::int32_t> positions, KvCache& cache) {
+    const auto& c = config_;
+    const Attention& a = layer.attn;
+    const std::int64_t t = h.rows();
+    const int heads = c.num_attention_heads, nope = c.qk_nope_head_dim, rope = c.qk_rope_head_dim;
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    LayerCacheView kv_cache = cache.layer(layer.index);
+    const auto slots = new_slots(batch);
+
+    // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)].
+    Tensor q(t, static_cast<std::int64_t>(heads) * c.qk_head_dim());
+    Tensor q_latent;  // [T, q_lora_rank], also the indexer's query input
+    if (a.q_a != nullptr) {
+        q_latent = Tensor(t, c.q_lora_rank);
+        ops_.linear(h, *a.q_a, q_latent);
+        ops_.rms_norm(q_latent, *a.q_a_norm, eps, q_latent);
+        ops_.linear(q_latent, *a.q_b, q);
+    } else {
+        ops_.linear(h, *a.q_proj, q);
+    }
+    ops_.rope(q, heads, c.qk_head_dim(), nope, rope, positions, rope_.inv_freq,
+              rope_.attention_factor, /*interleaved=*/true);
+
+    // Keys and values share one compressed latent c_KV = RMSNorm(W_DKV h) [T, kv_lora] and one
+    // rotary key k_R = RoPE(W_KR h) [T, rope]; only these enter the cache.
+    Tensor kv(t, c.kv_lora_rank + rope);
+    ops_.linear(h, *a.kv_a, kv);
+    Tensor latent(t, c.kv_lora_rank), k_rope(t, rope);
+    ops_.copy_cols(kv, 0, latent, 0, c.kv_lora_rank);
+    ops_.copy_cols(kv, c.kv_lora_rank, k_rope, 0, rope);
+    ops_.rms_norm(latent, *a.kv_a_norm, eps, latent);
+    ops_.rope(k_rope, 1, rope, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, true);
+    ops_.scatter_rows(latent, slots, *kv_cache.latent);
+    ops_.scatter_rows(k_rope, slots, *kv_cache.rope);
+
+    // Lightning indexer: a few cheap heads score every earlier token; attention then reads only
+    // the index_topk best. Its rotary layout is half-split, unlike MLA's interleaved pairs.
+    std::vector<std::vector<std::int32_t>> selected;
+    if (c.sparse_attention) {
+        const int ih = c.index_n_heads, id = c.index_head_dim;
+        Tensor iq(t, static_cast<std::int64_t>(ih) * id), ik(t, id), iw(t, ih);
+        ops_.linear(q_latent, *a.idx_wq_b, iq);
+        ops_.rope(iq, ih, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
+        ops_.linear(h, *a.idx_wk, ik);
+        ops_.layer_norm(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, ik);
+        ops_.rope(ik, 1, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
+        ops_.scatter_rows(ik, slots, *kv_cache.index_k);
+        ops_.linear(h, *a.idx_weights, iw);
+        ops_.scale(iw, 1.0f / std::sqrt(static_cast<float>(ih)));
+        selected = ops_.indexer_topk(iq, iw, batch.seqs, *kv_cache.index_k, ih, id,
+                                     1.0f / std::sqrt(static_cast<float>(id)), c.index_topk);
+    }
+
+    MlaParams params{heads, nope, rope, c.v_head_dim, c.kv_lora_rank,
+                     static_cast<float>(c.softmax_scale())};
+    Tensor attn(t, static_cast<std::int64_t>(heads) * c.v_head_dim);
+    ops_.mla_attention(q, batch.seqs, kv_cache, *a.kv_b, params, selected, attn);
+    Tensor out(t, c.hidden_size);
+    ops_.linear(attn, *a.o, out);
+    return out;
+}
+
+Tensor DeepseekV32::mlp(const Mlp& m, const Tensor& h) {
+    const std::int64_t inter = m.gate->rows();
+    Tensor gate(h.rows(), inter), up(h.rows(), inter), act(h.rows(), inter);
+    ops_.linear(h, *m.gate, gate);
+    ops_.linear(h, *m.up, up);
+    ops_.silu_mul(gate, up, act);
+    Tensor out(h.rows(), config_.hidden_size);
+    ops_.linear(act, *m.down, out);
+    return out;
+}
+
+Tensor DeepseekV32::moe(const Layer& layer, const Tensor& h) {
+    Tensor logits(h.rows(), config_.n_routed_experts);
+    ops_.linear(h, *layer.router, logits);
+    MoeRouting routing = route_tokens(logits, layer.router_bias->data, config_);
+    Tensor out(h.rows(), config_.hidden_size);
+    ops_.moe_experts(h, routing, layer.experts, out);
+    if (layer.dense.gate != nullptr) {
+        ops_.add(out, mlp(layer.dense, h));
+    }
+    return out;
+}
+
+}  // namespace dsserve::model

@@ -1,0 +1,114 @@
+// DeepSeek-V3.2 (and DeepSeek-V3, its dense-attention parent) as a forward pass over a batch of
+// sequences: MLA with low-rank q and kv, the lightning indexer and top-k sparse attention,
+// DeepSeekMoE with a shared expert, and the multi-token-prediction module.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/loader.h"
+#include "model/ops.h"
+#include "model/rope.h"
+
+namespace dsserve::model {
+
+// One step's work: the new tokens of every sequence, back to back, and where each sequence's
+// tokens live in the cache.
+struct ForwardBatch {
+    std::vector<std::int32_t> tokens;
+    std::vector<SequenceSlots> seqs;
+    bool all_logits = false;  // logits for every new token, else only each sequence's last
+
+    std::int64_t num_tokens() const { return static_cast<std::int64_t>(tokens.size()); }
+};
+
+struct ForwardResult {
+    Tensor hidden;  // [T, hidden]: final-norm hidden states, the MTP module's input
+    Tensor logits;  // [rows, vocab]
+    std::vector<std::int64_t> logit_rows;  // which token row each logits row belongs to
+};
+
+class DeepseekV32 {
+public:
+    DeepseekV32(ModelConfig config, LoadedWeights weights, Ops& ops);
+
+    const ModelConfig& config() const { return config_; }
+    bool has_mtp() const { return has_mtp_; }
+
+    ForwardResult forward(const ForwardBatch& batch, KvCache& cache);
+
+    // The MTP module (V3 report §2.2) at depth 1: row t combines the main model's hidden state at
+    // token t with the embedding of the token that follows it (batch.tokens holds those next
+    // tokens, at token t's positions and slots) and predicts the token after that.
+    ForwardResult mtp_forward(const ForwardBatch& batch, const Tensor& hidden, KvCache& cache);
+
+private:
+    struct Attention {
+        const Tensor* q_a = nullptr;
+        const Tensor* q_a_norm = nullptr;
+        const Tensor* q_b = nullptr;
+        const Tensor* q_proj = nullptr;
+        const Tensor* kv_a = nullptr;
+        const Tensor* kv_a_norm = nullptr;
+        const Tensor* kv_b = nullptr;
+        const Tensor* o = nullptr;
+        // the lightning indexer
+        const Tensor* idx_wq_b = nullptr;
+        const Tensor* idx_wk = nullptr;
+        const Tensor* idx_k_norm = nullptr;
+        const Tensor* idx_k_norm_bias = nullptr;
+        const Tensor* idx_weights = nullptr;
+    };
+    struct Mlp {
+        const Tensor* gate = nullptr;
+        const Tensor* up = nullptr;
+        const Tensor* down = nullptr;
+    };
+    struct Layer {
+        int index = 0;
+        const Tensor* attn_norm = nullptr;
+        const Tensor* mlp_norm = nullptr;
+        Attention attn;
+        bool moe = false;
+        Mlp dense;  // dense layers; the shared expert in MoE layers
+        const Tensor* router = nullptr;
+        const Tensor* router_bias = nullptr;
+        std::vector<ExpertWeights> experts;
+    };
+    struct Mtp {
+        const Tensor* embed = nullptr;
+        const Tensor* enorm = nullptr;
+        const Tensor* hnorm = nullptr;
+        const Tensor* eh_proj = nullptr;
+        Layer layer;
+        const Tensor* norm = nullptr;
+        const Tensor* head = nullptr;
+    };
+
+    Layer bind_layer(int index) const;
+    const Tensor* w(const std::string& name) const { return &store_.at(name); }
+
+    void decoder_layer(const Layer& layer, Tensor& x, const ForwardBatch& batch,
+                       std::span<const std::int32_t> positions, KvCache& cache);
+    Tensor attention(const Layer& layer, const Tensor& h, const ForwardBatch& batch,
+                     std::span<const std::int32_t> positions, KvCache& cache);
+    Tensor mlp(const Mlp& mlp, const Tensor& h);
+    Tensor moe(const Layer& layer, const Tensor& h);
+    ForwardResult head(const ForwardBatch& batch, Tensor hidden, const Tensor& norm,
+                       const Tensor& lm_head);
+
+    ModelConfig config_;
+    WeightStore store_;
+    Ops& ops_;
+    RopeTable rope_;
+    bool has_mtp_ = false;
+    const Tensor* embed_ = nullptr;
+    const Tensor* final_norm_ = nullptr;
+    const Tensor* lm_head_ = nullptr;
+    std::vector<Layer> layers_;
+    Mtp mtp_;
+};
+
+}  // namespace dsserve::model

@@ -1,0 +1,108 @@
+// The operations the DeepSeek-V3.2 forward pass needs from a backend. The model file is written
+// against this interface only; the CPU backend (backend/cpu) implements it in plain loops and
+// BLAS, and is the oracle any other backend is checked against.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/tensor.h"
+
+namespace dsserve::model {
+
+// One sequence's part of a step: it has num_cached tokens in the cache already and brings
+// num_new more. slots[p] is the cache row of the token at position p, for every position the
+// step can see (num_cached + num_new of them).
+struct SequenceSlots {
+    std::int32_t num_cached = 0;
+    std::int32_t num_new = 0;
+    std::span<const std::int32_t> slots;
+};
+
+// The per-layer cache rows a step reads and writes: the compressed latent c_KV (after its norm),
+// the shared rotary key k_R, and the indexer's key.
+struct LayerCacheView {
+    Tensor* latent;   // [num_slots, kv_lora_rank]
+    Tensor* rope;     // [num_slots, qk_rope_head_dim]
+    Tensor* index_k;  // [num_slots, index_head_dim], or null for dense attention
+};
+
+struct MlaParams {
+    int num_heads;
+    int qk_nope_head_dim;
+    int qk_rope_head_dim;
+    int v_head_dim;
+    int kv_lora_rank;
+    float softmax_scale;
+};
+
+struct MoeRouting {
+    int top_k = 0;
+    std::vector<std::int32_t> experts;  // [tokens, top_k]
+    std::vector<float> weights;         // [tokens, top_k], routed_scaling_factor applied
+};
+
+struct ExpertWeights {
+    const Tensor* gate;  // [inter, hidden]
+    const Tensor* up;    // [inter, hidden]
+    const Tensor* down;  // [hidden, inter]
+};
+
+class Ops {
+public:
+    virtual ~Ops() = default;
+
+    // y[T, N] = x[T, K] W[N, K]^T
+    virtual void linear(const Tensor& x, const Tensor& w, Tensor& y) = 0;
+    // y = x / rms(x) * g, row-wise over the last dim; x and y may alias.
+    virtual void rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) = 0;
+    // y = (x - mean) / std * g + b, row-wise.
+    virtual void layer_norm(const Tensor& x, const Tensor& g, const Tensor& b, float eps,
+                            Tensor& y) = 0;
+    // Rotates, in every row r, heads of `head_stride` floats starting at `offset`: the first
+    // 2 * cos_sin.cols() / 2 dims of each head, at position positions[r]. interleaved: pairs
+    // (2i, 2i+1) (MLA); otherwise pairs (i, i + d/2) (the indexer).
+    virtual void rope(Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
+                      std::span<const std::int32_t> positions, std::span<const float> inv_freq,
+                      float attention_factor, bool interleaved) = 0;
+    // out[T, I] = silu(gate) * up for gate_up = [gate | up] halves of width I.
+    virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
+
+    // out[t] = table[ids[t]]
+    virtual void embedding(const Tensor& table, std::span<const std::int32_t> ids, Tensor& out) = 0;
+    // x += y
+    virtual void add(Tensor& x, const Tensor& y) = 0;
+    // dst[:, dst_col : dst_col + n] = src[:, src_col : src_col + n]
+    virtual void copy_cols(const Tensor& src, int src_col, Tensor& dst, int dst_col, int n) = 0;
+    // x *= s
+    virtual void scale(Tensor& x, float s) = 0;
+
+    // Writes rows of src into dst at the given slots.
+    virtual void scatter_rows(const Tensor& src, std::span<const std::int32_t> slots,
+                              Tensor& dst) = 0;
+
+    // Lightning indexer scores and top-k (V3.2 report §2.1): for each new token t of each
+    // sequence, I(t, s) = sum_h w[t, h] * ReLU(q[t, h] . k_s * scale) over positions s <= pos(t),
+    // and the positions of the top_k largest (all causal positions when there are fewer).
+    // Ties go to the lower position. Returns, per new token, sorted positions.
+    virtual std::vector<std::vector<std::int32_t>> indexer_topk(
+        const Tensor& q, const Tensor& weights, std::span<const SequenceSlots> seqs,
+        const Tensor& index_k, int num_heads, int head_dim, float scale, int top_k) = 0;
+
+    // Multi-head latent attention in the absorbed form (DeepSeek-V2 §2.1.2): scores are
+    // q_nope W_UK . c_KV + q_rope . k_R; the output is W_UV (sum p c_KV). q is
+    // [T, heads * (nope + rope)]; kv_b is kv_b_proj [heads * (nope + v), kv_lora]; out is
+    // [T, heads * v]. selected, when not empty, restricts token t to those positions.
+    virtual void mla_attention(const Tensor& q, std::span<const SequenceSlots> seqs,
+                               const LayerCacheView& cache, const Tensor& kv_b,
+                               const MlaParams& params,
+                               const std::vector<std::vector<std::int32_t>>& selected,
+                               Tensor& out) = 0;
+
+    // Routed experts: out[t] += sum_k weights[t, k] * expert_k(x[t]) (SwiGLU experts).
+    virtual void moe_experts(const Tensor& x, const MoeRouting& routing,
+                             std::span<const ExpertWeights> experts, Tensor& out) = 0;
+};
+
+}  // namespace dsserve::model
