@@ -197,6 +197,13 @@ LoadedWeights load_weights(const ModelConfig& config, const std::filesystem::pat
         });
     } else {
         Checkpoint ckpt(dir);
+        // The MTP layer is stored as layer num_hidden_layers; with the layer count overridden
+        // upwards it would silently serve as an ordinary layer.
+        for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
+            DS_CHECK(ckpt.find(layer_prefix(layer) + "eh_proj.weight") == nullptr,
+                     "checkpoint layer ", layer, " is an MTP layer, so the checkpoint has fewer than "
+                     "num_hidden_layers = ", config.num_hidden_layers, " decoder layers");
+        }
         bool mtp_missing = false;
         for (std::size_t i = 0; i < manifest.size(); ++i) {
             const auto& spec = manifest[i];
