@@ -8,7 +8,8 @@ namespace dsserve::backend {
 
 std::unique_ptr<model::Ops> make_backend(const BackendOptions& options) {
     if (options.device == "cpu") {
-        std::size_t threads = options.num_threads ? options.num_threads : ThreadPool::default_threads();
+        std::size_t threads =
+            options.num_threads ? options.num_threads : ThreadPool::default_threads();
         return std::make_unique<cpu::CpuOps>(threads);
     }
     DS_CHECK(options.device != "cuda",

@@ -9,5 +9,4 @@ void add_generate_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_make_model_command(CLI::App& app);
 
-
 }  // namespace dsserve::cli

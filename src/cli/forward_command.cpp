@@ -23,9 +23,10 @@ void add_forward_command(CLI::App& app) {
     cmd->add_option("--out", args->out, "Output .npy file, shape [tokens, vocab]")->required();
     cmd->add_flag("--incremental", args->incremental,
                   "Feed one token at a time through the cache instead of one prefill");
-    cmd->add_flag("--mtp", args->mtp,
-                  "Also write <out>.mtp.npy: MTP logits at positions 0..n-2 (input: hidden state at i "
-                  "and token i+1)");
+    cmd->add_flag(
+        "--mtp", args->mtp,
+        "Also write <out>.mtp.npy: MTP logits at positions 0..n-2 (input: hidden state at i "
+        "and token i+1)");
     cmd->callback([args] {
         auto ids = parse_id_list(args->input_ids, "--input-ids");
         runtime::LoadedModel loaded(args->model.resolve());
@@ -40,7 +41,8 @@ void add_forward_command(CLI::App& app) {
         model::Tensor hidden(n, config.hidden_size);
         if (args->incremental) {
             for (std::int32_t i = 0; i < n; ++i) {
-                auto r = seq.feed(std::span<const std::int32_t>(&ids[static_cast<std::size_t>(i)], 1), true);
+                auto r = seq.feed(
+                    std::span<const std::int32_t>(&ids[static_cast<std::size_t>(i)], 1), true);
                 std::copy_n(r.logits.row(0), config.vocab_size, logits.row(i));
                 std::copy_n(r.hidden.row(0), config.hidden_size, hidden.row(i));
             }

@@ -20,7 +20,8 @@ void add_generate_command(CLI::App& app) {
     args->model.add_to(cmd);
     cmd->add_option("--input-ids", args->input_ids, "Comma-separated prompt token ids")->required();
     cmd->add_option("--max-new-tokens", args->gen.max_new_tokens)->capture_default_str();
-    cmd->add_option("--temperature", args->gen.sampling.temperature, "0 = greedy")->capture_default_str();
+    cmd->add_option("--temperature", args->gen.sampling.temperature, "0 = greedy")
+        ->capture_default_str();
     cmd->add_option("--top-p", args->gen.sampling.top_p)->capture_default_str();
     cmd->add_option("--top-k", args->gen.sampling.top_k, "-1 = all")->capture_default_str();
     cmd->add_option("--seed", args->gen.seed, "Sampling seed")->capture_default_str();

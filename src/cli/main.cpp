@@ -13,7 +13,6 @@ int main(int argc, char** argv) {
     dsserve::cli::add_forward_command(app);
     dsserve::cli::add_make_model_command(app);
 
-
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -21,8 +21,8 @@ void add_make_model_command(CLI::App& app) {
         std::uint64_t shard_mb = 64;
     };
     auto args = std::make_shared<Args>();
-    auto* cmd = app.add_subcommand("make-model",
-                                   "Write a Hugging-Face-layout DeepSeek-V3.2 checkpoint with random weights");
+    auto* cmd = app.add_subcommand(
+        "make-model", "Write a Hugging-Face-layout DeepSeek-V3.2 checkpoint with random weights");
     cmd->add_option("output", args->output, "Output directory")->required();
     cmd->add_option("--preset", args->preset, "tiny, small or full")->capture_default_str();
     cmd->add_option("--config", args->config_file, "Any valid config.json instead of a preset");
@@ -33,8 +33,10 @@ void add_make_model_command(CLI::App& app) {
     cmd->add_option("--scale-dtype", args->scale_dtype,
                     "FP8 block scale tensors: f32 (as released) or e8m0")
         ->capture_default_str();
-    cmd->add_option("--json-model-override-args", args->overrides, "JSON object of config overrides");
-    cmd->add_option("--max-shard-size-mb", args->shard_mb, "Shard size limit")->capture_default_str();
+    cmd->add_option("--json-model-override-args", args->overrides,
+                    "JSON object of config overrides");
+    cmd->add_option("--max-shard-size-mb", args->shard_mb, "Shard size limit")
+        ->capture_default_str();
     cmd->callback([args] {
         model::MakeModelOptions o;
         o.output = args->output;
@@ -50,10 +52,12 @@ void add_make_model_command(CLI::App& app) {
         o.config = model::apply_overrides(o.config, args->overrides);
         o.seed = args->seed;
         DS_CHECK(args->dtype == "fp8" || args->dtype == "bf16", "--dtype must be fp8 or bf16");
-        o.dtype = args->dtype == "fp8" ? model::CheckpointDType::kFp8 : model::CheckpointDType::kBf16;
+        o.dtype =
+            args->dtype == "fp8" ? model::CheckpointDType::kFp8 : model::CheckpointDType::kBf16;
         DS_CHECK(args->scale_dtype == "f32" || args->scale_dtype == "e8m0",
                  "--scale-dtype must be f32 or e8m0");
-        o.scale_dtype = args->scale_dtype == "f32" ? model::ScaleDType::kF32 : model::ScaleDType::kE8M0;
+        o.scale_dtype =
+            args->scale_dtype == "f32" ? model::ScaleDType::kF32 : model::ScaleDType::kE8M0;
         DS_CHECK(args->shard_mb > 0, "--max-shard-size-mb must be positive");
         o.max_shard_bytes = args->shard_mb << 20;
         model::make_model(o);

@@ -47,8 +47,9 @@ std::vector<std::int32_t> parse_id_list(const std::string& text, const char* fla
         }
         std::int32_t value = 0;
         auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-        DS_CHECK(!item.empty() && ec == std::errc() && ptr == item.data() + item.size() && value >= 0,
-                 flag, ": '", item, "' is not a token id");
+        DS_CHECK(
+            !item.empty() && ec == std::errc() && ptr == item.data() + item.size() && value >= 0,
+            flag, ": '", item, "' is not a token id");
         ids.push_back(value);
         pos = end + 1;
     }

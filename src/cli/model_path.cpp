@@ -46,7 +46,8 @@ std::filesystem::path resolve_model_path(const std::string& given) {
     fs::rename(tmp, dir, ec);
     if (ec) {  // another process won the race; use its copy
         fs::remove_all(tmp);
-        DS_CHECK(fs::exists(dir / "config.json"), "cannot create ", dir.string(), ": ", ec.message());
+        DS_CHECK(fs::exists(dir / "config.json"), "cannot create ", dir.string(), ": ",
+                 ec.message());
     }
     return dir;
 }

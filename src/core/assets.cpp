@@ -1,6 +1,6 @@
 #include "core/assets.h"
 
-#define DECLARE_ASSET(name)                 \
+#define DECLARE_ASSET(name)                       \
     extern "C" const char dsserve_asset_##name[]; \
     extern "C" const char dsserve_asset_##name##_end[];
 

@@ -67,7 +67,8 @@ float f16_to_float(std::uint16_t bits) {
     if (exp == 0) {
         value = std::ldexp(static_cast<float>(mant), -24);
     } else if (exp == 31) {
-        value = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+        value =
+            mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
     } else {
         value = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
     }
@@ -90,7 +91,7 @@ std::uint16_t float_to_f16(float f) {
         return static_cast<std::uint16_t>(sign | static_cast<std::uint16_t>(q));
     }
     int e;
-    float m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+    float m = std::frexp(a, &e);                 // a = m * 2^e, m in [0.5, 1)
     float scaled = std::nearbyint(m * 2048.0f);  // 11 significant bits
     if (scaled >= 2048.0f) {
         scaled /= 2.0f;
@@ -131,7 +132,7 @@ std::uint8_t float_to_fp8_e4m3(float f) {
         return static_cast<std::uint8_t>(sign | static_cast<std::uint8_t>(q));
     }
     int e;
-    float m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+    float m = std::frexp(a, &e);               // a = m * 2^e, m in [0.5, 1)
     float scaled = std::nearbyint(m * 16.0f);  // 4 significant bits
     if (scaled >= 16.0f) {
         scaled /= 2.0f;

@@ -38,7 +38,8 @@ std::uint16_t float_to_f16(float f);
 
 // OCP FP8 E4M3 ("e4m3fn"): no infinities, 0x7f/0xff are NaN, largest finite 448.
 float fp8_e4m3_to_float(std::uint8_t bits);
-// Round to nearest even and saturate to ±448, as DeepSeek's quantizer does (it clamps before casting).
+// Round to nearest even and saturate to ±448, as DeepSeek's quantizer does (it clamps before
+// casting).
 std::uint8_t float_to_fp8_e4m3(float f);
 
 // UE8M0: an unsigned power-of-two exponent, value 2^(bits - 127); 0xff is NaN.

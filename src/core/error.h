@@ -1,6 +1,6 @@
-// Errors: bad input throws dsserve::Error, caught at a boundary (CLI, HTTP route, loader) and turned
-// into a message; a broken invariant is DS_ASSERT, which stops the process with file, line and the
-// condition, because continuing would corrupt other requests.
+// Errors: bad input throws dsserve::Error, caught at a boundary (CLI, HTTP route, loader) and
+// turned into a message; a broken invariant is DS_ASSERT, which stops the process with file, line
+// and the condition, because continuing would corrupt other requests.
 #pragma once
 
 #include <sstream>
@@ -34,18 +34,18 @@ template <typename... Args>
 }  // namespace dsserve
 
 // Input validation: throws dsserve::Error with the message when the condition is false.
-#define DS_CHECK(cond, ...)                 \
-    do {                                    \
-        if (!(cond)) {                      \
-            ::dsserve::fail(__VA_ARGS__);   \
-        }                                   \
+#define DS_CHECK(cond, ...)               \
+    do {                                  \
+        if (!(cond)) {                    \
+            ::dsserve::fail(__VA_ARGS__); \
+        }                                 \
     } while (0)
 
 // Internal invariant: aborts with file:line, the condition and the streamed detail.
-#define DS_ASSERT(cond, ...)                                                          \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            ::dsserve::assert_failed(__FILE__, __LINE__, #cond,                       \
+#define DS_ASSERT(cond, ...)                                                             \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            ::dsserve::assert_failed(__FILE__, __LINE__, #cond,                          \
                                      ::dsserve::str_cat("" __VA_OPT__(, ) __VA_ARGS__)); \
-        }                                                                             \
+        }                                                                                \
     } while (0)

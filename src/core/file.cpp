@@ -55,7 +55,9 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
     }
 }
 
-MappedFile::~MappedFile() { reset(); }
+MappedFile::~MappedFile() {
+    reset();
+}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {

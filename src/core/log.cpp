@@ -25,8 +25,12 @@ const char* level_name(Level l) {
 }
 }  // namespace
 
-void set_level(Level l) { g_level.store(l); }
-Level level() { return g_level.load(std::memory_order_relaxed); }
+void set_level(Level l) {
+    g_level.store(l);
+}
+Level level() {
+    return g_level.load(std::memory_order_relaxed);
+}
 
 void write(Level l, const std::string& message) {
     auto now = std::chrono::system_clock::now();

@@ -52,7 +52,8 @@ SafetensorsHeader parse_safetensors_header(std::span<const std::uint8_t> file,
         if (name == "__metadata__") {
             DS_CHECK(entry.is_object(), file_name, ": __metadata__ is not an object");
             for (const auto& [k, v] : entry.items()) {
-                DS_CHECK(v.is_string(), file_name, ": __metadata__ value of ", k, " is not a string");
+                DS_CHECK(v.is_string(), file_name, ": __metadata__ value of ", k,
+                         " is not a string");
                 header.metadata[k] = v.get<std::string>();
             }
             continue;
@@ -101,8 +102,8 @@ SafetensorsHeader parse_safetensors_header(std::span<const std::uint8_t> file,
     for (std::size_t i = 1; i < header.tensors.size(); ++i) {
         const auto& prev = header.tensors[i - 1];
         const auto& cur = header.tensors[i];
-        DS_CHECK(cur.begin >= prev.end || cur.begin == cur.end || prev.begin == prev.end,
-                 file_name, ": tensors ", prev.name, " and ", cur.name, " overlap");
+        DS_CHECK(cur.begin >= prev.end || cur.begin == cur.end || prev.begin == prev.end, file_name,
+                 ": tensors ", prev.name, " and ", cur.name, " overlap");
     }
     return header;
 }

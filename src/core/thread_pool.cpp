@@ -40,7 +40,8 @@ void ThreadPool::parallel_for(std::size_t n,
     if (n == 0) {
         return;
     }
-    std::size_t parts = std::min(size(), std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk)));
+    std::size_t parts =
+        std::min(size(), std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk)));
     if (parts <= 1 || workers_.empty()) {
         fn(0, n);
         return;

@@ -91,8 +91,9 @@ ModelConfig ModelConfig::from_json(const Json& json) {
     } else {
         c.architecture = c.sparse_attention ? "DeepseekV32ForCausalLM" : "DeepseekV3ForCausalLM";
     }
-    DS_CHECK(c.architecture == "DeepseekV32ForCausalLM" || c.architecture == "DeepseekV3ForCausalLM",
-             "config.json: architecture '", c.architecture, "' is not supported");
+    DS_CHECK(
+        c.architecture == "DeepseekV32ForCausalLM" || c.architecture == "DeepseekV3ForCausalLM",
+        "config.json: architecture '", c.architecture, "' is not supported");
 
     c.vocab_size = r.required<std::int64_t>("vocab_size");
     c.hidden_size = r.required<std::int64_t>("hidden_size");
@@ -136,14 +137,16 @@ ModelConfig ModelConfig::from_json(const Json& json) {
     c.max_position_embeddings = r.required<std::int64_t>("max_position_embeddings");
     c.bos_token_id = r.optional<int>("bos_token_id", 0);
     if (auto it = json.find("eos_token_id"); it != json.end() && it->is_array() && !it->empty()) {
-        DS_CHECK((*it)[0].is_number_integer(), "config.json: field 'eos_token_id' must be integers");
+        DS_CHECK((*it)[0].is_number_integer(),
+                 "config.json: field 'eos_token_id' must be integers");
         c.eos_token_id = (*it)[0].get<int>();
     } else {
         c.eos_token_id = r.optional<int>("eos_token_id", 1);
     }
     c.tie_word_embeddings = r.optional<bool>("tie_word_embeddings", false);
 
-    // transformers 5 writes rope_parameters (with rope_theta inside); DeepSeek's files rope_scaling.
+    // transformers 5 writes rope_parameters (with rope_theta inside); DeepSeek's files
+    // rope_scaling.
     c.rope_theta = r.optional<double>("rope_theta", 10000.0);
     const Json* rope = nullptr;
     if (auto it = json.find("rope_scaling"); it != json.end() && it->is_object()) {
@@ -153,7 +156,8 @@ ModelConfig ModelConfig::from_json(const Json& json) {
     }
     if (rope != nullptr) {
         Reader rr(*rope);
-        std::string type = rr.optional<std::string>("type", rr.optional<std::string>("rope_type", "default"));
+        std::string type =
+            rr.optional<std::string>("type", rr.optional<std::string>("rope_type", "default"));
         c.rope_theta = rr.optional<double>("rope_theta", c.rope_theta);
         if (type == "yarn") {
             c.rope_scaling.yarn = true;
@@ -181,16 +185,16 @@ ModelConfig ModelConfig::from_json(const Json& json) {
                  "' is not supported (e4m3)");
         c.quant.fp8 = true;
         auto bs = it->find("weight_block_size");
-        DS_CHECK(bs != it->end() && bs->is_array() && bs->size() == 2 && (*bs)[0].is_number_integer() &&
-                     (*bs)[1].is_number_integer(),
+        DS_CHECK(bs != it->end() && bs->is_array() && bs->size() == 2 &&
+                     (*bs)[0].is_number_integer() && (*bs)[1].is_number_integer(),
                  "config.json: quantization_config.weight_block_size must be [n, k]");
         c.quant.block_n = (*bs)[0].get<int>();
         c.quant.block_k = (*bs)[1].get<int>();
         DS_CHECK(c.quant.block_n > 0 && c.quant.block_k > 0,
                  "config.json: quantization_config.weight_block_size must be positive");
         std::string scale_fmt = q.optional<std::string>("scale_fmt", "");
-        DS_CHECK(scale_fmt.empty() || scale_fmt == "ue8m0", "config.json: quantization_config.scale_fmt '",
-                 scale_fmt, "' is not supported");
+        DS_CHECK(scale_fmt.empty() || scale_fmt == "ue8m0",
+                 "config.json: quantization_config.scale_fmt '", scale_fmt, "' is not supported");
         c.quant.ue8m0_scales = scale_fmt == "ue8m0";
     }
 
@@ -205,8 +209,8 @@ ModelConfig ModelConfig::from_json(const Json& json) {
     positive(c.v_head_dim, "v_head_dim");
     positive(c.max_position_embeddings, "max_position_embeddings");
     DS_CHECK(c.q_lora_rank >= 0, "config.json: field 'q_lora_rank' must not be negative");
-    DS_CHECK(c.qk_rope_head_dim % 2 == 0, "config.json: field 'qk_rope_head_dim' must be even, got ",
-             c.qk_rope_head_dim);
+    DS_CHECK(c.qk_rope_head_dim % 2 == 0,
+             "config.json: field 'qk_rope_head_dim' must be even, got ", c.qk_rope_head_dim);
     DS_CHECK(kv_heads == c.num_attention_heads, "config.json: field 'num_key_value_heads' (",
              kv_heads, ") must equal num_attention_heads (", c.num_attention_heads,
              "): MLA shares one latent across all heads");
@@ -233,13 +237,15 @@ ModelConfig ModelConfig::from_json(const Json& json) {
         positive(c.num_experts_per_tok, "num_experts_per_tok");
         positive(c.moe_intermediate_size, "moe_intermediate_size");
         positive(c.n_group, "n_group");
-        DS_CHECK(c.n_shared_experts >= 0, "config.json: field 'n_shared_experts' must not be negative");
+        DS_CHECK(c.n_shared_experts >= 0,
+                 "config.json: field 'n_shared_experts' must not be negative");
         DS_CHECK(c.n_routed_experts % c.n_group == 0, "config.json: field 'n_group' (", c.n_group,
                  ") must divide n_routed_experts (", c.n_routed_experts, ")");
         DS_CHECK(c.n_routed_experts / c.n_group >= 2, "config.json: field 'n_group' (", c.n_group,
                  ") leaves fewer than 2 experts per group; group scores sum the top 2");
-        DS_CHECK(c.topk_group >= 1 && c.topk_group <= c.n_group, "config.json: field 'topk_group' (",
-                 c.topk_group, ") must be between 1 and n_group (", c.n_group, ")");
+        DS_CHECK(c.topk_group >= 1 && c.topk_group <= c.n_group,
+                 "config.json: field 'topk_group' (", c.topk_group,
+                 ") must be between 1 and n_group (", c.n_group, ")");
         DS_CHECK(c.num_experts_per_tok <= c.topk_group * (c.n_routed_experts / c.n_group),
                  "config.json: field 'num_experts_per_tok' (", c.num_experts_per_tok,
                  ") exceeds the experts in topk_group groups");
@@ -249,12 +255,15 @@ ModelConfig ModelConfig::from_json(const Json& json) {
         positive(c.index_head_dim, "index_head_dim");
         positive(c.index_topk, "index_topk");
         DS_CHECK(c.index_head_dim >= c.qk_rope_head_dim, "config.json: field 'index_head_dim' (",
-                 c.index_head_dim, ") must be at least qk_rope_head_dim (", c.qk_rope_head_dim, ")");
-        DS_CHECK(c.q_lora_rank > 0, "config.json: field 'q_lora_rank' must be set for deepseek_v32: "
+                 c.index_head_dim, ") must be at least qk_rope_head_dim (", c.qk_rope_head_dim,
+                 ")");
+        DS_CHECK(c.q_lora_rank > 0,
+                 "config.json: field 'q_lora_rank' must be set for deepseek_v32: "
                  "the indexer reads the compressed query");
     }
     if (c.rope_scaling.yarn) {
-        DS_CHECK(c.rope_scaling.factor >= 1.0, "config.json: field 'rope_scaling.factor' must be >= 1");
+        DS_CHECK(c.rope_scaling.factor >= 1.0,
+                 "config.json: field 'rope_scaling.factor' must be >= 1");
         positive(c.rope_scaling.original_max_position_embeddings,
                  "rope_scaling.original_max_position_embeddings");
     }

@@ -32,8 +32,8 @@ struct QuantConfig {
 };
 
 struct ModelConfig {
-    std::string model_type;    // deepseek_v32 or deepseek_v3
-    std::string architecture;  // DeepseekV32ForCausalLM, DeepseekV3ForCausalLM
+    std::string model_type;         // deepseek_v32 or deepseek_v3
+    std::string architecture;       // DeepseekV32ForCausalLM, DeepseekV3ForCausalLM
     bool sparse_attention = false;  // DeepSeek Sparse Attention: the lightning indexer + top-k
 
     std::int64_t vocab_size = 0;

@@ -35,10 +35,11 @@ void check_batch(const ForwardBatch& batch, const KvCache& cache, std::int64_t m
     std::int64_t total = 0;
     for (const auto& s : batch.seqs) {
         DS_ASSERT(s.num_cached >= 0 && s.num_new >= 0, s.num_cached, " ", s.num_new);
-        DS_ASSERT(static_cast<std::int64_t>(s.slots.size()) >= s.num_cached + s.num_new,
-                  "slots ", s.slots.size(), " < ", s.num_cached + s.num_new);
+        DS_ASSERT(static_cast<std::int64_t>(s.slots.size()) >= s.num_cached + s.num_new, "slots ",
+                  s.slots.size(), " < ", s.num_cached + s.num_new);
         DS_ASSERT(s.num_cached + s.num_new <= max_positions, "position past the context");
-        for (std::int32_t slot : s.slots.subspan(0, static_cast<std::size_t>(s.num_cached + s.num_new))) {
+        for (std::int32_t slot :
+             s.slots.subspan(0, static_cast<std::size_t>(s.num_cached + s.num_new))) {
             DS_ASSERT(slot >= 0 && slot < cache.num_slots(), "slot ", slot);
         }
         total += s.num_new;
@@ -49,8 +50,11 @@ void check_batch(const ForwardBatch& batch, const KvCache& cache, std::int64_t m
 }  // namespace
 
 DeepseekV32::DeepseekV32(ModelConfig config, LoadedWeights weights, Ops& ops)
-    : config_(std::move(config)), store_(std::move(weights.store)), ops_(ops),
-      rope_(rope_frequencies(config_)), has_mtp_(weights.mtp_loaded) {
+    : config_(std::move(config)),
+      store_(std::move(weights.store)),
+      ops_(ops),
+      rope_(rope_frequencies(config_)),
+      has_mtp_(weights.mtp_loaded) {
     embed_ = w("model.embed_tokens.weight");
     final_norm_ = w("model.norm.weight");
     lm_head_ = config_.tie_word_embeddings ? embed_ : w("lm_head.weight");
@@ -100,8 +104,8 @@ DeepseekV32::Layer DeepseekV32::bind_layer(int index) const {
         l.router_bias = w(p + "mlp.gate.e_score_correction_bias");
         for (int e = 0; e < config_.n_routed_experts; ++e) {
             std::string ep = p + "mlp.experts." + std::to_string(e) + ".";
-            l.experts.push_back({w(ep + "gate_proj.weight"), w(ep + "up_proj.weight"),
-                                 w(ep + "down_proj.weight")});
+            l.experts.push_back(
+                {w(ep + "gate_proj.weight"), w(ep + "up_proj.weight"), w(ep + "down_proj.weight")});
         }
         if (config_.n_shared_experts > 0) {
             l.dense = {w(p + "mlp.shared_experts.gate_proj.weight"),
@@ -164,7 +168,8 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
     }
     Tensor picked(static_cast<std::int64_t>(out.logit_rows.size()), config_.hidden_size);
     for (std::size_t i = 0; i < out.logit_rows.size(); ++i) {
-        std::copy_n(x.row(out.logit_rows[i]), config_.hidden_size, picked.row(static_cast<std::int64_t>(i)));
+        std::copy_n(x.row(out.logit_rows[i]), config_.hidden_size,
+                    picked.row(static_cast<std::int64_t>(i)));
     }
     out.logits = Tensor(picked.rows(), config_.vocab_size);
     ops_.linear(picked, lm_head, out.logits);
@@ -236,8 +241,8 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
                                      1.0f / std::sqrt(static_cast<float>(id)), c.index_topk);
     }
 
-    MlaParams params{heads, nope, rope, c.v_head_dim, c.kv_lora_rank,
-                     static_cast<float>(c.softmax_scale())};
+    MlaParams params{heads,        nope,           rope,
+                     c.v_head_dim, c.kv_lora_rank, static_cast<float>(c.softmax_scale())};
     Tensor attn(t, static_cast<std::int64_t>(heads) * c.v_head_dim);
     ops_.mla_attention(q, batch.seqs, kv_cache, *a.kv_b, params, selected, attn);
     Tensor out(t, c.hidden_size);

@@ -154,15 +154,17 @@ Tensor decode_tensor(const Checkpoint::Ref& ref, const Checkpoint::Ref* scale, i
                      info.name, " has no ", info.name, "_scale_inv");
             DS_CHECK(info.shape.size() == 2, info.name, ": FP8 tensors must be 2-D");
             const std::int64_t rows = info.shape[0], cols = info.shape[1];
-            std::vector<std::int64_t> want{(rows + block_n - 1) / block_n, (cols + block_k - 1) / block_k};
+            std::vector<std::int64_t> want{(rows + block_n - 1) / block_n,
+                                           (cols + block_k - 1) / block_k};
             check_shape(*scale, want, " (one scale per weight block)");
             Tensor s = decode_tensor(*scale, nullptr, block_n, block_k);
             const std::int64_t scols = want[1];
             for (std::int64_t r = 0; r < rows; ++r) {
                 const float* srow = s.data.data() + (r / block_n) * scols;
                 for (std::int64_t c = 0; c < cols; ++c) {
-                    out[r * cols + c] = fp8_e4m3_to_float(bytes[static_cast<std::size_t>(r * cols + c)]) *
-                                        srow[c / block_k];
+                    out[r * cols + c] =
+                        fp8_e4m3_to_float(bytes[static_cast<std::size_t>(r * cols + c)]) *
+                        srow[c / block_k];
                 }
             }
             break;
@@ -201,8 +203,10 @@ LoadedWeights load_weights(const ModelConfig& config, const std::filesystem::pat
         // upwards it would silently serve as an ordinary layer.
         for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
             DS_CHECK(ckpt.find(layer_prefix(layer) + "eh_proj.weight") == nullptr,
-                     "checkpoint layer ", layer, " is an MTP layer, so the checkpoint has fewer than "
-                     "num_hidden_layers = ", config.num_hidden_layers, " decoder layers");
+                     "checkpoint layer ", layer,
+                     " is an MTP layer, so the checkpoint has fewer than "
+                     "num_hidden_layers = ",
+                     config.num_hidden_layers, " decoder layers");
         }
         bool mtp_missing = false;
         for (std::size_t i = 0; i < manifest.size(); ++i) {
@@ -234,7 +238,8 @@ LoadedWeights load_weights(const ModelConfig& config, const std::filesystem::pat
                 if (present[i]) {
                     const auto& ref = ckpt.at(manifest[i].name);
                     const Checkpoint::Ref* scale = ckpt.find(manifest[i].name + "_scale_inv");
-                    tensors[i] = decode_tensor(ref, scale, config.quant.block_n, config.quant.block_k);
+                    tensors[i] =
+                        decode_tensor(ref, scale, config.quant.block_n, config.quant.block_k);
                 }
                 std::size_t d = ++done;
                 if (b == 0) {

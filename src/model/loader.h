@@ -28,9 +28,9 @@ private:
 };
 
 struct LoadOptions {
-    bool dummy = false;       // random weights from the config, no files
-    std::uint64_t seed = 0;   // for dummy weights
-    bool progress = true;     // a progress bar when stderr is a terminal
+    bool dummy = false;      // random weights from the config, no files
+    std::uint64_t seed = 0;  // for dummy weights
+    bool progress = true;    // a progress bar when stderr is a terminal
 };
 
 // Loads every manifest tensor. MTP tensors that a checkpoint lacks (for example when the layer

@@ -17,7 +17,9 @@
 namespace dsserve::model {
 namespace {
 
-Json official_config() { return Json::parse(assets::official_config_json()); }
+Json official_config() {
+    return Json::parse(assets::official_config_json());
+}
 
 // Shapes small enough to run in milliseconds on two cores, with every structural feature of the
 // real model: the full vocabulary, dense then MoE layers, grouped routing, a shared expert, the
@@ -170,7 +172,8 @@ void make_model(const MakeModelOptions& options) {
     std::uint64_t total = 0;
     auto place = [&](std::string name, DType dtype, std::vector<std::int64_t> shape,
                      std::vector<std::uint8_t> bytes) {
-        if (!shards.back().empty() && shards.back().data_bytes() + bytes.size() > options.max_shard_bytes) {
+        if (!shards.back().empty() &&
+            shards.back().data_bytes() + bytes.size() > options.max_shard_bytes) {
             shards.emplace_back();
         }
         total += bytes.size();
@@ -179,8 +182,9 @@ void make_model(const MakeModelOptions& options) {
     for (const WeightSpec& spec : weight_manifest(config)) {
         Tensor w = random_weight(spec, options.seed);
         if (fp8 && spec.kind == WeightKind::kLinear) {
-            Quantized q = quantize_blocks(w, config.quant.block_n, config.quant.block_k,
-                                          config.quant.ue8m0_scales || options.scale_dtype == ScaleDType::kE8M0);
+            Quantized q = quantize_blocks(
+                w, config.quant.block_n, config.quant.block_k,
+                config.quant.ue8m0_scales || options.scale_dtype == ScaleDType::kE8M0);
             place(spec.name, DType::kF8E4M3, spec.shape, std::move(q.fp8));
             if (options.scale_dtype == ScaleDType::kE8M0) {
                 std::vector<std::uint8_t> e(q.scale.data.size());

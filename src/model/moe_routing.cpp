@@ -37,7 +37,8 @@ MoeRouting route_tokens(const Tensor& router_logits, std::span<const float> bias
             choice[e] = scores[e] + bias[e];
         }
         for (int g = 0; g < c.n_group; ++g) {
-            auto best = top_indices(std::span<const float>(choice).subspan(g * per_group, per_group), 2);
+            auto best =
+                top_indices(std::span<const float>(choice).subspan(g * per_group, per_group), 2);
             group_scores[g] = choice[g * per_group + best[0]] + choice[g * per_group + best[1]];
         }
         auto groups = top_indices(group_scores, c.topk_group);

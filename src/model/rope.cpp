@@ -35,10 +35,10 @@ RopeTable rope_frequencies(const ModelConfig& c) {
     }
     const auto& y = c.rope_scaling;
     const float factor = static_cast<float>(y.factor);
-    double low = std::floor(correction_dim(y.beta_fast, dim, c.rope_theta,
-                                           static_cast<double>(y.original_max_position_embeddings)));
-    double high = std::ceil(correction_dim(y.beta_slow, dim, c.rope_theta,
-                                           static_cast<double>(y.original_max_position_embeddings)));
+    double low = std::floor(correction_dim(
+        y.beta_fast, dim, c.rope_theta, static_cast<double>(y.original_max_position_embeddings)));
+    double high = std::ceil(correction_dim(
+        y.beta_slow, dim, c.rope_theta, static_cast<double>(y.original_max_position_embeddings)));
     low = std::max(low, 0.0);
     high = std::min(high, static_cast<double>(dim - 1));
     float lo = static_cast<float>(low), hi = static_cast<float>(high);
@@ -53,8 +53,8 @@ RopeTable rope_frequencies(const ModelConfig& c) {
         table.inv_freq[i] = inv_inter * (1.0f - extrapolation) + inv_extra * extrapolation;
     }
     if (y.mscale != 0.0 && y.mscale_all_dim != 0.0) {
-        table.attention_factor =
-            static_cast<float>(yarn_mscale(y.factor, y.mscale) / yarn_mscale(y.factor, y.mscale_all_dim));
+        table.attention_factor = static_cast<float>(yarn_mscale(y.factor, y.mscale) /
+                                                    yarn_mscale(y.factor, y.mscale_all_dim));
     } else {
         table.attention_factor = static_cast<float>(yarn_mscale(y.factor, 1.0));
     }

@@ -15,7 +15,8 @@ void add_decoder_layer(const ModelConfig& c, int layer, bool mtp, std::vector<We
     if (c.q_lora_rank > 0) {
         add("self_attn.q_a_proj.weight", {c.q_lora_rank, h}, WeightKind::kLinear);
         add("self_attn.q_a_layernorm.weight", {c.q_lora_rank}, WeightKind::kNorm);
-        add("self_attn.q_b_proj.weight", {heads * c.qk_head_dim(), c.q_lora_rank}, WeightKind::kLinear);
+        add("self_attn.q_b_proj.weight", {heads * c.qk_head_dim(), c.q_lora_rank},
+            WeightKind::kLinear);
     } else {
         add("self_attn.q_proj.weight", {heads * c.qk_head_dim(), h}, WeightKind::kLinear);
     }
@@ -58,11 +59,14 @@ void add_decoder_layer(const ModelConfig& c, int layer, bool mtp, std::vector<We
 
 }  // namespace
 
-std::string layer_prefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
+std::string layer_prefix(int layer) {
+    return "model.layers." + std::to_string(layer) + ".";
+}
 
 std::vector<WeightSpec> weight_manifest(const ModelConfig& c) {
     std::vector<WeightSpec> out;
-    out.push_back({"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, WeightKind::kEmbedding});
+    out.push_back(
+        {"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, WeightKind::kEmbedding});
     for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
         add_decoder_layer(c, layer, false, out);
     }
@@ -75,18 +79,26 @@ std::vector<WeightSpec> weight_manifest(const ModelConfig& c) {
     for (int k = 0; k < c.num_nextn_predict_layers; ++k) {
         const int layer = c.num_hidden_layers + k;
         const std::string p = layer_prefix(layer);
-        out.push_back({p + "embed_tokens.weight", {c.vocab_size, c.hidden_size}, WeightKind::kEmbedding, true});
+        out.push_back({p + "embed_tokens.weight",
+                       {c.vocab_size, c.hidden_size},
+                       WeightKind::kEmbedding,
+                       true});
         out.push_back({p + "enorm.weight", {c.hidden_size}, WeightKind::kNorm, true});
         out.push_back({p + "hnorm.weight", {c.hidden_size}, WeightKind::kNorm, true});
-        out.push_back({p + "eh_proj.weight", {c.hidden_size, 2 * c.hidden_size}, WeightKind::kLinear, true});
+        out.push_back(
+            {p + "eh_proj.weight", {c.hidden_size, 2 * c.hidden_size}, WeightKind::kLinear, true});
         add_decoder_layer(c, layer, true, out);
         out.push_back({p + "shared_head.norm.weight", {c.hidden_size}, WeightKind::kNorm, true});
-        out.push_back({p + "shared_head.head.weight", {c.vocab_size, c.hidden_size}, WeightKind::kHead, true});
+        out.push_back({p + "shared_head.head.weight",
+                       {c.vocab_size, c.hidden_size},
+                       WeightKind::kHead,
+                       true});
     }
     return out;
 }
 
-std::vector<std::int64_t> scale_shape(const ModelConfig& c, const std::vector<std::int64_t>& shape) {
+std::vector<std::int64_t> scale_shape(const ModelConfig& c,
+                                      const std::vector<std::int64_t>& shape) {
     return {(shape[0] + c.quant.block_n - 1) / c.quant.block_n,
             (shape[1] + c.quant.block_k - 1) / c.quant.block_k};
 }

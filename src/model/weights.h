@@ -32,6 +32,7 @@ struct WeightSpec {
 std::string layer_prefix(int layer);
 std::vector<WeightSpec> weight_manifest(const ModelConfig& config);
 // The scale tensor of a block-FP8 linear weight: [ceil(out / block_n), ceil(in / block_k)].
-std::vector<std::int64_t> scale_shape(const ModelConfig& config, const std::vector<std::int64_t>& shape);
+std::vector<std::int64_t> scale_shape(const ModelConfig& config,
+                                      const std::vector<std::int64_t>& shape);
 
 }  // namespace dsserve::model

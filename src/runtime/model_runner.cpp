@@ -11,7 +11,8 @@ namespace dsserve::runtime {
 LoadedModel::LoadedModel(const ModelOptions& options) {
     DS_CHECK(options.load_format == "auto" || options.load_format == "safetensors" ||
                  options.load_format == "dummy",
-             "--load-format '", options.load_format, "' is not supported (auto, safetensors, dummy)");
+             "--load-format '", options.load_format,
+             "' is not supported (auto, safetensors, dummy)");
     auto config = model::ModelConfig::load(options.model_path, options.override_args);
     ops_ = backend::make_backend(options.backend);
     ThreadPool loader_pool(ThreadPool::default_threads());
@@ -23,7 +24,9 @@ LoadedModel::LoadedModel(const ModelOptions& options) {
 }
 
 Sequence::Sequence(model::DeepseekV32& model, std::int32_t max_tokens)
-    : model_(model), cache_(model.config(), max_tokens), slots_(static_cast<std::size_t>(max_tokens)) {
+    : model_(model),
+      cache_(model.config(), max_tokens),
+      slots_(static_cast<std::size_t>(max_tokens)) {
     std::iota(slots_.begin(), slots_.end(), 0);
 }
 
@@ -57,7 +60,8 @@ std::vector<std::int32_t> generate(model::DeepseekV32& model, std::span<const st
     std::vector<std::int32_t> out;
     auto result = seq.feed(prompt, false);
     for (int i = 0; i < options.max_new_tokens; ++i) {
-        std::span<const float> logits(result.logits.row(0), static_cast<std::size_t>(config.vocab_size));
+        std::span<const float> logits(result.logits.row(0),
+                                      static_cast<std::size_t>(config.vocab_size));
         std::int32_t next = sampler.sample(logits, options.sampling);
         out.push_back(next);
         bool go_on = on_token ? on_token(next) : true;

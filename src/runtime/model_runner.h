@@ -16,9 +16,9 @@ namespace dsserve::runtime {
 
 struct ModelOptions {
     std::filesystem::path model_path;
-    std::string override_args;        // --json-model-override-args
-    std::string load_format = "auto"; // auto (safetensors) or dummy
-    std::uint64_t seed = 0;           // for dummy weights
+    std::string override_args;         // --json-model-override-args
+    std::string load_format = "auto";  // auto (safetensors) or dummy
+    std::uint64_t seed = 0;            // for dummy weights
     backend::BackendOptions backend;
 };
 

@@ -59,7 +59,8 @@ std::int32_t Sampler::sample(std::span<const float> logits, const SamplingParams
         }
         cut = i;
     }
-    double kept = std::accumulate(probs.begin(), probs.begin() + static_cast<std::ptrdiff_t>(cut), 0.0);
+    double kept =
+        std::accumulate(probs.begin(), probs.begin() + static_cast<std::ptrdiff_t>(cut), 0.0);
     std::uniform_real_distribution<double> uniform(0.0, kept);
     double u = uniform(rng_);
     for (std::size_t i = 0; i < cut; ++i) {

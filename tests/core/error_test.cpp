@@ -14,7 +14,9 @@ TEST(ErrorTest, CheckThrowsWithMessage) {
     }
 }
 
-TEST(ErrorTest, CheckPassesSilently) { EXPECT_NO_THROW(DS_CHECK(true, "never")); }
+TEST(ErrorTest, CheckPassesSilently) {
+    EXPECT_NO_THROW(DS_CHECK(true, "never"));
+}
 
 TEST(ErrorDeathTest, AssertAbortsWithLocation) {
     EXPECT_DEATH(DS_ASSERT(false, "value=", 7), "error_test.cpp:.*false: value=7");

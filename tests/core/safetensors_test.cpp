@@ -40,8 +40,9 @@ void expect_error(const std::string& bytes, const std::string& fragment) {
 class SafetensorsTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir_ = fs::temp_directory_path() / ("dsserve_st_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir_ = fs::temp_directory_path() /
+               ("dsserve_st_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_);
     }
@@ -86,12 +87,15 @@ TEST(SafetensorsHeaderTest, RejectsBrokenFiles) {
     expect_error(with_header(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0')),
                  "missing dtype");
     expect_error(
-        with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                    std::string(12, '\0')),
+        with_header(
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+            std::string(12, '\0')),
         "overlap");
-    expect_error(with_header(R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}})",
-                             std::string(4, '\0')),
-                 "too large");
+    expect_error(
+        with_header(
+            R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}})",
+            std::string(4, '\0')),
+        "too large");
 }
 
 TEST_F(SafetensorsTest, WriterAndShardedCheckpointRoundTrip) {
@@ -117,11 +121,13 @@ TEST_F(SafetensorsTest, IndexInconsistenciesAreErrors) {
     SafetensorsWriter a;
     a.add("x", DType::kU8, {1}, {1});
     a.write(dir_ / "a.safetensors");
-    write_file(dir_ / "model.safetensors.index.json", R"({"weight_map":{"x":"a.safetensors","q":"a.safetensors"}})");
+    write_file(dir_ / "model.safetensors.index.json",
+               R"({"weight_map":{"x":"a.safetensors","q":"a.safetensors"}})");
     EXPECT_THROW(Checkpoint{dir_}, Error);
     write_file(dir_ / "model.safetensors.index.json", R"({"weight_map":{"x":"../a.safetensors"}})");
     EXPECT_THROW(Checkpoint{dir_}, Error);
-    write_file(dir_ / "model.safetensors.index.json", R"({"weight_map":{"x":"missing.safetensors"}})");
+    write_file(dir_ / "model.safetensors.index.json",
+               R"({"weight_map":{"x":"missing.safetensors"}})");
     EXPECT_THROW(Checkpoint{dir_}, Error);
     fs::remove(dir_ / "model.safetensors.index.json");
     EXPECT_THROW(Checkpoint{dir_}, Error);  // neither index nor model.safetensors

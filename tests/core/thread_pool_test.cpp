@@ -26,11 +26,13 @@ TEST(ThreadPoolTest, CoversRangeExactlyOnce) {
 
 TEST(ThreadPoolTest, RethrowsWorkerExceptions) {
     ThreadPool pool(2);
-    EXPECT_THROW(pool.parallel_for(100, [](std::size_t b, std::size_t) {
-        if (b > 0) {
-            throw std::runtime_error("worker");
-        }
-    }), std::runtime_error);
+    EXPECT_THROW(pool.parallel_for(100,
+                                   [](std::size_t b, std::size_t) {
+                                       if (b > 0) {
+                                           throw std::runtime_error("worker");
+                                       }
+                                   }),
+                 std::runtime_error);
     // The pool stays usable.
     std::atomic<int> total{0};
     pool.parallel_for(10, [&](std::size_t b, std::size_t e) { total += static_cast<int>(e - b); });

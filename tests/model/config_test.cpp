@@ -10,7 +10,9 @@ namespace {
 
 const std::string kData = DSSERVE_DATA_DIR;
 
-Json official() { return Json::parse(read_file(kData + "/models/deepseek-v3.2/config.json")); }
+Json official() {
+    return Json::parse(read_file(kData + "/models/deepseek-v3.2/config.json"));
+}
 
 std::string error_of(const Json& j) {
     try {
@@ -101,7 +103,8 @@ TEST(ConfigTest, MissingAndInconsistentFieldsAreNamed) {
 }
 
 TEST(ConfigTest, OverridesLikeSglang) {
-    auto j = apply_overrides(official(), R"({"num_hidden_layers": 8, "rope_scaling": {"factor": 4}})");
+    auto j =
+        apply_overrides(official(), R"({"num_hidden_layers": 8, "rope_scaling": {"factor": 4}})");
     auto c = ModelConfig::from_json(j);
     EXPECT_EQ(c.num_hidden_layers, 8);
     EXPECT_EQ(c.rope_scaling.factor, 4.0);

@@ -3,7 +3,6 @@
 // tolerance: max |logit difference| <= 1e-4 at every position (fp32 math on both sides; measured
 // below 1e-5), and identical 32-token greedy continuations.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -28,7 +27,8 @@ struct Case {
 class GoldenTest : public ::testing::TestWithParam<std::string> {
 protected:
     static fs::path checkpoint_for(const Json& meta) {
-        fs::path dir = fs::temp_directory_path() / ("dsserve_golden_" + meta["name"].get<std::string>());
+        fs::path dir =
+            fs::temp_directory_path() / ("dsserve_golden_" + meta["name"].get<std::string>());
         if (!fs::exists(dir / "config.json")) {
             // Tests run in parallel processes: build privately, then rename into place.
             MakeModelOptions o;
@@ -37,7 +37,8 @@ protected:
             o.config = apply_overrides(preset_config(meta["preset"], 0), meta["overrides"].dump());
             o.seed = meta["seed"].get<std::uint64_t>();
             o.dtype = meta["dtype"] == "fp8" ? CheckpointDType::kFp8 : CheckpointDType::kBf16;
-            o.scale_dtype = meta.value("scale_dtype", "f32") == "e8m0" ? ScaleDType::kE8M0 : ScaleDType::kF32;
+            o.scale_dtype =
+                meta.value("scale_dtype", "f32") == "e8m0" ? ScaleDType::kE8M0 : ScaleDType::kF32;
             make_model(o);
             std::error_code ec;
             fs::rename(o.output, dir, ec);
@@ -67,8 +68,11 @@ protected:
             for (std::int64_t r = 0; r < logits.rows(); ++r) {
                 float kth = values.data[static_cast<std::size_t>(r * k + k - 1)];
                 for (std::int64_t j = 0; j < k; ++j) {
-                    auto id = static_cast<std::int64_t>(ids.data[static_cast<std::size_t>(r * k + j)]);
-                    diff[r] = std::max(diff[r], std::abs(logits.row(r)[id] - values.data[static_cast<std::size_t>(r * k + j)]));
+                    auto id =
+                        static_cast<std::int64_t>(ids.data[static_cast<std::size_t>(r * k + j)]);
+                    diff[r] = std::max(diff[r],
+                                       std::abs(logits.row(r)[id] -
+                                                values.data[static_cast<std::size_t>(r * k + j)]));
                 }
                 // Nothing outside the reference top-k may rise above its k-th value.
                 std::int64_t above = 0;
@@ -82,7 +86,10 @@ protected:
             EXPECT_EQ(ref.shape, logits.shape);
             for (std::int64_t r = 0; r < logits.rows(); ++r) {
                 for (std::int64_t v = 0; v < logits.cols(); ++v) {
-                    diff[r] = std::max(diff[r], std::abs(logits.row(r)[v] - ref.data[static_cast<std::size_t>(r * logits.cols() + v)]));
+                    diff[r] = std::max(
+                        diff[r],
+                        std::abs(logits.row(r)[v] -
+                                 ref.data[static_cast<std::size_t>(r * logits.cols() + v)]));
                 }
             }
         }
@@ -90,7 +97,9 @@ protected:
     }
 };
 
-std::vector<std::int32_t> ids_of(const Json& meta) { return meta["input_ids"].get<std::vector<std::int32_t>>(); }
+std::vector<std::int32_t> ids_of(const Json& meta) {
+    return meta["input_ids"].get<std::vector<std::int32_t>>();
+}
 
 TEST_P(GoldenTest, PrefillIncrementalAndChunkedMatchTransformers) {
     Case c = load_case();
@@ -111,12 +120,14 @@ TEST_P(GoldenTest, PrefillIncrementalAndChunkedMatchTransformers) {
     runtime::Sequence inc(loaded.model(), n), chunked(loaded.model(), n);
     Tensor inc_logits(n, loaded.config().vocab_size), chunk_logits(n, loaded.config().vocab_size);
     for (std::int32_t i = 0; i < n; ++i) {
-        auto r = inc.feed(std::span<const std::int32_t>(&ids[static_cast<std::size_t>(i)], 1), true);
+        auto r =
+            inc.feed(std::span<const std::int32_t>(&ids[static_cast<std::size_t>(i)], 1), true);
         std::copy_n(r.logits.row(0), loaded.config().vocab_size, inc_logits.row(i));
     }
     for (std::int32_t start = 0, size = 1; start < n; start += size, size = size * 2 + 1) {
         std::int32_t len = std::min(size, n - start);
-        auto r = chunked.feed(std::span<const std::int32_t>(ids.data() + start, static_cast<std::size_t>(len)), true);
+        auto r = chunked.feed(
+            std::span<const std::int32_t>(ids.data() + start, static_cast<std::size_t>(len)), true);
         for (std::int32_t j = 0; j < len; ++j) {
             std::copy_n(r.logits.row(j), loaded.config().vocab_size, chunk_logits.row(start + j));
         }
@@ -144,8 +155,8 @@ TEST_P(GoldenTest, GreedyContinuationIsIdentical) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transformers, GoldenTest,
-                         ::testing::Values("v32-bf16-sparse", "v32-fp8-sparse", "v32-fp8-e8m0-scales",
-                                           "v3-dense-bf16", "tiny-fp8"),
+                         ::testing::Values("v32-bf16-sparse", "v32-fp8-sparse",
+                                           "v32-fp8-e8m0-scales", "v3-dense-bf16", "tiny-fp8"),
                          [](const auto& param_info) {
                              std::string s = param_info.param;
                              std::replace(s.begin(), s.end(), '-', '_');
@@ -178,7 +189,9 @@ TEST(SparseAttentionTest, IndexerSelectionChangesLaterPositions) {
     for (std::int64_t r = 0; r < out.logits.rows(); ++r) {
         float d = 0.0f;
         for (std::int64_t v = 0; v < out.logits.cols(); ++v) {
-            d = std::max(d, std::abs(out.logits.row(r)[v] - ref.data[static_cast<std::size_t>(r * out.logits.cols() + v)]));
+            d = std::max(d,
+                         std::abs(out.logits.row(r)[v] -
+                                  ref.data[static_cast<std::size_t>(r * out.logits.cols() + v)]));
         }
         (r < topk ? early : late) = std::max(r < topk ? early : late, d);
     }

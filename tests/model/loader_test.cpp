@@ -17,7 +17,8 @@ class LoaderTest : public ::testing::Test {
 protected:
     void SetUp() override {
         dir_ = fs::temp_directory_path() /
-               (std::string("dsserve_loader_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+               (std::string("dsserve_loader_") +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_);
     }
@@ -29,7 +30,8 @@ protected:
 // fp8 codes: 0x38 = 1.0, 0x40 = 2.0, 0xbc = -1.5, 0x30 = 0.5, 0x44 = 3.0, 0x3c = 1.5.
 TEST_F(LoaderTest, DequantizesBlocksWithFloatAndE8M0Scales) {
     std::vector<std::uint8_t> codes = {0x38, 0x40, 0xbc, 0x30, 0x44, 0x3c};
-    float expected[6] = {1.0f * 0.5f, 2.0f * 0.5f, -1.5f * 4.0f, 0.5f * 2.0f, 3.0f * 2.0f, 1.5f * 0.25f};
+    float expected[6] = {1.0f * 0.5f, 2.0f * 0.5f, -1.5f * 4.0f,
+                         0.5f * 2.0f, 3.0f * 2.0f, 1.5f * 0.25f};
     for (bool e8m0 : {false, true}) {
         SafetensorsWriter w;
         w.add("w", DType::kF8E4M3, {2, 3}, codes);
@@ -142,7 +144,8 @@ TEST_F(LoaderTest, WriterShardsLikeTheRelease) {
         shards.insert(file.get<std::string>());
     }
     EXPECT_GT(shards.size(), 2u);
-    EXPECT_TRUE(index["weight_map"].contains("model.layers.0.self_attn.indexer.wq_b.weight_scale_inv"));
+    EXPECT_TRUE(
+        index["weight_map"].contains("model.layers.0.self_attn.indexer.wq_b.weight_scale_inv"));
     EXPECT_TRUE(index["weight_map"].contains("model.layers.4.eh_proj.weight"));  // MTP layer
     EXPECT_TRUE(fs::exists(o.output / "tokenizer.json"));
     EXPECT_TRUE(fs::exists(o.output / "generation_config.json"));

@@ -18,7 +18,9 @@ ModelConfig routing_config(int experts, int groups, int topk_group, int top_k) {
     return c;
 }
 
-float logit(float p) { return std::log(p / (1.0f - p)); }
+float logit(float p) {
+    return std::log(p / (1.0f - p));
+}
 
 TEST(MoeRoutingTest, GroupLimitedChoiceOnCraftedScores) {
     // 8 experts in 4 groups of 2. Affinities (after sigmoid):

@@ -93,7 +93,8 @@ TEST(MtpTest, MatchesTheReportsEquationsWithIdentityBlock) {
     const std::int64_t h = config.hidden_size;
     double worst = 0.0;
     for (std::int32_t i = 0; i + 1 < n; ++i) {
-        auto e = rms_norm(embed.row(tokens[static_cast<std::size_t>(i + 1)]), enorm, h, config.rms_norm_eps);
+        auto e = rms_norm(embed.row(tokens[static_cast<std::size_t>(i + 1)]), enorm, h,
+                          config.rms_norm_eps);
         auto hn = rms_norm(hidden.row(i), hnorm, h, config.rms_norm_eps);
         std::vector<float> x(static_cast<std::size_t>(h));
         for (std::int64_t r = 0; r < h; ++r) {

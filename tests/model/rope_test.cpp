@@ -10,7 +10,8 @@ namespace {
 // tests/golden/model/rope.json: transformers' values (tools/reference/rope_reference.py).
 TEST(RopeTest, MatchesTransformersYarnAndPlain) {
     Json golden = Json::parse(read_file(std::string(DSSERVE_GOLDEN_DIR) + "/model/rope.json"));
-    Json base = Json::parse(read_file(std::string(DSSERVE_DATA_DIR) + "/models/deepseek-v3.2/config.json"));
+    Json base =
+        Json::parse(read_file(std::string(DSSERVE_DATA_DIR) + "/models/deepseek-v3.2/config.json"));
     for (const char* name : {"official", "plain"}) {
         Json cfg = base;
         if (std::string(name) == "plain") {
@@ -31,7 +32,8 @@ TEST(RopeTest, MatchesTransformersYarnAndPlain) {
 }
 
 TEST(RopeTest, YarnInterpolatesOnlyLowFrequencies) {
-    Json base = Json::parse(read_file(std::string(DSSERVE_DATA_DIR) + "/models/deepseek-v3.2/config.json"));
+    Json base =
+        Json::parse(read_file(std::string(DSSERVE_DATA_DIR) + "/models/deepseek-v3.2/config.json"));
     auto c = ModelConfig::from_json(base);
     auto table = rope_frequencies(c);
     // Highest frequency untouched; lowest divided by the factor.

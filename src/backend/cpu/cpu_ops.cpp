@@ -34,20 +34,23 @@ void CpuOps::linear(const Tensor& x, const Tensor& w, Tensor& y) {
 void CpuOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
     const std::int64_t d = x.cols();
     DS_ASSERT(g.numel() == d && y.numel() == x.numel(), d, " ", g.numel());
-    pool_.parallel_for(static_cast<std::size_t>(x.rows()), [&](std::size_t b, std::size_t e) {
-        for (std::size_t r = b; r < e; ++r) {
-            const float* in = x.row(static_cast<std::int64_t>(r));
-            float* out = y.row(static_cast<std::int64_t>(r));
-            float sum = 0.0f;
-            for (std::int64_t i = 0; i < d; ++i) {
-                sum += in[i] * in[i];
+    pool_.parallel_for(
+        static_cast<std::size_t>(x.rows()),
+        [&](std::size_t b, std::size_t e) {
+            for (std::size_t r = b; r < e; ++r) {
+                const float* in = x.row(static_cast<std::int64_t>(r));
+                float* out = y.row(static_cast<std::int64_t>(r));
+                float sum = 0.0f;
+                for (std::int64_t i = 0; i < d; ++i) {
+                    sum += in[i] * in[i];
+                }
+                float inv = 1.0f / std::sqrt(sum / static_cast<float>(d) + eps);
+                for (std::int64_t i = 0; i < d; ++i) {
+                    out[i] = g.data[i] * (in[i] * inv);
+                }
             }
-            float inv = 1.0f / std::sqrt(sum / static_cast<float>(d) + eps);
-            for (std::int64_t i = 0; i < d; ++i) {
-                out[i] = g.data[i] * (in[i] * inv);
-            }
-        }
-    }, 16);
+        },
+        16);
 }
 
 void CpuOps::layer_norm(const Tensor& x, const Tensor& g, const Tensor& b, float eps, Tensor& y) {
@@ -77,7 +80,8 @@ void CpuOps::rope(Tensor& x, int num_heads, int head_stride, int offset, int rop
                   std::span<const std::int32_t> positions, std::span<const float> inv_freq,
                   float attention_factor, bool interleaved) {
     const int half = rope_dim / 2;
-    DS_ASSERT(static_cast<int>(inv_freq.size()) == half && x.rows() == static_cast<std::int64_t>(positions.size()) &&
+    DS_ASSERT(static_cast<int>(inv_freq.size()) == half &&
+                  x.rows() == static_cast<std::int64_t>(positions.size()) &&
                   x.cols() == static_cast<std::int64_t>(num_heads) * head_stride,
               x.rows(), " ", x.cols());
     for (std::int64_t r = 0; r < x.rows(); ++r) {
@@ -129,7 +133,8 @@ void CpuOps::copy_cols(const Tensor& src, int src_col, Tensor& dst, int dst_col,
     DS_ASSERT(src.rows() == dst.rows() && src_col + n <= src.cols() && dst_col + n <= dst.cols(),
               src.rows(), " ", dst.rows());
     for (std::int64_t r = 0; r < src.rows(); ++r) {
-        std::memcpy(dst.row(r) + dst_col, src.row(r) + src_col, static_cast<std::size_t>(n) * sizeof(float));
+        std::memcpy(dst.row(r) + dst_col, src.row(r) + src_col,
+                    static_cast<std::size_t>(n) * sizeof(float));
     }
 }
 
@@ -190,9 +195,10 @@ std::vector<std::vector<std::int32_t>> CpuOps::indexer_topk(
             }
             out.resize(static_cast<std::size_t>(visible));
             std::iota(out.begin(), out.end(), 0);
-            std::nth_element(out.begin(), out.begin() + top_k, out.end(), [&](std::int32_t a, std::int32_t c) {
-                return score[a] > score[c] || (score[a] == score[c] && a < c);
-            });
+            std::nth_element(out.begin(), out.begin() + top_k, out.end(),
+                             [&](std::int32_t a, std::int32_t c) {
+                                 return score[a] > score[c] || (score[a] == score[c] && a < c);
+                             });
             out.resize(static_cast<std::size_t>(top_k));
             std::sort(out.begin(), out.end());
         }
@@ -207,8 +213,10 @@ void CpuOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlots
     const std::int64_t t = q.rows();
     const int heads = p.num_heads, nope = p.qk_nope_head_dim, rope = p.qk_rope_head_dim;
     const int lora = p.kv_lora_rank, v = p.v_head_dim, qk = nope + rope;
-    DS_ASSERT(q.cols() == static_cast<std::int64_t>(heads) * qk && out.cols() == static_cast<std::int64_t>(heads) * v &&
-                  kv_b.rows() == static_cast<std::int64_t>(heads) * (nope + v) && kv_b.cols() == lora,
+    DS_ASSERT(q.cols() == static_cast<std::int64_t>(heads) * qk &&
+                  out.cols() == static_cast<std::int64_t>(heads) * v &&
+                  kv_b.rows() == static_cast<std::int64_t>(heads) * (nope + v) &&
+                  kv_b.cols() == lora,
               q.cols(), " ", kv_b.rows());
     DS_ASSERT(selected.empty() || static_cast<std::int64_t>(selected.size()) == t, selected.size());
     if (t == 0) {
@@ -217,10 +225,10 @@ void CpuOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlots
     // Absorb W_UK into the query: q_lat[t, h] = q_nope[t, h] W_UK_h, [T, heads * lora].
     Tensor q_lat(t, static_cast<std::int64_t>(heads) * lora);
     for (int h = 0; h < heads; ++h) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(t), lora, nope, 1.0f,
-                    q.data.data() + h * qk, heads * qk,
-                    kv_b.data.data() + static_cast<std::ptrdiff_t>(h) * (nope + v) * lora, lora, 0.0f,
-                    q_lat.data.data() + static_cast<std::ptrdiff_t>(h) * lora, heads * lora);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(t), lora, nope,
+                    1.0f, q.data.data() + h * qk, heads * qk,
+                    kv_b.data.data() + static_cast<std::ptrdiff_t>(h) * (nope + v) * lora, lora,
+                    0.0f, q_lat.data.data() + static_cast<std::ptrdiff_t>(h) * lora, heads * lora);
     }
     std::vector<std::pair<std::size_t, std::int32_t>> rows;
     for (std::size_t s = 0; s < seqs.size(); ++s) {
@@ -230,64 +238,70 @@ void CpuOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlots
     }
     Tensor o_lat(t, static_cast<std::int64_t>(heads) * lora);
     const std::size_t work = static_cast<std::size_t>(t) * static_cast<std::size_t>(heads);
-    pool_.parallel_for(work, [&](std::size_t b, std::size_t e) {
-        std::vector<float> prob;
-        std::vector<std::int32_t> all;
-        for (std::size_t item = b; item < e; ++item) {
-            const std::size_t r = item / static_cast<std::size_t>(heads);
-            const int h = static_cast<int>(item % static_cast<std::size_t>(heads));
-            const auto& seq = seqs[rows[r].first];
-            const std::int32_t pos = seq.num_cached + rows[r].second;
-            const std::vector<std::int32_t>* keys;
-            if (selected.empty()) {
-                all.resize(static_cast<std::size_t>(pos + 1));
-                std::iota(all.begin(), all.end(), 0);
-                keys = &all;
-            } else {
-                keys = &selected[r];
-            }
-            const float* ql = q_lat.row(static_cast<std::int64_t>(r)) + static_cast<std::ptrdiff_t>(h) * lora;
-            const float* qr = q.row(static_cast<std::int64_t>(r)) + h * qk + nope;
-            prob.resize(keys->size());
-            float max_score = -INFINITY;
-            for (std::size_t i = 0; i < keys->size(); ++i) {
-                const std::int32_t position = (*keys)[i];
-                DS_ASSERT(position >= 0 && position <= pos, "position ", position, " > ", pos);
-                const std::int32_t slot = seq.slots[static_cast<std::size_t>(position)];
-                const float* c = cache.latent->row(slot);
-                const float* kr = cache.rope->row(slot);
-                float dot = 0.0f;
-                for (int d = 0; d < lora; ++d) {
-                    dot += ql[d] * c[d];
+    pool_.parallel_for(
+        work,
+        [&](std::size_t b, std::size_t e) {
+            std::vector<float> prob;
+            std::vector<std::int32_t> all;
+            for (std::size_t item = b; item < e; ++item) {
+                const std::size_t r = item / static_cast<std::size_t>(heads);
+                const int h = static_cast<int>(item % static_cast<std::size_t>(heads));
+                const auto& seq = seqs[rows[r].first];
+                const std::int32_t pos = seq.num_cached + rows[r].second;
+                const std::vector<std::int32_t>* keys;
+                if (selected.empty()) {
+                    all.resize(static_cast<std::size_t>(pos + 1));
+                    std::iota(all.begin(), all.end(), 0);
+                    keys = &all;
+                } else {
+                    keys = &selected[r];
                 }
-                for (int d = 0; d < rope; ++d) {
-                    dot += qr[d] * kr[d];
+                const float* ql =
+                    q_lat.row(static_cast<std::int64_t>(r)) + static_cast<std::ptrdiff_t>(h) * lora;
+                const float* qr = q.row(static_cast<std::int64_t>(r)) + h * qk + nope;
+                prob.resize(keys->size());
+                float max_score = -INFINITY;
+                for (std::size_t i = 0; i < keys->size(); ++i) {
+                    const std::int32_t position = (*keys)[i];
+                    DS_ASSERT(position >= 0 && position <= pos, "position ", position, " > ", pos);
+                    const std::int32_t slot = seq.slots[static_cast<std::size_t>(position)];
+                    const float* c = cache.latent->row(slot);
+                    const float* kr = cache.rope->row(slot);
+                    float dot = 0.0f;
+                    for (int d = 0; d < lora; ++d) {
+                        dot += ql[d] * c[d];
+                    }
+                    for (int d = 0; d < rope; ++d) {
+                        dot += qr[d] * kr[d];
+                    }
+                    prob[i] = dot * p.softmax_scale;
+                    max_score = std::max(max_score, prob[i]);
                 }
-                prob[i] = dot * p.softmax_scale;
-                max_score = std::max(max_score, prob[i]);
-            }
-            float denom = 0.0f;
-            for (float& s : prob) {
-                s = std::exp(s - max_score);
-                denom += s;
-            }
-            float* ol = o_lat.row(static_cast<std::int64_t>(r)) + static_cast<std::ptrdiff_t>(h) * lora;
-            std::fill(ol, ol + lora, 0.0f);
-            for (std::size_t i = 0; i < keys->size(); ++i) {
-                const float w = prob[i] / denom;
-                const float* c = cache.latent->row(seq.slots[static_cast<std::size_t>((*keys)[i])]);
-                for (int d = 0; d < lora; ++d) {
-                    ol[d] += w * c[d];
+                float denom = 0.0f;
+                for (float& s : prob) {
+                    s = std::exp(s - max_score);
+                    denom += s;
+                }
+                float* ol =
+                    o_lat.row(static_cast<std::int64_t>(r)) + static_cast<std::ptrdiff_t>(h) * lora;
+                std::fill(ol, ol + lora, 0.0f);
+                for (std::size_t i = 0; i < keys->size(); ++i) {
+                    const float w = prob[i] / denom;
+                    const float* c =
+                        cache.latent->row(seq.slots[static_cast<std::size_t>((*keys)[i])]);
+                    for (int d = 0; d < lora; ++d) {
+                        ol[d] += w * c[d];
+                    }
                 }
             }
-        }
-    }, 4);
+        },
+        4);
     // out[t, h] = o_lat[t, h] W_UV_h^T.
     for (int h = 0; h < heads; ++h) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(t), v, lora, 1.0f,
                     o_lat.data.data() + static_cast<std::ptrdiff_t>(h) * lora, heads * lora,
-                    kv_b.data.data() + (static_cast<std::ptrdiff_t>(h) * (nope + v) + nope) * lora, lora,
-                    0.0f, out.data.data() + h * v, heads * v);
+                    kv_b.data.data() + (static_cast<std::ptrdiff_t>(h) * (nope + v) + nope) * lora,
+                    lora, 0.0f, out.data.data() + h * v, heads * v);
     }
 }
 

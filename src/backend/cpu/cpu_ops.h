@@ -30,10 +30,12 @@ public:
     void scale(model::Tensor& x, float s) override;
     void scatter_rows(const model::Tensor& src, std::span<const std::int32_t> slots,
                       model::Tensor& dst) override;
-    std::vector<std::vector<std::int32_t>> indexer_topk(
-        const model::Tensor& q, const model::Tensor& weights,
-        std::span<const model::SequenceSlots> seqs, const model::Tensor& index_k, int num_heads,
-        int head_dim, float scale, int top_k) override;
+    std::vector<std::vector<std::int32_t>> indexer_topk(const model::Tensor& q,
+                                                        const model::Tensor& weights,
+                                                        std::span<const model::SequenceSlots> seqs,
+                                                        const model::Tensor& index_k, int num_heads,
+                                                        int head_dim, float scale,
+                                                        int top_k) override;
     void mla_attention(const model::Tensor& q, std::span<const model::SequenceSlots> seqs,
                        const model::LayerCacheView& cache, const model::Tensor& kv_b,
                        const model::MlaParams& params,
