@@ -6,15 +6,39 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <utility>
+#include <vector>
 
 namespace dsserve::runtime {
+
+struct TokenLogprobs {
+    float logprob = 0.0f;
+    std::vector<std::pair<std::int32_t, float>> top;
+};
 
 struct SamplingParams {
     float temperature = 1.0f;
     float top_p = 1.0f;
     int top_k = -1;  // -1: all
     float min_p = 0.0f;
+    float frequency_penalty = 0.0f;   // minus penalty x count, over generated tokens
+    float presence_penalty = 0.0f;    // minus penalty if generated at all
+    float repetition_penalty = 1.0f;  // divides positive / multiplies negative logits of any token
+                                      // seen in the prompt or the output (CTRL, arXiv 1909.05858)
+    std::vector<std::pair<std::int32_t, float>> logit_bias;
+
+    bool needs_processing() const {
+        return frequency_penalty != 0.0f || presence_penalty != 0.0f ||
+               repetition_penalty != 1.0f || !logit_bias.empty();
+    }
 };
+
+// Applies penalties and logit bias in place. output_counts[t] counts t among generated tokens.
+void apply_penalties(std::span<float> logits, const SamplingParams& params,
+                     std::span<const std::int32_t> prompt, std::span<const std::int32_t> output);
+
+// log_softmax of a logits row at one token, and the k most likely tokens with theirs.
+TokenLogprobs logprobs_of(std::span<const float> logits, std::int32_t token, int top_k);
 
 class Sampler {
 public:

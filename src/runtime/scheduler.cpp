@@ -1,0 +1,277 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <climits>
+
+#include "core/error.h"
+
+namespace dsserve::runtime {
+
+Scheduler::Scheduler(const SchedulerConfig& config)
+    : config_(config), pool_(config.num_pages, config.page_size), radix_(pool_) {}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::add(std::unique_ptr<Request> req) {
+    req->state = RequestState::kWaiting;
+    req->prompt_len = static_cast<int>(req->spec.input_ids.size());
+    req->tokens = req->spec.input_ids;
+    if (req->tokens.empty()) {
+        finish(*req, FinishReason::kAbort, -1, "The input is empty.");
+        return;
+    }
+    const std::int64_t need = static_cast<std::int64_t>(req->tokens.size()) + 1;
+    if (need > capacity_tokens()) {
+        finish(*req, FinishReason::kAbort, -1,
+               "The input (" + std::to_string(req->tokens.size()) +
+                   " tokens) does not fit the KV cache (" + std::to_string(capacity_tokens()) +
+                   " tokens).");
+        return;
+    }
+    waiting_.push_back(std::move(req));
+}
+
+void Scheduler::abort(const std::string& rid, const std::string& message) {
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+        if ((*it)->spec.rid == rid) {
+            finish(**it, FinishReason::kAbort, -1, message);
+            waiting_.erase(it);
+            return;
+        }
+    }
+    for (auto it = running_.begin(); it != running_.end(); ++it) {
+        if ((*it)->spec.rid == rid) {
+            finish(**it, FinishReason::kAbort, -1, message);
+            running_.erase(it);
+            return;
+        }
+    }
+}
+
+void Scheduler::abort_all(const std::string& message) {
+    for (auto& r : waiting_) {
+        finish(*r, FinishReason::kAbort, -1, message);
+    }
+    for (auto& r : running_) {
+        finish(*r, FinishReason::kAbort, -1, message);
+    }
+    waiting_.clear();
+    running_.clear();
+}
+
+std::vector<std::int32_t> Scheduler::slots_of(const Request& req, std::int32_t positions) const {
+    std::vector<std::int32_t> slots(static_cast<std::size_t>(positions));
+    const std::int32_t ps = pool_.page_size();
+    for (std::int32_t p = 0; p < positions; ++p) {
+        slots[static_cast<std::size_t>(p)] =
+            pool_.slot(req.pages[static_cast<std::size_t>(p / ps)], p % ps);
+    }
+    return slots;
+}
+
+bool Scheduler::ensure_pages(Request& req, std::int32_t positions) {
+    const std::int32_t ps = pool_.page_size();
+    const std::int32_t need =
+        (positions + ps - 1) / ps - static_cast<std::int32_t>(req.pages.size());
+    if (need <= 0) {
+        return true;
+    }
+    if (pool_.free_pages() < need) {
+        radix_.evict(need - pool_.free_pages());
+    }
+    auto pages = pool_.allocate(need);
+    if (!pages) {
+        return false;
+    }
+    req.pages.insert(req.pages.end(), pages->begin(), pages->end());
+    return true;
+}
+
+bool Scheduler::admit(Request& req) {
+    DS_ASSERT(req.pages.empty() && req.lock_node == nullptr, req.spec.rid);
+    req.computed = 0;
+    req.shared_pages = 0;
+    if (config_.prefix_cache) {
+        // At least one token must be computed to produce logits, so match all but the last.
+        std::span<const std::int32_t> key(req.tokens.data(), req.tokens.size() - 1);
+        auto m = radix_.match(key);
+        radix_.lock(m.node);
+        req.lock_node = m.node;
+        req.pages = m.pages;
+        req.shared_pages = static_cast<int>(m.pages.size());
+        req.computed = req.shared_pages * pool_.page_size();
+        req.cached_tokens = std::max(req.cached_tokens, std::min(req.computed, req.prompt_len));
+    }
+    req.state = RequestState::kPrefilling;
+    return true;
+}
+
+void Scheduler::release(Request& req) {
+    const std::int32_t ps = pool_.page_size();
+    std::size_t keep = 0;
+    if (config_.prefix_cache) {
+        // Hand every full page of computed KV to the tree; it frees the copies it already has.
+        keep = std::min(req.pages.size(), static_cast<std::size_t>(req.computed / ps));
+        if (keep > 0) {
+            std::vector<std::int32_t> pages(req.pages.begin(),
+                                            req.pages.begin() + static_cast<std::ptrdiff_t>(keep));
+            radix_.insert(std::span<const std::int32_t>(req.tokens.data(),
+                                                        keep * static_cast<std::size_t>(ps)),
+                          pages);
+        }
+    }
+    for (std::size_t i = std::max<std::size_t>(keep, static_cast<std::size_t>(req.shared_pages));
+         i < req.pages.size(); ++i) {
+        pool_.release(req.pages[i]);
+    }
+    if (req.lock_node != nullptr) {
+        radix_.unlock(req.lock_node);
+    }
+    req.lock_node = nullptr;
+    req.pages.clear();
+    req.shared_pages = 0;
+    req.computed = 0;
+}
+
+void Scheduler::retract(Request& req) {
+    release(req);
+    req.state = RequestState::kWaiting;
+    ++retractions_;
+}
+
+void Scheduler::publish(Request& req, RequestOutput out) {
+    out.prompt_tokens = req.prompt_len;
+    out.cached_tokens = req.cached_tokens;
+    out.completion_tokens = req.generated();
+    if (req.spec.on_output) {
+        req.spec.on_output(out);
+    }
+}
+
+void Scheduler::finish(Request& req, FinishReason reason, std::int32_t matched,
+                       const std::string& message) {
+    if (req.state != RequestState::kWaiting || !req.pages.empty()) {
+        release(req);
+    }
+    req.state = RequestState::kFinished;
+    RequestOutput out;
+    out.finished = true;
+    out.reason = reason;
+    out.matched_token = matched;
+    out.abort_message = message;
+    publish(req, std::move(out));
+}
+
+StepPlan Scheduler::plan() {
+    StepPlan plan;
+    // Decode: every request past its prompt feeds its last token. Oldest first; when the pool is
+    // full the newest are retracted until the rest fit.
+    for (std::size_t i = 0; i < running_.size(); ++i) {
+        Request& req = *running_[i];
+        if (req.state != RequestState::kDecoding) {
+            continue;
+        }
+        const auto positions = static_cast<std::int32_t>(req.tokens.size());
+        while (!ensure_pages(req, positions)) {
+            std::size_t victim = running_.size() - 1;
+            Request& v = *running_[victim];
+            retract(v);
+            waiting_.push_front(std::move(running_[victim]));
+            running_.pop_back();
+            if (victim == i) {
+                break;
+            }
+        }
+        if (i >= running_.size()) {
+            break;
+        }
+        plan.entries.push_back({&req, 1, true});
+        plan.num_decode_tokens += 1;
+    }
+    // Prefill: continue chunked prompts, then admit new requests, within the token budget.
+    int budget = config_.chunked_prefill_size < 0 ? INT_MAX : config_.chunked_prefill_size;
+    auto schedule_chunk = [&](Request& req) -> bool {
+        const int remaining = static_cast<int>(req.tokens.size()) - req.computed;
+        const int chunk = std::min(remaining, budget);
+        if (chunk <= 0 || !ensure_pages(req, req.computed + chunk)) {
+            return false;
+        }
+        const bool completes = req.computed + chunk == static_cast<int>(req.tokens.size());
+        plan.entries.push_back({&req, chunk, completes && req.spec.stop.max_new_tokens > 0});
+        plan.num_prefill_tokens += chunk;
+        budget -= chunk;
+        return true;
+    };
+    for (auto& r : running_) {
+        if (r->state == RequestState::kPrefilling && budget > 0) {
+            schedule_chunk(*r);
+        }
+    }
+    while (budget > 0 && !waiting_.empty() &&
+           static_cast<int>(running_.size()) < config_.max_running_requests) {
+        Request& req = *waiting_.front();
+        admit(req);
+        if (!schedule_chunk(req)) {
+            release(req);  // back to waiting untouched; try again when pages free up
+            req.state = RequestState::kWaiting;
+            break;
+        }
+        running_.push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+    }
+    return plan;
+}
+
+void Scheduler::commit(const StepPlan& plan, const std::vector<std::int32_t>& sampled,
+                       const std::vector<TokenLogprob>& logprobs) {
+    std::size_t k = 0;
+    for (const auto& e : plan.entries) {
+        Request& req = *e.req;
+        req.computed += e.num_new;
+        if (!e.sample) {
+            if (req.computed == static_cast<int>(req.tokens.size()) &&
+                req.spec.stop.max_new_tokens == 0) {
+                finish(req, FinishReason::kLength, -1, "");
+            }
+            continue;
+        }
+        const std::int32_t token = sampled[k];
+        RequestOutput out;
+        out.new_tokens.push_back(token);
+        if (req.spec.return_logprob && k < logprobs.size()) {
+            out.logprobs.push_back(logprobs[k]);
+        }
+        ++k;
+        req.tokens.push_back(token);
+        req.state = RequestState::kDecoding;
+        const auto& stop = req.spec.stop;
+        const bool may_stop = req.generated() >= stop.min_new_tokens;
+        FinishReason reason = FinishReason::kNone;
+        if (may_stop && !stop.ignore_eos && token == config_.eos_token_id) {
+            reason = FinishReason::kStopToken;
+        } else if (may_stop && std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(),
+                                         token) != stop.stop_token_ids.end()) {
+            reason = FinishReason::kStopToken;
+        } else if (req.generated() >= stop.max_new_tokens ||
+                   static_cast<std::int64_t>(req.tokens.size()) >= config_.context_length) {
+            reason = FinishReason::kLength;
+        }
+        publish(req, std::move(out));
+        if (reason != FinishReason::kNone) {
+            finish(req, reason, reason == FinishReason::kStopToken ? token : -1, "");
+        }
+    }
+    std::erase_if(running_, [](const std::unique_ptr<Request>& r) {
+        return r->state == RequestState::kFinished;
+    });
+}
+
+bool Scheduler::flush_cache() {
+    if (!idle()) {
+        return false;
+    }
+    radix_.clear();
+    return true;
+}
+
+}  // namespace dsserve::runtime

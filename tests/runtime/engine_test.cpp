@@ -1,0 +1,243 @@
+// The engine against the one-sequence reference path: whatever the batching, chunking, prefix
+// reuse or retraction, greedy outputs equal those of runtime::generate for each prompt alone.
+#include "runtime/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "model/make_model.h"
+#include "runtime/model_runner.h"
+
+namespace dsserve::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+class EngineTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = fs::temp_directory_path() / ("dsserve_engine_test_" + std::to_string(::getpid()));
+        model::MakeModelOptions o;
+        o.output = dir_;
+        o.config = model::preset_config("tiny", 2);
+        o.config["vocab_size"] = 2048;
+        o.config["index_topk"] = 8;
+        make_model(o);
+        ModelOptions mo;
+        mo.model_path = dir_;
+        loaded_ = new LoadedModel(mo);
+    }
+    static void TearDownTestSuite() {
+        delete loaded_;
+        fs::remove_all(dir_);
+    }
+
+    static std::vector<std::int32_t> prompt(int seed, int len) {
+        std::vector<std::int32_t> p;
+        for (int i = 0; i < len; ++i) {
+            p.push_back(2 + (seed * 131 + i * 17) % 2000);
+        }
+        return p;
+    }
+    static std::vector<std::int32_t> reference(const std::vector<std::int32_t>& p, int n) {
+        GenerateOptions g;
+        g.max_new_tokens = n;
+        g.sampling.temperature = 0.0f;
+        g.ignore_eos = true;
+        return generate(loaded_->model(), p, g);
+    }
+
+    struct Collected {
+        std::vector<std::int32_t> tokens;
+        RequestOutput last;
+        int outputs = 0;
+    };
+
+    // Runs requests to completion by stepping on this thread.
+    std::map<std::string, Collected> run_all(Engine& engine, std::vector<GenerateRequest> reqs) {
+        std::map<std::string, Collected> got;
+        for (auto& r : reqs) {
+            auto* slot = &got[r.rid];
+            r.on_output = [slot](const RequestOutput& out) {
+                slot->tokens.insert(slot->tokens.end(), out.new_tokens.begin(),
+                                    out.new_tokens.end());
+                slot->last = out;
+                slot->outputs++;
+            };
+            engine.submit(std::move(r));
+        }
+        engine.drain_inbox();
+        int guard = 0;
+        while (engine.step() && ++guard < 100000) {
+        }
+        return got;
+    }
+
+    static GenerateRequest greedy(std::string rid, std::vector<std::int32_t> ids, int n) {
+        GenerateRequest r;
+        r.rid = std::move(rid);
+        r.input_ids = std::move(ids);
+        r.sampling.temperature = 0.0f;
+        r.stop.max_new_tokens = n;
+        r.stop.ignore_eos = true;
+        return r;
+    }
+
+    static SchedulerConfig config(int pages, int page_size, int chunk) {
+        SchedulerConfig c;
+        c.num_pages = pages;
+        c.page_size = page_size;
+        c.chunked_prefill_size = chunk;
+        c.context_length = 4096;
+        c.max_running_requests = 64;
+        return c;
+    }
+
+    static fs::path dir_;
+    static LoadedModel* loaded_;
+};
+fs::path EngineTest::dir_;
+LoadedModel* EngineTest::loaded_ = nullptr;
+
+TEST_F(EngineTest, BatchedChunkedAndPagedEqualsOneAtATime) {
+    struct Variant {
+        int pages, page_size, chunk;
+    };
+    for (Variant v : {Variant{4096, 1, 4096}, Variant{1024, 4, 7}, Variant{512, 16, 5}}) {
+        Engine engine(loaded_->model(), config(v.pages, v.page_size, v.chunk));
+        std::vector<GenerateRequest> reqs;
+        for (int i = 0; i < 6; ++i) {
+            reqs.push_back(greedy("r" + std::to_string(i), prompt(i, 5 + 7 * i), 6 + i));
+        }
+        auto got = run_all(engine, reqs);
+        for (int i = 0; i < 6; ++i) {
+            auto& c = got["r" + std::to_string(i)];
+            EXPECT_EQ(c.tokens, reference(prompt(i, 5 + 7 * i), 6 + i))
+                << "request " << i << " page_size " << v.page_size << " chunk " << v.chunk;
+            EXPECT_TRUE(c.last.finished);
+            EXPECT_EQ(c.last.reason, FinishReason::kLength);
+            EXPECT_EQ(c.last.completion_tokens, 6 + i);
+        }
+        auto s = engine.stats();
+        EXPECT_EQ(s.num_running, 0);
+        // Every page is back: either free or held by the prefix cache.
+        EXPECT_EQ(s.used_tokens, s.cached_tokens_in_tree);
+    }
+}
+
+TEST_F(EngineTest, SharedPrefixIsServedFromTheCache) {
+    Engine engine(loaded_->model(), config(2048, 1, 4096));
+    auto system = prompt(1, 40);
+    auto first = system, second = system;
+    first.push_back(7);
+    second.push_back(9);
+    auto a = run_all(engine, {greedy("a", first, 4)});
+    auto before = engine.stats().prefill_tokens;
+    auto b = run_all(engine, {greedy("b", second, 4)});
+    EXPECT_GE(b["b"].last.cached_tokens, 40);
+    EXPECT_LE(engine.stats().prefill_tokens - before, 2);  // only the new token (and none cached)
+    EXPECT_EQ(b["b"].tokens, reference(second, 4));
+    EXPECT_TRUE(engine.flush_cache());
+    EXPECT_EQ(engine.stats().cached_tokens_in_tree, 0);
+}
+
+TEST_F(EngineTest, RunningOutOfPagesRetractsInsteadOfFailing) {
+    // 96 slots for 4 requests that need ~30 each at the end: some must be retracted and resumed.
+    Engine engine(loaded_->model(), config(96, 1, 4096));
+    std::vector<GenerateRequest> reqs;
+    for (int i = 0; i < 4; ++i) {
+        reqs.push_back(greedy("r" + std::to_string(i), prompt(10 + i, 10), 20));
+    }
+    auto got = run_all(engine, reqs);
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(got["r" + std::to_string(i)].tokens, reference(prompt(10 + i, 10), 20)) << i;
+    }
+    EXPECT_GT(engine.stats().retractions, 0);
+}
+
+TEST_F(EngineTest, AbortReturnsPagesAndReportsAbort) {
+    Engine engine(loaded_->model(), config(512, 1, 4096));
+    Collected c;
+    auto r = greedy("x", prompt(3, 20), 1000);
+    r.on_output = [&](const RequestOutput& out) {
+        c.last = out;
+        c.outputs++;
+    };
+    engine.submit(std::move(r));
+    engine.drain_inbox();
+    for (int i = 0; i < 5; ++i) {
+        engine.step();
+    }
+    EXPECT_GT(engine.stats().used_tokens, engine.stats().cached_tokens_in_tree);
+    engine.abort("x");
+    engine.drain_inbox();
+    engine.step();
+    EXPECT_TRUE(c.last.finished);
+    EXPECT_EQ(c.last.reason, FinishReason::kAbort);
+    EXPECT_EQ(engine.stats().num_running, 0);
+    EXPECT_TRUE(engine.flush_cache());
+    engine.step();
+}
+
+TEST_F(EngineTest, StopTokensMinTokensAndZeroMaxTokens) {
+    Engine engine(loaded_->model(), config(1024, 1, 4096));
+    auto p = prompt(4, 12);
+    auto ref = reference(p, 8);
+    // Stop on the 3rd generated token.
+    auto stop = greedy("stop", p, 8);
+    stop.stop.stop_token_ids = {ref[2]};
+    stop.stop.ignore_eos = false;
+    auto zero = greedy("zero", p, 0);
+    auto got = run_all(engine, {stop, zero});
+    EXPECT_EQ(got["stop"].last.reason, FinishReason::kStopToken);
+    EXPECT_EQ(got["stop"].last.matched_token, ref[2]);
+    std::size_t first = std::find(ref.begin(), ref.end(), ref[2]) - ref.begin();
+    EXPECT_EQ(got["stop"].tokens.size(), first + 1);
+    EXPECT_TRUE(got["zero"].tokens.empty());
+    EXPECT_EQ(got["zero"].last.reason, FinishReason::kLength);
+    // min_new_tokens masks the stop token until reached.
+    auto min = greedy("min", p, 8);
+    min.stop.stop_token_ids = {ref[0]};
+    min.stop.min_new_tokens = 3;
+    got = run_all(engine, {min});
+    EXPECT_GE(got["min"].tokens.size(), 3u);
+    EXPECT_NE(got["min"].tokens[0], ref[0]);
+}
+
+TEST_F(EngineTest, SeededSamplingIsReproducibleAndThreadedEngineServes) {
+    Engine engine(loaded_->model(), config(1024, 1, 4096));
+    engine.start();
+    std::mutex m;
+    std::condition_variable cv;
+    std::map<std::string, std::vector<std::int32_t>> out;
+    int done = 0;
+    for (std::string rid : {"s1", "s2", "s3"}) {
+        GenerateRequest r;
+        r.rid = rid;
+        r.input_ids = prompt(5, 9);
+        r.stop.max_new_tokens = 12;
+        r.stop.ignore_eos = true;
+        r.seed = rid == "s3" ? 2 : 1;
+        r.on_output = [&, rid](const RequestOutput& o) {
+            std::lock_guard<std::mutex> lock(m);
+            out[rid].insert(out[rid].end(), o.new_tokens.begin(), o.new_tokens.end());
+            if (o.finished) {
+                ++done;
+                cv.notify_all();
+            }
+        };
+        engine.submit(std::move(r));
+    }
+    std::unique_lock<std::mutex> lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == 3; }));
+    EXPECT_EQ(out["s1"], out["s2"]);
+    EXPECT_NE(out["s1"], out["s3"]);
+    lock.unlock();
+    engine.stop();
+}
+
+}  // namespace
+}  // namespace dsserve::runtime
