@@ -520,6 +520,7 @@ Json jinja_variables(const ChatRequest& request, std::optional<std::string>* ass
     Json variables = Json::object();
     variables["messages"] = std::move(messages);
     variables["tools"] = std::move(tools);
+    variables["documents"] = nullptr;  // transformers always passes it
     variables["add_generation_prompt"] = true;
     if (!request.reasoning_effort.is_null()) {
         variables["reasoning_effort"] = request.reasoning_effort;

@@ -5,5 +5,6 @@
 
 namespace dsserve::cli {
 
+void add_chat_encode_command(CLI::App& app);
 
 }  // namespace dsserve::cli

@@ -120,8 +120,9 @@ private:
             const Token& t = cur();
             if (t.type == TokenType::kEnd) {
                 if (end_names.size() != 0) {
-                    fail_at(t, str_cat("unexpected end of template, expected '", *end_names.begin(),
-                                       "'"));
+                    // The last name is the closing tag ("endif" after "elif", "else").
+                    fail_at(t, str_cat("unexpected end of template, expected '",
+                                       *(end_names.end() - 1), "'"));
                 }
                 return body;
             }
