@@ -20,52 +20,12 @@ namespace dsserve::chat::jinja {
 class Value;
 class Renderer;
 
-struct ListData {
-    std::vector<Value> items;
-    bool is_tuple = false;
-};
-
-// Insertion-ordered string-keyed map, like a Python dict built from JSON.
-class DictData {
-public:
-    const Value* find(std::string_view key) const;
-    void set(const std::string& key, Value value);
-    const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
-    size_t size() const { return entries_.size(); }
-
-private:
-    std::vector<std::pair<std::string, Value>> entries_;
-    std::unordered_map<std::string, size_t> index_;
-};
-
-// namespace() objects (assignable with {% set ns.x = ... %}) and the read-only `loop` object.
-struct NamespaceData {
-    DictData attrs;
-    bool is_loop = false;
-    // The loop object computes its attributes from the iterated items and the position.
-    std::shared_ptr<const ListData> loop_items;
-    std::size_t loop_index = 0;
-};
-
-struct CallArgs {
-    std::vector<Value> positional;
-    std::vector<std::pair<std::string, Value>> keyword;
-};
-
-// A callable: a global function, a macro, or a method bound to its receiver.
-struct Function {
-    std::string name;
-    std::function<Value(Renderer&, CallArgs&)> call;
-    bool is_macro = false;
-};
-
-// Jinja's Undefined: what a missing variable, attribute or item evaluates to. Printing it gives "",
-// testing it gives false, iterating it gives nothing; arithmetic, attribute access and calls raise
-// `message`. An attribute the sandbox forbids (list.append, ...) is an Undefined that is `unsafe`.
-struct UndefinedData {
-    std::string message;
-    bool unsafe = false;
-};
+struct ListData;
+class DictData;
+struct NamespaceData;
+struct Function;
+struct UndefinedData;
+struct CallArgs;
 
 class Value {
 public:
@@ -132,6 +92,54 @@ private:
     explicit Value(Storage data) : data_(std::move(data)) {}
 
     Storage data_;
+};
+
+// The containers are defined after Value because they hold Values by value.
+struct ListData {
+    std::vector<Value> items;
+    bool is_tuple = false;
+};
+
+// Insertion-ordered string-keyed map, like a Python dict built from JSON.
+class DictData {
+public:
+    const Value* find(std::string_view key) const;
+    void set(const std::string& key, Value value);
+    const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
+    size_t size() const { return entries_.size(); }
+
+private:
+    std::vector<std::pair<std::string, Value>> entries_;
+    std::unordered_map<std::string, size_t> index_;
+};
+
+// namespace() objects (assignable with {% set ns.x = ... %}) and the read-only `loop` object.
+struct NamespaceData {
+    DictData attrs;
+    bool is_loop = false;
+    // The loop object computes its attributes from the iterated items and the position.
+    std::shared_ptr<const ListData> loop_items;
+    std::size_t loop_index = 0;
+};
+
+struct CallArgs {
+    std::vector<Value> positional;
+    std::vector<std::pair<std::string, Value>> keyword;
+};
+
+// A callable: a global function, a macro, or a method bound to its receiver.
+struct Function {
+    std::string name;
+    std::function<Value(Renderer&, CallArgs&)> call;
+    bool is_macro = false;
+};
+
+// Jinja's Undefined: what a missing variable, attribute or item evaluates to. Printing it gives "",
+// testing it gives false, iterating it gives nothing; arithmetic, attribute access and calls raise
+// `message`. An attribute the sandbox forbids (list.append, ...) is an Undefined that is `unsafe`.
+struct UndefinedData {
+    std::string message;
+    bool unsafe = false;
 };
 
 // Python's type name, as error messages print it ("str", "int", "NoneType", ...).
