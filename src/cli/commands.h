@@ -8,5 +8,6 @@ namespace dsserve::cli {
 void add_generate_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_make_model_command(CLI::App& app);
+void add_chat_encode_command(CLI::App& app);
 
 }  // namespace dsserve::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     dsserve::cli::add_generate_command(app);
     dsserve::cli::add_forward_command(app);
     dsserve::cli::add_make_model_command(app);
+    dsserve::cli::add_chat_encode_command(app);
 
     try {
         app.parse(argc, argv);
