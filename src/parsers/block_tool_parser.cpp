@@ -1,0 +1,141 @@
+#include "parsers/block_tool_parser.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "parsers/text.h"
+
+namespace dsserve::parsers {
+
+BlockToolParser::BlockToolParser(std::string_view block_open, std::vector<std::string> known_tools)
+    : block_open_(block_open), known_tools_(std::move(known_tools)) {}
+
+ToolDelta BlockToolParser::push(std::string_view text) {
+    buf_ += text;
+    run();
+    return std::exchange(delta_, ToolDelta{});
+}
+
+void BlockToolParser::run() {
+    for (;;) {
+        if (state_ == State::kProse) {
+            size_t open = buf_.find(block_open_);
+            if (open == std::string::npos) {
+                size_t keep = partial_marker_suffix(buf_, {block_open_});
+                emit_prose(std::string_view(buf_).substr(0, buf_.size() - keep));
+                buf_.erase(0, buf_.size() - keep);
+                return;
+            }
+            emit_prose(std::string_view(buf_).substr(0, open));
+            block_raw_ = block_open_;
+            buf_.erase(0, open + block_open_.size());
+            state_ = State::kBlock;
+            committed_ = false;
+        }
+        bool closed = false;
+        size_t used = parse_block(buf_, &closed);
+        DS_ASSERT(used <= buf_.size(), used, " > ", buf_.size());
+        if (!committed_) {
+            block_raw_.append(buf_, 0, used);
+        }
+        buf_.erase(0, used);
+        if (!closed) {
+            return;
+        }
+        // A closed block, understood or empty, is never content; the whitespace before it goes.
+        block_raw_.clear();
+        held_space_.clear();
+        after_block_ = true;
+        state_ = State::kProse;
+    }
+}
+
+void BlockToolParser::emit_prose(std::string_view text) {
+    if (after_block_) {
+        text.remove_prefix(leading_space_bytes(text));
+        if (text.empty()) {
+            return;
+        }
+        after_block_ = false;
+        if (any_content_) {
+            held_space_ = "\n";
+        }
+    }
+    if (text.empty()) {
+        return;
+    }
+    // Trailing whitespace waits: it is dropped if a block opener comes next.
+    held_space_ += text;
+    size_t keep = trailing_space_bytes(held_space_);
+    if (keep < held_space_.size()) {
+        delta_.content.append(held_space_, 0, held_space_.size() - keep);
+        held_space_.erase(0, held_space_.size() - keep);
+        any_content_ = true;
+    }
+}
+
+ToolDelta BlockToolParser::finish() {
+    if (state_ == State::kBlock) {
+        if (committed_) {
+            finish_block(buf_);
+        } else {
+            // Opener without a single recognizable call: give the text back unchanged.
+            std::string raw = std::move(block_raw_);
+            raw += buf_;
+            block_raw_.clear();
+            delta_.content += held_space_;
+            delta_.content += raw;
+            held_space_.clear();
+        }
+    } else {
+        emit_prose(buf_);
+    }
+    buf_.clear();
+    if (!after_block_) {
+        delta_.content += held_space_;
+    }
+    held_space_.clear();
+    state_ = State::kProse;
+    return std::exchange(delta_, ToolDelta{});
+}
+
+bool BlockToolParser::begin_call(std::string_view name) {
+    DS_ASSERT(!call_open_, "call announced inside another call");
+    if (!committed_) {
+        committed_ = true;
+        block_raw_.clear();
+        held_space_.clear();
+    }
+    name = python_strip(name);
+    if (name.empty()) {
+        log::warn("tool call without a function name dropped");
+        return false;
+    }
+    if (!known_tools_.empty() &&
+        std::find(known_tools_.begin(), known_tools_.end(), name) == known_tools_.end()) {
+        log::warn("model called unknown function '", name, "'; call dropped");
+        return false;
+    }
+    call_open_ = true;
+    delta_.calls.push_back(
+        ToolCallDelta{next_index_++, make_tool_call_id(), std::string(name), ""});
+    return true;
+}
+
+void BlockToolParser::call_arguments(std::string_view fragment) {
+    if (!call_open_ || fragment.empty()) {
+        return;
+    }
+    int index = next_index_ - 1;
+    if (!delta_.calls.empty() && delta_.calls.back().index == index &&
+        !delta_.calls.back().name.has_value()) {
+        delta_.calls.back().arguments += fragment;
+    } else {
+        delta_.calls.push_back(
+            ToolCallDelta{index, std::nullopt, std::nullopt, std::string(fragment)});
+    }
+}
+
+}  // namespace dsserve::parsers
