@@ -5,5 +5,7 @@
 
 namespace dsserve::cli {
 
+// dsserve parse: output parsers over a completion file (parse_command.cpp).
+void add_parse_command(CLI::App& app);
 
 }  // namespace dsserve::cli
