@@ -23,7 +23,10 @@ void BlockToolParser::run() {
         if (state_ == State::kProse) {
             size_t open = buf_.find(block_open_);
             if (open == std::string::npos) {
-                size_t keep = partial_marker_suffix(buf_, {block_open_});
+                // Also keep an unfinished UTF-8 character: whether it is whitespace (dropped
+                // before a block) is known only once it is complete.
+                size_t keep = std::max(partial_marker_suffix(buf_, {block_open_}),
+                                       buf_.size() - utf8_complete_prefix(buf_));
                 emit_prose(std::string_view(buf_).substr(0, buf_.size() - keep));
                 buf_.erase(0, buf_.size() - keep);
                 return;
@@ -63,17 +66,17 @@ void BlockToolParser::emit_prose(std::string_view text) {
             held_space_ = "\n";
         }
     }
-    if (text.empty()) {
+    // Trailing whitespace waits: it is dropped if a block opener comes next. held_space_ is only
+    // whitespace, so the text's own trailing run is the whole run.
+    size_t trailing = trailing_space_bytes(text);
+    if (trailing == text.size()) {
+        held_space_ += text;
         return;
     }
-    // Trailing whitespace waits: it is dropped if a block opener comes next.
-    held_space_ += text;
-    size_t keep = trailing_space_bytes(held_space_);
-    if (keep < held_space_.size()) {
-        delta_.content.append(held_space_, 0, held_space_.size() - keep);
-        held_space_.erase(0, held_space_.size() - keep);
-        any_content_ = true;
-    }
+    delta_.content += held_space_;
+    delta_.content += text.substr(0, text.size() - trailing);
+    held_space_.assign(text.substr(text.size() - trailing));
+    any_content_ = true;
 }
 
 ToolDelta BlockToolParser::finish() {

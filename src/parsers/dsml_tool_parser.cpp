@@ -21,6 +21,9 @@ constexpr std::string_view kParameterClose = "</｜DSML｜parameter>";
 // quote from making the parser hold back the rest of the output as a possible tag.
 constexpr size_t kMaxAttributeBytes = 256;
 
+// Longest tag accepted; only runs of whitespace between attributes can make one this long.
+constexpr size_t kMaxTagBytes = 1024;
+
 enum class Match { kNo, kPartial, kYes };
 
 bool is_tag_space(char c) {
@@ -94,6 +97,13 @@ Match in_order(Steps... steps) {
     return m;
 }
 
+// A partial tag is all of `text`; either way a tag longer than kMaxTagBytes is no tag, so a
+// flood of whitespace after `<｜DSML｜invoke` is not held back (and re-scanned) without end.
+Match bounded(Match m, std::string_view text, size_t matched) {
+    size_t length = m == Match::kPartial ? text.size() : matched;
+    return (m != Match::kNo && length > kMaxTagBytes) ? Match::kNo : m;
+}
+
 // <｜DSML｜invoke name="N"> or <｜DSML｜invoke name="N"/>, whitespace as in SGLang's pattern.
 Match match_invoke(std::string_view text, size_t* length, std::string* name, bool* self_closing) {
     TagScanner scan(text);
@@ -101,12 +111,12 @@ Match match_invoke(std::string_view text, size_t* length, std::string* name, boo
         in_order([&] { return scan.literal(kInvokeStart); }, [&] { return scan.spaces(true); },
                  [&] { return scan.attribute("name", name); }, [&] { return scan.spaces(false); });
     if (m != Match::kYes) {
-        return m;
+        return bounded(m, text, scan.pos());
     }
     *self_closing = scan.peek() == '/';
     m = scan.literal(*self_closing ? "/>" : ">");
     *length = scan.pos();
-    return m;
+    return bounded(m, text, scan.pos());
 }
 
 // <｜DSML｜parameter name="K" string="true|false">
@@ -119,7 +129,7 @@ Match match_parameter(std::string_view text, size_t* length, std::string* name,
                  [&] { return scan.attribute("string", string_attr); },
                  [&] { return scan.spaces(false); }, [&] { return scan.literal(">"); });
     *length = scan.pos();
-    return m;
+    return bounded(m, text, scan.pos());
 }
 
 }  // namespace
