@@ -141,13 +141,16 @@ std::vector<Sample> samples() {
          "\n\n" + kWeatherBlock,
          v32(false, {"get_time"}),
          {"", std::nullopt, {{"get_time", R"({"tz": "Asia/Shanghai"})"}}}},
-        {"unicode_space_around_block", "答案\u3000\n" + kWeatherBlock + "\u3000后文\u3000",
-         v32(false), {"答案\n后文\u3000", std::nullopt, kWeatherCalls}},
+        {"unicode_space_around_block",
+         "答案\u3000\n" + kWeatherBlock + "\u3000后文\u3000",
+         v32(false),
+         {"答案\n后文\u3000", std::nullopt, kWeatherCalls}},
         {"overlong_tag_is_not_a_tag",
          "<｜DSML｜function_calls><｜DSML｜invoke" + std::string(1500, ' ') +
              "name=\"f\"></｜DSML｜invoke><｜DSML｜invoke name=\"g\"></｜DSML｜invoke>"
              "</｜DSML｜function_calls>",
-         v32(false), {"", std::nullopt, {{"g", "{}"}}}},
+         v32(false),
+         {"", std::nullopt, {{"g", "{}"}}}},
         {"v31_calls",
          "Plan.</think>I'll look.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather"
          "<｜tool▁sep｜>{\"location\":\"Tokyo\"}<｜tool▁call▁end｜><｜tool▁call▁begin｜>"

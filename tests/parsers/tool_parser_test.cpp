@@ -12,11 +12,10 @@ namespace {
 
 TEST(ToolParserTest, CallIdsAreUuid4Prefixes) {
     std::set<std::string> ids;
+    const std::regex uuid4_prefix("call_[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{7}");
     for (int i = 0; i < 1000; ++i) {
         std::string id = make_tool_call_id();
-        ASSERT_TRUE(
-            std::regex_match(id, std::regex("call_[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{7}")))
-            << id;
+        ASSERT_TRUE(std::regex_match(id, uuid4_prefix)) << id;
         ids.insert(id);
     }
     EXPECT_EQ(ids.size(), 1000u);
