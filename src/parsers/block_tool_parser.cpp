@@ -9,8 +9,11 @@
 
 namespace dsserve::parsers {
 
-BlockToolParser::BlockToolParser(std::string_view block_open, std::vector<std::string> known_tools)
-    : block_open_(block_open), known_tools_(std::move(known_tools)) {}
+BlockToolParser::BlockToolParser(std::vector<std::string_view> prose_markers,
+                                 std::vector<std::string> known_tools)
+    : prose_markers_(std::move(prose_markers)), known_tools_(std::move(known_tools)) {
+    DS_ASSERT(!prose_markers_.empty(), "no block opener");
+}
 
 ToolDelta BlockToolParser::push(std::string_view text) {
     buf_ += text;
@@ -21,19 +24,23 @@ ToolDelta BlockToolParser::push(std::string_view text) {
 void BlockToolParser::run() {
     for (;;) {
         if (state_ == State::kProse) {
-            size_t open = buf_.find(block_open_);
-            if (open == std::string::npos) {
+            size_t which = 0;
+            size_t found = find_first_marker(buf_, 0, prose_markers_, &which);
+            if (found == std::string::npos) {
                 // Also keep an unfinished UTF-8 character: whether it is whitespace (dropped
                 // before a block) is known only once it is complete.
-                size_t keep = std::max(partial_marker_suffix(buf_, {block_open_}),
+                size_t keep = std::max(partial_marker_suffix(buf_, prose_markers_),
                                        buf_.size() - utf8_complete_prefix(buf_));
                 emit_prose(std::string_view(buf_).substr(0, buf_.size() - keep));
                 buf_.erase(0, buf_.size() - keep);
                 return;
             }
-            emit_prose(std::string_view(buf_).substr(0, open));
-            block_raw_ = block_open_;
-            buf_.erase(0, open + block_open_.size());
+            emit_prose(std::string_view(buf_).substr(0, found));
+            buf_.erase(0, found + prose_markers_[which].size());
+            if (which != 0) {
+                continue;  // a stray closing marker: never content, and nothing to close
+            }
+            block_raw_ = prose_markers_[0];
             state_ = State::kBlock;
             committed_ = false;
         }

@@ -17,7 +17,10 @@ public:
     ToolDelta finish() final;
 
 protected:
-    BlockToolParser(std::string_view block_open, std::vector<std::string> known_tools);
+    // prose_markers[0] opens a block; the others are closing markers that are dropped when they
+    // turn up outside a block. All must be views of static strings.
+    BlockToolParser(std::vector<std::string_view> prose_markers,
+                    std::vector<std::string> known_tools);
 
     // Reads as much of `text` (the bytes after the block opener not consumed yet) as can be
     // decided without seeing more; returns the bytes consumed and sets *closed when that
@@ -41,7 +44,7 @@ private:
     void emit_prose(std::string_view text);
     void run();
 
-    std::string block_open_;
+    std::vector<std::string_view> prose_markers_;
     std::vector<std::string> known_tools_;
     State state_ = State::kProse;
     std::string buf_;           // bytes not consumed yet

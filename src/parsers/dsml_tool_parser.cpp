@@ -276,7 +276,8 @@ void DsmlArguments::close_parameter() {
 // ---- DsmlToolParser --------------------------------------------------------------------------
 
 DsmlToolParser::DsmlToolParser(std::vector<std::string> known_tools)
-    : BlockToolParser(kBlockOpen, std::move(known_tools)) {}
+    : BlockToolParser({kBlockOpen, kBlockClose, kInvokeClose, kParameterClose},
+                      std::move(known_tools)) {}
 
 size_t DsmlToolParser::parse_block(std::string_view text, bool* closed) {
     size_t pos = 0;

@@ -47,8 +47,7 @@ char32_t decode(std::string_view bytes) {
 
 }  // namespace
 
-size_t partial_marker_suffix(std::string_view text,
-                             std::initializer_list<std::string_view> markers) {
+size_t partial_marker_suffix(std::string_view text, std::span<const std::string_view> markers) {
     size_t best = 0;
     for (std::string_view marker : markers) {
         size_t max_len = std::min(text.size(), marker.size() - 1);
@@ -63,7 +62,7 @@ size_t partial_marker_suffix(std::string_view text,
 }
 
 size_t find_first_marker(std::string_view text, size_t from,
-                         std::initializer_list<std::string_view> markers, size_t* which) {
+                         std::span<const std::string_view> markers, size_t* which) {
     size_t best = std::string_view::npos;
     size_t index = 0;
     for (std::string_view marker : markers) {

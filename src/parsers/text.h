@@ -5,19 +5,27 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <span>
 #include <string_view>
 
 namespace dsserve::parsers {
 
 // Length of the longest suffix of `text` that is a proper, non-empty prefix of one of `markers`.
 // A streaming parser keeps those bytes back: the next chunk may complete the marker.
-size_t partial_marker_suffix(std::string_view text,
-                             std::initializer_list<std::string_view> markers);
+size_t partial_marker_suffix(std::string_view text, std::span<const std::string_view> markers);
+inline size_t partial_marker_suffix(std::string_view text,
+                                    std::initializer_list<std::string_view> markers) {
+    return partial_marker_suffix(text, std::span(markers.begin(), markers.size()));
+}
 
 // Position of the first occurrence of any of `markers` at or after `from`, or npos; `which` gets
 // the index of the marker found (the earliest; on a tie the first listed).
 size_t find_first_marker(std::string_view text, size_t from,
-                         std::initializer_list<std::string_view> markers, size_t* which);
+                         std::span<const std::string_view> markers, size_t* which);
+inline size_t find_first_marker(std::string_view text, size_t from,
+                                std::initializer_list<std::string_view> markers, size_t* which) {
+    return find_first_marker(text, from, std::span(markers.begin(), markers.size()), which);
+}
 
 // Python's str.isspace() code points (ASCII whitespace, U+001C..U+001F, U+0085, U+00A0, U+1680,
 // U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000): the model's output is stripped with

@@ -17,7 +17,9 @@
 //   - a call to a function not in `known_tools` (when that list is non-empty) is dropped with a
 //     warning; the remaining calls keep consecutive indices;
 //   - markers are never content: bytes that may be the start of a block opener are held back and
-//     released as content at the end if they never became one;
+//     released as content at the end if they never became one; a closing marker outside a block
+//     (`</｜DSML｜function_calls>`, `</｜DSML｜invoke>`, `</｜DSML｜parameter>`,
+//     `<｜tool▁calls▁end｜>`, `<｜tool▁call▁end｜>`) is removed, as SGLang removes it;
 //   - a block cut off by the end of the text keeps the calls it announced (the last one closed
 //     with the arguments read so far); a block that ends before announcing any call is given
 //     back as content, raw, since nothing in it was understood. SGLang's non-streaming path

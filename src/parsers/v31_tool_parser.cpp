@@ -20,7 +20,7 @@ constexpr size_t kMaxNameBytes = 256;
 }  // namespace
 
 V31ToolParser::V31ToolParser(std::vector<std::string> known_tools)
-    : BlockToolParser(kCallsBegin, std::move(known_tools)) {}
+    : BlockToolParser({kCallsBegin, kCallsEnd, kCallEnd}, std::move(known_tools)) {}
 
 size_t V31ToolParser::parse_block(std::string_view text, bool* closed) {
     size_t pos = 0;

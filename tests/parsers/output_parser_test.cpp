@@ -151,6 +151,15 @@ std::vector<Sample> samples() {
              "</｜DSML｜function_calls>",
          v32(false),
          {"", std::nullopt, {{"g", "{}"}}}},
+        {"stray_closing_markers",
+         "Hello \n</｜DSML｜function_calls>world</｜DSML｜invo</｜DSML｜invoke>!\n\n" +
+             kWeatherBlock + "</｜DSML｜function_calls>",
+         v32(false),
+         {"Hello \nworld</｜DSML｜invo!", std::nullopt, kWeatherCalls}},
+        {"v31_stray_closing_markers",
+         "a<｜tool▁call▁end｜>b<｜tool▁calls▁end｜>c",
+         v31(false),
+         {"abc", std::nullopt, {}}},
         {"v31_calls",
          "Plan.</think>I'll look.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather"
          "<｜tool▁sep｜>{\"location\":\"Tokyo\"}<｜tool▁call▁end｜><｜tool▁call▁begin｜>"
