@@ -66,7 +66,13 @@ size_t find_first_marker(std::string_view text, size_t from,
     size_t best = std::string_view::npos;
     size_t index = 0;
     for (std::string_view marker : markers) {
-        size_t pos = text.find(marker, from);
+        // Only an occurrence starting before the best so far matters: search no further, so a
+        // marker that is absent does not cost a scan of the whole rest of the text.
+        std::string_view window = text;
+        if (best != std::string_view::npos) {
+            window = text.substr(0, std::min(text.size(), best + marker.size() - 1));
+        }
+        size_t pos = window.find(marker, from);
         if (pos < best) {
             best = pos;
             if (which != nullptr) {
