@@ -5,5 +5,6 @@
 
 namespace dsserve::cli {
 
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace dsserve::cli

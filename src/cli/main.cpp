@@ -8,7 +8,7 @@ int main(int argc, char** argv) {
     CLI::App app{"dsserve: a serving engine for the DeepSeek-V3.2 model family"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "dsserve 0.1.0");
-
+    dsserve::cli::add_tokenize_command(app);
 
     try {
         app.parse(argc, argv);
