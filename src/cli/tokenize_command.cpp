@@ -55,9 +55,11 @@ std::vector<std::int32_t> parse_ids(const std::string& list) {
 void run(const TokenizeOptions& o) {
     const int inputs = !o.text.empty() + !o.file.empty() + !o.decode.empty();
     DS_CHECK(inputs == 1, "tokenize: give exactly one of --text, --file, --decode");
+    const std::vector<std::int32_t> ids =
+        o.decode.empty() ? std::vector<std::int32_t>{} : parse_ids(o.decode);
     const auto tok = tokenizer::Tokenizer::load(o.model_path);
     if (!o.decode.empty()) {
-        const std::string text = tok.decode(parse_ids(o.decode), !o.keep_special_tokens);
+        const std::string text = tok.decode(ids, !o.keep_special_tokens);
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fputc('\n', stdout);
         return;

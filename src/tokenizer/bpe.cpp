@@ -16,14 +16,18 @@ constexpr std::int32_t kNoMerge = INT32_MAX;
 // (long runs of spaces or letters) use a heap, which keeps them O(n log n).
 constexpr std::size_t kSmallPieceBytes = 128;
 
-std::pair<std::string, std::string> split_merge(const nlohmann::json& merge) {
+// A merge is "left right" (one space; byte-level symbols never contain a plain space) or, in
+// newer files, a two-element array. The views point into `merge`.
+std::pair<std::string_view, std::string_view> split_merge(const nlohmann::json& merge) {
     if (merge.is_array()) {
-        DS_CHECK(merge.size() == 2, "tokenizer.json: a merge must have two parts");
-        return {merge[0].get<std::string>(), merge[1].get<std::string>()};
+        DS_CHECK(merge.size() == 2 && merge[0].is_string() && merge[1].is_string(),
+                 "tokenizer.json: a merge must have two parts");
+        return {merge[0].get_ref<const std::string&>(), merge[1].get_ref<const std::string&>()};
     }
-    const std::string line = merge.get<std::string>();
+    DS_CHECK(merge.is_string(), "tokenizer.json: a merge must be a string or a pair");
+    const std::string_view line = merge.get_ref<const std::string&>();
     const std::size_t space = line.find(' ');
-    DS_CHECK(space != std::string::npos && line.find(' ', space + 1) == std::string::npos,
+    DS_CHECK(space != std::string_view::npos && line.find(' ', space + 1) == std::string_view::npos,
              "tokenizer.json: merge '", line, "' is not two space-separated tokens");
     return {line.substr(0, space), line.substr(space + 1)};
 }
@@ -63,37 +67,55 @@ void MergeTable::insert(std::int32_t left, std::int32_t right, Merge merge) {
     }
 }
 
+namespace {
+
+// FNV-1a: pieces are a few bytes long, where a simple byte loop beats the library hash.
+std::uint64_t hash_piece(std::string_view piece) {
+    std::uint64_t h = 0xCBF29CE484222325ULL;
+    for (char c : piece) {
+        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+}  // namespace
+
 bool PieceCache::lookup(std::string_view piece, std::vector<std::int32_t>& out) const {
-    Shard& shard = shard_for(piece);
+    const std::uint64_t h = hash_piece(piece);
+    Shard& shard = shards_[h % kNumShards];
+    const Entry& e = shard.entries[(h / kNumShards) % kEntriesPerShard];
+    const auto tag = static_cast<std::uint32_t>(h >> 32);
     std::lock_guard lock(shard.mutex);
-    const auto it = shard.map.find(piece);
-    if (it == shard.map.end()) {
+    if (e.num_ids == 0 || e.tag != tag || e.key_length != piece.size() ||
+        std::memcmp(e.key, piece.data(), piece.size()) != 0) {
         return false;
     }
-    for (char32_t id : it->second) {
-        out.push_back(static_cast<std::int32_t>(id));
-    }
+    out.insert(out.end(), e.ids, e.ids + e.num_ids);
     return true;
 }
 
 void PieceCache::insert(std::string_view piece, const std::int32_t* ids, std::size_t num_ids) {
-    std::u32string value(num_ids, U'\0');
-    for (std::size_t i = 0; i < num_ids; ++i) {
-        value[i] = static_cast<char32_t>(ids[i]);
+    if (piece.size() > kMaxPieceBytes || num_ids == 0 || num_ids > kMaxIds) {
+        return;
     }
-    Shard& shard = shard_for(piece);
+    const std::uint64_t h = hash_piece(piece);
+    Shard& shard = shards_[h % kNumShards];
+    Entry& e = shard.entries[(h / kNumShards) % kEntriesPerShard];
     std::lock_guard lock(shard.mutex);
-    if (shard.map.size() >= kMaxEntriesPerShard) {
-        shard.map.clear();
-    }
-    shard.map.emplace(piece, std::move(value));
+    e.tag = static_cast<std::uint32_t>(h >> 32);
+    e.key_length = static_cast<std::uint8_t>(piece.size());
+    e.num_ids = static_cast<std::uint8_t>(num_ids);
+    std::memcpy(e.key, piece.data(), piece.size());
+    std::memcpy(e.ids, ids, num_ids * sizeof(std::int32_t));
 }
 
 std::size_t PieceCache::size() const {
     std::size_t total = 0;
     for (const Shard& shard : shards_) {
         std::lock_guard lock(shard.mutex);
-        total += shard.map.size();
+        for (const Entry& e : shard.entries) {
+            total += e.num_ids != 0;
+        }
     }
     return total;
 }
@@ -127,11 +149,13 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& model) {
     const auto& merges = model.at("merges");
     bpe->merges_.reserve(merges.size());
     std::int32_t rank = 0;
+    std::string joined;
     for (const auto& merge : merges) {
         const auto [left, right] = split_merge(merge);
+        joined.assign(left).append(right);
         const auto left_id = bpe->token_to_id(left);
         const auto right_id = bpe->token_to_id(right);
-        const auto merged_id = bpe->token_to_id(left + right);
+        const auto merged_id = bpe->token_to_id(joined);
         DS_CHECK(left_id && right_id && merged_id, "tokenizer.json: merge '", left, " ", right,
                  "' uses a token missing from the vocab");
         bpe->merges_.insert(*left_id, *right_id, {rank++, *merged_id});
@@ -140,7 +164,7 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& model) {
 }
 
 std::optional<std::int32_t> BpeModel::token_to_id(std::string_view token) const {
-    const auto it = vocab_.find(std::string(token));
+    const auto it = vocab_.find(token);
     if (it == vocab_.end()) {
         return std::nullopt;
     }

@@ -65,35 +65,36 @@ private:
     std::size_t size_ = 0;
 };
 
-// Piece -> ids, shared by all threads. Sharded so that threads rarely wait on one another;
-// each shard is emptied when it fills, which bounds memory while following what the traffic
-// currently looks like.
+// Piece -> ids, shared by all threads: a fixed-size direct-mapped table (a new piece replaces
+// whatever shared its slot), so memory is bounded and a lookup touches one 64-byte entry with
+// no allocation. Split into shards with a mutex each, so that threads rarely wait on one
+// another. Only short pieces with few ids are kept; they are nearly all of the traffic.
 class PieceCache {
 public:
-    static constexpr std::size_t kMaxPieceBytes = 64;
+    static constexpr std::size_t kMaxPieceBytes = 26;
+    static constexpr std::size_t kMaxIds = 8;
 
     bool lookup(std::string_view piece, std::vector<std::int32_t>& out) const;
     void insert(std::string_view piece, const std::int32_t* ids, std::size_t num_ids);
-    std::size_t size() const;
+    std::size_t size() const;  // occupied entries
 
 private:
     static constexpr std::size_t kNumShards = 32;
-    static constexpr std::size_t kMaxEntriesPerShard = 4096;
+    static constexpr std::size_t kEntriesPerShard = 2048;  // 4 MiB in all
 
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const {
-            return std::hash<std::string_view>{}(s);
-        }
+    struct Entry {
+        std::uint32_t tag = 0;  // high bits of the hash, to reject most misses early
+        std::uint8_t key_length = 0;
+        std::uint8_t num_ids = 0;  // 0: empty
+        char key[kMaxPieceBytes];
+        std::int32_t ids[kMaxIds];
     };
+    static_assert(sizeof(Entry) == 64);
+
     struct Shard {
         mutable std::mutex mutex;
-        // Ids as char32_t so that the common one-to-three-token pieces live in the string's
-        // inline buffer instead of a separate allocation.
-        std::unordered_map<std::string, std::u32string, Hash, std::equal_to<>> map;
+        std::array<Entry, kEntriesPerShard> entries;
     };
-
-    Shard& shard_for(std::string_view piece) const { return shards_[Hash{}(piece) % kNumShards]; }
 
     mutable std::array<Shard, kNumShards> shards_;
 };
@@ -119,7 +120,13 @@ private:
     void merge_small(std::vector<std::int32_t>& symbols) const;
     void merge_large(std::vector<std::int32_t>& symbols) const;
 
-    std::unordered_map<std::string, std::int32_t> vocab_;
+    struct StringHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>> vocab_;
     std::vector<std::string> tokens_;
     std::array<std::int32_t, 256> byte_ids_{};
     MergeTable merges_;

@@ -52,6 +52,41 @@ TEST(MergeTableTest, FindsInsertedPairsAndKeepsTheLaterDuplicate) {
     EXPECT_EQ(table.size(), 2u);
 }
 
+TEST(PieceCacheTest, RemembersShortPiecesWithinItsBound) {
+    PieceCache cache;
+    std::vector<std::int32_t> out;
+    EXPECT_FALSE(cache.lookup("hello", out));
+    const std::int32_t ids[] = {7, 8, 9};
+    cache.insert("hello", ids, 3);
+    ASSERT_TRUE(cache.lookup("hello", out));
+    EXPECT_EQ(out, (std::vector<std::int32_t>{7, 8, 9}));
+    EXPECT_FALSE(cache.lookup("hellp", out));
+    EXPECT_FALSE(cache.lookup("hell", out));
+    // Too long, or too many ids: not kept.
+    const std::string long_piece(PieceCache::kMaxPieceBytes + 1, 'x');
+    cache.insert(long_piece, ids, 1);
+    EXPECT_FALSE(cache.lookup(long_piece, out));
+    const std::vector<std::int32_t> many(PieceCache::kMaxIds + 1, 1);
+    cache.insert("many", many.data(), many.size());
+    EXPECT_FALSE(cache.lookup("many", out));
+    // However many pieces go in, the table keeps a fixed number of entries.
+    for (int i = 0; i < 200000; ++i) {
+        const std::int32_t id = i;
+        cache.insert(std::to_string(i), &id, 1);
+    }
+    EXPECT_LE(cache.size(), 32u * 2048u);
+    std::size_t hits = 0;
+    for (int i = 0; i < 200000; ++i) {
+        out.clear();
+        if (cache.lookup(std::to_string(i), out)) {
+            ++hits;
+            ASSERT_EQ(out, std::vector<std::int32_t>{i});
+        }
+    }
+    EXPECT_GT(hits, 0u);
+    EXPECT_LE(hits, cache.size());
+}
+
 TEST(BpeModelTest, MergesLowestRankFirst) {
     // "b c" outranks "a b", so "abc" becomes a + bc, not ab + c.
     const auto model = BpeModel::from_json(model_json({{"b", "c"}, {"a", "b"}, {"ab", "c"}}));

@@ -2,8 +2,11 @@
 
 #include <map>
 #include <mutex>
+#include <tuple>
+#include <utility>
 
 #include "core/file.h"
+#include "tokenizer/byte_level.h"
 
 namespace dsserve::tokenizer::testing {
 
@@ -36,6 +39,38 @@ const Json& golden(const std::string& name) {
         it = cache.emplace(name, Json::parse(read_file(path))).first;
     }
     return it->second;
+}
+
+nlohmann::json tiny_tokenizer_spec() {
+    static const nlohmann::json v32_spec =
+        nlohmann::json::parse(read_file(v32_dir() / "tokenizer.json"));
+    nlohmann::json spec = v32_spec;
+    nlohmann::json vocab = nlohmann::json::object();
+    for (int b = 0; b < 256; ++b) {
+        vocab[bytes_to_symbols(std::string(1, static_cast<char>(b)))] = b + 3;
+    }
+    nlohmann::json merges = nlohmann::json::array();
+    int next = 259;
+    for (const auto& [left, right] :
+         {std::pair{"H", "e"}, {"l", "l"}, {"He", "ll"}, {"Hell", "o"}}) {
+        vocab[std::string(left) + right] = next++;
+        merges.push_back(std::string(left) + " " + right);
+    }
+    spec["model"]["vocab"] = vocab;
+    spec["model"]["merges"] = merges;
+    spec["added_tokens"] = nlohmann::json::array();
+    for (const auto& [id, content, special] : {std::tuple{0, "<｜begin▁of▁sentence｜>", true},
+                                               {1, "<｜end▁of▁sentence｜>", true},
+                                               {2, "<think>", false}}) {
+        spec["added_tokens"].push_back({{"id", id},
+                                        {"content", content},
+                                        {"single_word", false},
+                                        {"lstrip", false},
+                                        {"rstrip", false},
+                                        {"normalized", !special},
+                                        {"special", special}});
+    }
+    return spec;
 }
 
 std::string case_input(const Json& c) {

@@ -175,14 +175,22 @@ TEST(TokenizerTest, AddBosTokenFollowsTheConfig) {
     EXPECT_EQ(v3.encode("Hello world", true), with_bos);
     EXPECT_EQ(v32().encode("Hello world", true), plain);
     EXPECT_TRUE(v3.config().contains("chat_template"));
+}
 
+TEST(TokenizerTest, AddEosTokenFollowsTheConfig) {
     auto config = nlohmann::json::parse(config_json());
     config["add_eos_token"] = true;
     config["eos_token"] = "<｜end▁of▁sentence｜>";  // the plain-string form
-    const Tokenizer with_eos = Tokenizer::from_json(tokenizer_json(), config.dump());
-    Ids with_end = plain;
-    with_end.push_back(1);
-    EXPECT_EQ(with_eos.encode("Hello world", true), with_end);
+    const Tokenizer tok =
+        Tokenizer::from_json(testing::tiny_tokenizer_spec().dump(), config.dump());
+    EXPECT_EQ(tok.encode("Hello"), (Ids{262}));
+    EXPECT_EQ(tok.encode("Hello", true), (Ids{262, 1}));
+    config["add_bos_token"] = true;
+    const Tokenizer both =
+        Tokenizer::from_json(testing::tiny_tokenizer_spec().dump(), config.dump());
+    EXPECT_EQ(both.encode("Hello<think>", true), (Ids{0, 262, 2, 1}));
+    config["bos_token"] = "<｜nope｜>";
+    EXPECT_THROW(Tokenizer::from_json(testing::tiny_tokenizer_spec().dump(), config.dump()), Error);
 }
 
 TEST(TokenizerTest, ConcurrentEncodingGivesTheSameIds) {
@@ -193,8 +201,7 @@ TEST(TokenizerTest, ConcurrentEncodingGivesTheSameIds) {
         texts.push_back(case_input(c));
         expected.push_back(c.at("ids").get<Ids>());
     }
-    // A fresh tokenizer, so that the threads fill its cache together.
-    const Tokenizer tok = Tokenizer::from_json(tokenizer_json(), config_json());
+    const Tokenizer& tok = v32();
     std::atomic<int> mismatches{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
@@ -219,7 +226,8 @@ TEST(TokenizerTest, ConcurrentEncodingGivesTheSameIds) {
 }
 
 TEST(TokenizerTest, RejectsComponentsItDoesNotImplement) {
-    const auto base = nlohmann::json::parse(tokenizer_json());
+    const auto base = testing::tiny_tokenizer_spec();
+    EXPECT_NO_THROW(Tokenizer::from_json(base.dump(), config_json()));
     const auto rejected = [&](auto edit) {
         auto spec = base;
         edit(spec);
