@@ -207,6 +207,9 @@ void BpeModel::encode_piece_uncached(std::string_view bytes, std::vector<std::in
         merge_large(symbols);
     }
     out.insert(out.end(), symbols.begin(), symbols.end());
+    if (symbols.capacity() > (1 << 16)) {
+        std::vector<std::int32_t>().swap(symbols);  // do not pin one huge piece's buffer
+    }
 }
 
 void BpeModel::merge_small(std::vector<std::int32_t>& symbols) const {

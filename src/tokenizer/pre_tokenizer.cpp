@@ -55,6 +55,18 @@ private:
             case '(':
                 group_open();
                 return;
+            case '.':
+                // Oniguruma's dot excludes only \n; PCRE2's depends on its newline setting.
+                out_ += "[^\\n]";
+                ++pos_;
+                return;
+            case '{':
+                // Oniguruma reads {,n} as {0,n}; PCRE2 10.42 as the literal text.
+                DS_CHECK(pos_ + 1 >= in_.size() || in_[pos_ + 1] != ',',
+                         "pre-tokenizer regex: {,n} quantifiers are not supported in ", quoted());
+                out_ += c;
+                ++pos_;
+                return;
             case '^':
             case '$':
                 // Oniguruma's Ruby syntax makes these line anchors; PCRE2's are subject anchors.

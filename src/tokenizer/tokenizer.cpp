@@ -167,11 +167,29 @@ nlohmann::json parse_json(std::string_view text, const char* what) {
     }
 }
 
+// Buffers encode() reuses on each thread. One huge text should not pin its buffers for the
+// thread's lifetime, so they are released once they grow past kMaxKept elements.
 struct EncodeScratch {
+    static constexpr std::size_t kMaxKept = 1 << 16;
+
     std::vector<Segment> raw_segments;
     std::vector<Segment> segments;
     std::vector<Span> pieces;
     SplitScratch split;
+
+    void trim() {
+        release_if_large(raw_segments);
+        release_if_large(segments);
+        release_if_large(pieces);
+        release_if_large(split.first);
+        release_if_large(split.second);
+    }
+    template <typename T>
+    static void release_if_large(std::vector<T>& v) {
+        if (v.capacity() > kMaxKept) {
+            std::vector<T>().swap(v);
+        }
+    }
 };
 
 }  // namespace
@@ -247,6 +265,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_spec
     if (add_special_tokens && impl.add_eos) {
         ids.push_back(impl.eos_id);
     }
+    scratch.trim();
     return ids;
 }
 

@@ -61,17 +61,21 @@ TEST(PreTokenizerTest, SplitBehaviours) {
     EXPECT_EQ(split_with("\\p{N}+", "ab12cd3", B::kIsolated), (Pieces{"ab", "12", "cd", "3"}));
     EXPECT_EQ(split_with("\\p{N}+", "ab12cd3", B::kRemoved), (Pieces{"ab", "cd"}));
     EXPECT_EQ(split_with("\\s+(?!\\S)", "a   b", B::kIsolated), (Pieces{"a", "  ", " b"}));
+    EXPECT_EQ(split_with(".+", "ab\r\ncd", B::kIsolated), (Pieces{"ab\r", "\n", "cd"}));
     // Empty matches split the text between characters, as Oniguruma's iteration does.
     EXPECT_EQ(split_with("x*", "axé", B::kIsolated), (Pieces{"a", "x", "é"}));
 }
 
 TEST(PreTokenizerTest, TranslationRejectsUnknownConstructs) {
-    for (const char* pattern : {"\\d+", "\\w", "^a", "a$", "[[:alpha:]]", "[a&&b]", "\\p{Lu}",
-                                "(?i)a", "(?<name>a)", "\\b", "[abc", "a\\"}) {
+    for (const char* pattern :
+         {"\\d+", "\\w", "^a", "a$", "[[:alpha:]]", "[a&&b]", "\\p{Lu}", "(?i)a", "(?<name>a)",
+          "\\b", "[abc", "a\\", "a{,3}", "\\P{L}", "\\h"}) {
         EXPECT_THROW(translate_pattern(pattern), Error) << pattern;
     }
     EXPECT_EQ(translate_pattern("(?:a|b)(c)\\.\\-[x\\]]"), "(?:a|b)(c)\\.\\-[x\\]]");
     EXPECT_EQ(translate_pattern("\\v"), "\\x{0b}");
+    EXPECT_EQ(translate_pattern("a.b[.]"), "a[^\\n]b[.]");
+    EXPECT_EQ(translate_pattern("a{1,3}"), "a{1,3}");
 }
 
 TEST(PreTokenizerTest, RejectsUnsupportedConfigurations) {
