@@ -6,7 +6,6 @@
 #include <boost/beast/http.hpp>
 #include <deque>
 #include <optional>
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it
 
 #include "core/error.h"
 #include "core/log.h"

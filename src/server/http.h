@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>  // before Asio in http.cpp: its awaitable.hpp uses std::exchange unincluded
 #include <vector>
 
 namespace dsserve::server {
