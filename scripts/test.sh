@@ -15,6 +15,11 @@ git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' | xargs -r clang-format --dry-run -Wer
 echo "== unit tests"
 (cd build && ctest --output-on-failure -j "$jobs" -L unit)
 
+echo "== end-to-end tests: the real server with the openai SDK and raw clients"
+python3 -m venv build/e2e-venv
+build/e2e-venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
+(cd tests/e2e && ../../build/e2e-venv/bin/python -m pytest -q -p no:warnings)
+
 echo "== unit tests under ASan+UBSan"
 BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS="-DDSSERVE_SANITIZE=ON" bash scripts/setup.sh
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -1,10 +1,12 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "core/assets.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "model/config.h"
 #include "model/make_model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace dsserve::cli {
 
@@ -19,6 +21,7 @@ void add_make_model_command(CLI::App& app) {
         std::string scale_dtype = "f32";
         std::string overrides;
         std::uint64_t shard_mb = 64;
+        std::string force_output;
     };
     auto args = std::make_shared<Args>();
     auto* cmd = app.add_subcommand(
@@ -37,6 +40,9 @@ void add_make_model_command(CLI::App& app) {
                     "JSON object of config overrides");
     cmd->add_option("--max-shard-size-mb", args->shard_mb, "Shard size limit")
         ->capture_default_str();
+    cmd->add_option("--force-output", args->force_output,
+                    "Make greedy decoding emit exactly this text (then EOS) after any prompt; for "
+                    "end-to-end tests with known model output");
     cmd->callback([args] {
         model::MakeModelOptions o;
         o.output = args->output;
@@ -60,6 +66,11 @@ void add_make_model_command(CLI::App& app) {
             args->scale_dtype == "f32" ? model::ScaleDType::kF32 : model::ScaleDType::kE8M0;
         DS_CHECK(args->shard_mb > 0, "--max-shard-size-mb must be positive");
         o.max_shard_bytes = args->shard_mb << 20;
+        if (!args->force_output.empty()) {
+            auto tok = tokenizer::Tokenizer::from_json(assets::tokenizer_json(),
+                                                       assets::tokenizer_config_json());
+            o.forced_output = tok.encode(args->force_output, false);
+        }
         model::make_model(o);
     });
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +37,34 @@ std::uint64_t mem_available_bytes() {
         }
     }
     return 8ull << 30;
+}
+
+int g_stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int sig) {
+    unsigned char b = static_cast<unsigned char>(sig);
+    [[maybe_unused]] auto n = ::write(g_stop_pipe[1], &b, 1);
+}
+
+void install_stop_signals() {
+    DS_CHECK(::pipe(g_stop_pipe) == 0, "cannot create a pipe for signal handling");
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+// The signal number, or 0 when released without one.
+int wait_for_stop_signal() {
+    unsigned char b = 0;
+    while (::read(g_stop_pipe[0], &b, 1) < 0 && errno == EINTR) {
+    }
+    return b;
+}
+
+void release_stop_waiter() {
+    on_stop_signal(0);
 }
 
 std::string lower(std::string s) {
@@ -166,13 +195,9 @@ void add_serve_command(CLI::App& app) {
         for (const auto& w : a.validate()) {
             log::warn(w);
         }
-        // Signals go to one waiting thread, so every other thread (engine, BLAS, HTTP) runs
-        // undisturbed and shutdown happens in order.
-        sigset_t signals;
-        sigemptyset(&signals);
-        sigaddset(&signals, SIGINT);
-        sigaddset(&signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+        // SIGINT/SIGTERM only write to a pipe; a waiting thread stops the server, so shutdown
+        // happens in order whichever thread (BLAS workers exist before main) took the signal.
+        install_stop_signals();
 
         runtime::ModelOptions mo;
         mo.model_path = resolve_model_path(a.model_path);
@@ -256,17 +281,18 @@ void add_serve_command(CLI::App& app) {
         log::info("dsserve is ready: serving ", ctx.model_name, " on http://", a.host, ":", port,
                   " (startup ", ctx.startup_seconds, " s)");
 
-        std::thread waiter([&http, signals] {
-            int sig = 0;
-            sigwait(&signals, &sig);
-            log::info("received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+        std::thread waiter([&http] {
+            int sig = wait_for_stop_signal();
+            if (sig > 0) {
+                log::info("received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+            }
             http.stop();
         });
         http.run();
         ctx.ready = false;
         engine.stop();
         // run() also returns if the server stops for another reason; release the waiter.
-        pthread_kill(waiter.native_handle(), SIGTERM);
+        release_stop_waiter();
         waiter.join();
         log::info("dsserve stopped");
     });

@@ -3,12 +3,22 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <string>
 
 namespace dsserve::log {
 namespace {
-std::atomic<Level> g_level{Level::kInfo};
+Level initial_level() {
+    const char* env = std::getenv("DSSERVE_LOG_LEVEL");
+    std::string v = env ? env : "";
+    return v == "debug"   ? Level::kDebug
+           : v == "warn"  ? Level::kWarn
+           : v == "error" ? Level::kError
+                          : Level::kInfo;
+}
+std::atomic<Level> g_level{initial_level()};
 std::mutex g_mutex;
 const char* level_name(Level l) {
     switch (l) {

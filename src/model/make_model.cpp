@@ -1,6 +1,8 @@
 #include "model/make_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 
@@ -131,6 +133,63 @@ std::string shard_name(std::size_t index, std::size_t count) {
     return buf;
 }
 
+// See MakeModelOptions::forced_output. Embedding dimension 0 is a constant shared by every token
+// (the "any other token" signal); the other dimensions tell tokens apart, and the head reads them.
+class OutputForcer {
+public:
+    OutputForcer(const ModelConfig& c, std::vector<std::int32_t> chain) : c_(c), chain_(std::move(chain)) {
+        std::vector<std::int32_t> sorted = chain_;
+        std::sort(sorted.begin(), sorted.end());
+        DS_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(),
+                 "--force-output: the text must tokenize into distinct tokens");
+        for (auto t : chain_) {
+            DS_CHECK(t >= 0 && t < c.vocab_size && t != c.eos_token_id, "--force-output: token ", t,
+                     " cannot be forced");
+        }
+    }
+
+    void apply(const std::string& name, Tensor& w) {
+        auto ends_with = [&](const std::string& suffix) {
+            return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        const std::int64_t h = c_.hidden_size;
+        if (ends_with("o_proj.weight") || ends_with("down_proj.weight")) {
+            std::fill(w.data.begin(), w.data.end(), 0.0f);  // every layer passes its input through
+        } else if (name == "model.norm.weight") {
+            std::fill(w.data.begin(), w.data.end(), 1.0f);
+        } else if (name == "model.embed_tokens.weight") {
+            for (std::int64_t t = 0; t < w.shape[0]; ++t) {
+                w.data[static_cast<std::size_t>(t * h)] = 4.0f;
+            }
+            embed_ = w;
+        } else if (name == "lm_head.weight") {
+            DS_CHECK(!embed_.data.empty(), "--force-output needs untied embeddings");
+            std::fill(w.data.begin(), w.data.end(), 0.0f);
+            // Any token outside the chain: about 20 for the first chain token, 0 elsewhere.
+            w.data[static_cast<std::size_t>(chain_[0] * h)] = 5.3f;
+            // A chain token: about 34 for its successor (EOS after the last).
+            for (std::size_t i = 0; i < chain_.size(); ++i) {
+                const float* x = embed_.row(chain_[i]);
+                double ss = 0.0;
+                for (std::int64_t d = 0; d < h; ++d) {
+                    ss += static_cast<double>(x[d]) * x[d];
+                }
+                const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(h) + c_.rms_norm_eps));
+                const std::int32_t next = i + 1 < chain_.size() ? chain_[i + 1] : c_.eos_token_id;
+                float* row = w.row(next);
+                for (std::int64_t d = 1; d < h; ++d) {
+                    row[d] += 0.3f * x[d] * inv;
+                }
+            }
+        }
+    }
+
+private:
+    const ModelConfig& c_;
+    std::vector<std::int32_t> chain_;
+    Tensor embed_;
+};
+
 }  // namespace
 
 Json preset_config(const std::string& name, int layers) {
@@ -179,8 +238,15 @@ void make_model(const MakeModelOptions& options) {
         total += bytes.size();
         shards.back().add(std::move(name), dtype, std::move(shape), std::move(bytes));
     };
+    std::optional<OutputForcer> forcer;
+    if (!options.forced_output.empty()) {
+        forcer.emplace(config, options.forced_output);
+    }
     for (const WeightSpec& spec : weight_manifest(config)) {
         Tensor w = random_weight(spec, options.seed);
+        if (forcer) {
+            forcer->apply(spec.name, w);
+        }
         if (fp8 && spec.kind == WeightKind::kLinear) {
             Quantized q = quantize_blocks(
                 w, config.quant.block_n, config.quant.block_k,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/json.h"
 
@@ -22,6 +23,11 @@ struct MakeModelOptions {
     CheckpointDType dtype = CheckpointDType::kFp8;
     ScaleDType scale_dtype = ScaleDType::kF32;
     std::uint64_t max_shard_bytes = 64ull << 20;
+    // When set, the weights force greedy decoding to emit exactly these tokens (then EOS) after
+    // any prompt that does not end inside the sequence: every decoder layer's output projections
+    // are zero, so each position sees only its own token, and the head maps each token of the
+    // sequence to the next and every other token to the first. The ids must be distinct.
+    std::vector<std::int32_t> forced_output;
 };
 
 // Named presets: "tiny" (the embedded default model), "small", "full" (official dimensions with

@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace dsserve::runtime {
 
@@ -28,6 +29,7 @@ void Scheduler::add(std::unique_ptr<Request> req) {
                    " tokens).");
         return;
     }
+    log::debug("scheduler: queued ", req->spec.rid, " (", req->tokens.size(), " tokens)");
     waiting_.push_back(std::move(req));
 }
 

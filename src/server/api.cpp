@@ -347,6 +347,7 @@ public:
             r.on_output = [self, index](const runtime::RequestOutput& out) {
                 self->responder_->post([self, index, out] { self->on_output(index, out); });
             };
+            log::debug("submit ", c.rid);
             ctx_.engine->submit(std::move(r));
         }
     }
@@ -362,6 +363,7 @@ public:
 
     void on_output(int index, const runtime::RequestOutput& out) {
         Choice& c = choices_[static_cast<std::size_t>(index)];
+        log::debug("output ", c.rid, " tokens ", out.new_tokens.size(), " finished ", out.finished);
         if (c.finished) {
             return;  // e.g. the abort that follows a stop-string match
         }

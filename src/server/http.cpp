@@ -83,6 +83,7 @@ public:
     }
     void do_start_stream(std::uint64_t request_id, int status, std::string content_type) {
         if (request_id != current_ || responded_) {
+            log::debug("http ", this, " stale start_stream ", request_id, " current ", current_);
             return;
         }
         responded_ = true;
@@ -187,6 +188,7 @@ private:
         req.body = std::move(msg.body());
         keep_alive_ = msg.keep_alive();
         current_ = ++next_id_;
+        log::debug("http ", this, " request ", current_, " ", req.method, " ", req.target);
         responded_ = false;
         // Watch the socket while the response is being produced: a read that ends means the
         // client went away (pipelined requests are not supported; their bytes end the watch).
@@ -215,11 +217,14 @@ private:
                                    return;
                                }
                                // Readable while we respond: EOF (client gone) or a pipelined byte.
+                               // Readiness can be spurious, so peek without blocking the strand.
                                char probe;
                                beast::error_code pe;
                                std::size_t n = self->socket_.receive(asio::buffer(&probe, 1),
                                                                      tcp::socket::message_peek, pe);
-                               if (pe || n == 0) {
+                               if (pe == asio::error::would_block || pe == asio::error::try_again) {
+                                   self->watch();
+                               } else if (pe || n == 0) {
                                    self->close();
                                }
                            }));
@@ -262,6 +267,7 @@ private:
         }
     }
     void after_response() {
+        log::debug("http ", this, " response done ", current_);
         response_done_ = false;
         disconnect_callbacks_.clear();
         if (!keep_alive_) {
@@ -280,6 +286,8 @@ private:
         if (closed_) {
             return;
         }
+        log::debug("http ", this, " close during request ", current_, " responded ", responded_,
+                   " streaming ", streaming_);
         closed_ = true;
         beast::error_code ec;
         socket_.close(ec);
