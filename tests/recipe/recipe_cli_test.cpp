@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include "core/file.h"
@@ -20,11 +21,13 @@ struct Output {
     std::string err;
 };
 
-Output run(const std::string& args) {
+// Runs `dsserve <args>` through the shell, which also joins the recipes' backslash-newlines;
+// `wrapper` goes before the binary (a timeout).
+Output run_dsserve(const std::string& args, const std::string& wrapper = "") {
     std::filesystem::path err_path = std::filesystem::temp_directory_path() /
                                      ("dsserve_recipe_err_" + std::to_string(::getpid()));
     std::string cmd =
-        std::string(DSSERVE_BINARY_DIR) + "/dsserve recipe " + args + " 2>" + err_path.string();
+        wrapper + std::string(DSSERVE_BINARY_DIR) + "/dsserve " + args + " 2>" + err_path.string();
     FILE* pipe = ::popen(cmd.c_str(), "r");
     std::string out;
     std::array<char, 4096> buf;
@@ -36,6 +39,10 @@ Output run(const std::string& args) {
     std::string err = read_file(err_path);
     std::filesystem::remove(err_path);
     return {WEXITSTATUS(status), out, err};
+}
+
+Output run(const std::string& args) {
+    return run_dsserve("recipe " + args);
 }
 
 TEST(RecipeCliTest, PrintsTheCommand) {
@@ -87,6 +94,28 @@ TEST(RecipeCliTest, RejectsUnknownValues) {
     r = run("--strategy tp,pp");
     EXPECT_EQ(r.status, 1);
     EXPECT_EQ(r.err, "dsserve: error: unknown strategy 'pp' (expected tp, dp, ep or mtp)\n");
+}
+
+// Every command the generator prints is one `dsserve serve` accepts: all its flags parse. On a
+// machine without 8 (or 4) GPUs the server then stops at the tensor-parallel check; the timeout
+// ends it anywhere it could start.
+TEST(RecipeCliTest, EveryCommandParsesAsDsserveServe) {
+    std::set<std::string> commands;
+    for (const Options& options : all_combinations()) {
+        Recipe recipe = make_recipe(options);
+        if (recipe.ok()) {
+            commands.insert(recipe.command);
+        }
+    }
+    ASSERT_GT(commands.size(), 100u);
+    const std::string prefix = "dsserve ";
+    for (const std::string& command : commands) {
+        ASSERT_TRUE(command.starts_with(prefix + "serve \\\n")) << command;
+        Output r = run_dsserve(command.substr(prefix.size()), "timeout 60 ");
+        EXPECT_EQ(r.err.find("Run with --help"), std::string::npos) << command << "\n" << r.err;
+        EXPECT_EQ(r.err.find("not expected"), std::string::npos) << command << "\n" << r.err;
+        EXPECT_NE(r.status, 0) << command;
+    }
 }
 
 TEST(RecipeCliTest, DumpJsonIsTheTable) {
