@@ -301,15 +301,24 @@ std::optional<Model> parse_model(std::string_view id) {
     return std::nullopt;
 }
 
+namespace {
+template <typename Row, size_t N, typename Field>
+constexpr auto column(const std::array<Row, N>& rows, Field Row::*field) {
+    std::array<Field, N> out{};
+    for (size_t i = 0; i < N; ++i) {
+        out[i] = rows[i].*field;
+    }
+    return out;
+}
+}  // namespace
+
 std::span<const Hardware> all_hardware() {
-    static constexpr std::array kAll = {Hardware::kH200, Hardware::kB200, Hardware::kMi300x,
-                                        Hardware::kMi355x};
+    static constexpr auto kAll = column(kHardware, &HardwareRow::hardware);
     return kAll;
 }
 
 std::span<const Model> all_models() {
-    static constexpr std::array kAll = {Model::kV32, Model::kV32Speciale, Model::kV32Exp,
-                                        Model::kV32Nvfp4, Model::kV32Mxfp4};
+    static constexpr auto kAll = column(kModels, &ModelRow::model);
     return kAll;
 }
 
