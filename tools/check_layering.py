@@ -12,7 +12,9 @@ ALLOWED = {
     "tokenizer": {"core"},
     "chat": {"core", "tokenizer"},
     "parsers": {"core"},
-    "server": {"core", "model", "backend", "runtime", "tokenizer", "chat", "parsers"},
+    "recipe": {"core"},
+    "web": set(),
+    "server": {"core", "model", "backend", "runtime", "tokenizer", "chat", "parsers", "web"},
     "bench": {"core", "tokenizer", "chat"},
     "cli": None,  # the top: may include anything
 }

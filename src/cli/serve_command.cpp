@@ -22,6 +22,7 @@
 #include "runtime/model_runner.h"
 #include "server/api.h"
 #include "server/http.h"
+#include "web/web.h"
 
 namespace dsserve::cli {
 namespace {
@@ -260,6 +261,16 @@ void add_serve_command(CLI::App& app) {
         runtime::Engine engine(loaded.model(), sc);
         ctx.engine = &engine;
         ctx.metrics = std::make_unique<server::Metrics>(ctx.model_name);
+        // The page at "/" and its files under "/static/", compiled into the binary (src/web).
+        ctx.web = [](const std::string& path, std::string& body, std::string& content_type) {
+            std::optional<web::Asset> asset = web::asset(path);
+            if (!asset) {
+                return false;
+            }
+            body.assign(asset->body);
+            content_type.assign(asset->content_type);
+            return true;
+        };
         engine.start();
 
         server::Api api(ctx);
