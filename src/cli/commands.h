@@ -10,5 +10,6 @@ void add_forward_command(CLI::App& app);
 void add_make_model_command(CLI::App& app);
 void add_chat_encode_command(CLI::App& app);
 void add_parse_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace dsserve::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     dsserve::cli::add_make_model_command(app);
     dsserve::cli::add_chat_encode_command(app);
     dsserve::cli::add_parse_command(app);
+    dsserve::cli::add_tokenize_command(app);
 
     try {
         app.parse(argc, argv);
