@@ -16,6 +16,7 @@ Prints the port it listens on as the first line of stdout.
 """
 import argparse
 import json
+import re
 import socket
 import sys
 import threading
@@ -120,9 +121,10 @@ class Handler(BaseHTTPRequestHandler):
                 reply = text
                 break
         if reply is not None:
-            tokens = [w + " " for w in reply.split(" ")]
-            tokens[-1] = tokens[-1][:-1]
-            tokens = tokens[:max(n, 1)] if n > 0 else []
+            # A token is a word with the whitespace before it; trailing whitespace joins the last.
+            tokens = re.findall(r"\s*\S+", reply) or [reply]
+            tokens[-1] += reply[len("".join(tokens)):]
+            tokens = tokens[:n]
         else:
             tokens = ["tok%d " % i for i in range(n)]
         if not body.get("stream", False):
