@@ -12,4 +12,7 @@ void add_chat_encode_command(CLI::App& app);
 void add_parse_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 
+void add_bench_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+
 }  // namespace dsserve::cli

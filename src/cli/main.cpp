@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
     dsserve::cli::add_chat_encode_command(app);
     dsserve::cli::add_parse_command(app);
     dsserve::cli::add_tokenize_command(app);
+    dsserve::cli::add_bench_command(app);
+    dsserve::cli::add_eval_command(app);
 
     try {
         app.parse(argc, argv);
