@@ -19,4 +19,7 @@ void add_recipe_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 
+void add_bench_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+
 }  // namespace dsserve::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
     dsserve::cli::add_parse_command(app);
     dsserve::cli::add_tokenize_command(app);
     dsserve::cli::add_recipe_command(app);
+    dsserve::cli::add_bench_command(app);
+    dsserve::cli::add_eval_command(app);
 
     // SGLang's argparse accepts any unique prefix of a long flag (--tp, --mem-frac); so do we.
     std::vector<std::string> args(argv + 1, argv + argc);
