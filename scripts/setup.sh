@@ -24,4 +24,5 @@ fi
 BUILD_DIR=${BUILD_DIR:-build}
 read -r -a extra <<< "${CMAKE_ARGS:-}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "${extra[@]}"
+# shellcheck disable=SC2086 # BUILD_TARGET may name several targets
 cmake --build "$BUILD_DIR" -j "$(nproc)" ${BUILD_TARGET:+--target $BUILD_TARGET}

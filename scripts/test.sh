@@ -27,6 +27,7 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS="-DDSSERVE_SANITIZE=ON" bash sc
 
 echo "== fuzzing, ${FUZZ_SECONDS}s per target"
 BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo \
+    BUILD_TARGET="$(sed -n 's/.*dsserve_fuzz(\(fuzz_[a-z_]*\).*/\1/p' tests/fuzz/*.cmake | tr '\n' ' ')" \
     CMAKE_ARGS="-DDSSERVE_FUZZ=ON -DDSSERVE_TESTS=OFF -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang" \
     bash scripts/setup.sh
 for target in build-fuzz/tests/fuzz/fuzz_*; do

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "core/assets.h"
 #include "core/dtype.h"
@@ -137,7 +137,8 @@ std::string shard_name(std::size_t index, std::size_t count) {
 // (the "any other token" signal); the other dimensions tell tokens apart, and the head reads them.
 class OutputForcer {
 public:
-    OutputForcer(const ModelConfig& c, std::vector<std::int32_t> chain) : c_(c), chain_(std::move(chain)) {
+    OutputForcer(const ModelConfig& c, std::vector<std::int32_t> chain)
+        : c_(c), chain_(std::move(chain)) {
         std::vector<std::int32_t> sorted = chain_;
         std::sort(sorted.begin(), sorted.end());
         DS_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(),
@@ -150,7 +151,8 @@ public:
 
     void apply(const std::string& name, Tensor& w) {
         auto ends_with = [&](const std::string& suffix) {
-            return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+            return name.size() >= suffix.size() &&
+                   name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
         };
         const std::int64_t h = c_.hidden_size;
         if (ends_with("o_proj.weight") || ends_with("down_proj.weight")) {
@@ -174,7 +176,8 @@ public:
                 for (std::int64_t d = 0; d < h; ++d) {
                     ss += static_cast<double>(x[d]) * x[d];
                 }
-                const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(h) + c_.rms_norm_eps));
+                const float inv = static_cast<float>(
+                    1.0 / std::sqrt(ss / static_cast<double>(h) + c_.rms_norm_eps));
                 const std::int32_t next = i + 1 < chain_.size() ? chain_[i + 1] : c_.eos_token_id;
                 float* row = w.row(next);
                 for (std::int64_t d = 1; d < h; ++d) {
