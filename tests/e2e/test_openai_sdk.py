@@ -128,3 +128,12 @@ def test_completions_and_models(server):
     assert chunks[-1].choices[0].finish_reason == "length"
     with pytest.raises(openai.NotFoundError):
         c.models.retrieve("nope")
+
+
+def test_generate_cli_prompt_on_forced_model(forced_model):
+    import subprocess
+    from conftest import BINARY
+    out = subprocess.run([str(BINARY), "generate", "--model-path", str(forced_model), "--prompt", "Hello",
+                          "--max-new-tokens", "40", "--temperature", "0"],
+                         check=True, capture_output=True, text=True).stdout
+    assert out == FORCED_TEXT + "\n"
