@@ -21,9 +21,11 @@ void add_generate_command(CLI::App& app) {
     auto args = std::make_shared<Args>();
     auto* cmd = app.add_subcommand("generate", "Generate a continuation of a prompt");
     args->model.add_to(cmd);
-    auto* ids_opt = cmd->add_option("--input-ids", args->input_ids, "Comma-separated prompt token ids");
-    auto* prompt_opt = cmd->add_option("--prompt", args->prompt,
-                                       "Prompt text, tokenized with the model's tokenizer; prints the text");
+    auto* ids_opt =
+        cmd->add_option("--input-ids", args->input_ids, "Comma-separated prompt token ids");
+    auto* prompt_opt =
+        cmd->add_option("--prompt", args->prompt,
+                        "Prompt text, tokenized with the model's tokenizer; prints the text");
     ids_opt->excludes(prompt_opt);
     cmd->add_option("--max-new-tokens", args->gen.max_new_tokens)->capture_default_str();
     cmd->add_option("--temperature", args->gen.sampling.temperature, "0 = greedy")
