@@ -21,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Paths under the checkout hash relatively, so another clone reuses the compiler cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(pwd)}"
 BUILD_DIR=${BUILD_DIR:-build}
 read -r -a extra <<< "${CMAKE_ARGS:-}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "${extra[@]}"
