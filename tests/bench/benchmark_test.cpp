@@ -104,7 +104,10 @@ TEST(Benchmark, MaxConcurrencyCapsRequestsInFlight) {
     }
     const Json s = stats(server);
     EXPECT_EQ(s["requests"], 12);
-    EXPECT_EQ(s["max_in_flight"], 3);
+    // The fake server counts a request until its handler returns, a moment after the client has
+    // read [DONE] and may have started the next one: it can see one more than the cap, never two.
+    EXPECT_GE(s["max_in_flight"].get<int>(), 3);
+    EXPECT_LE(s["max_in_flight"].get<int>(), 4);
 }
 
 TEST(Benchmark, PoissonArrivalsSpreadTheRun) {
