@@ -1,5 +1,5 @@
-// Choosing the device the model runs on. Today: the CPU backend; "cuda" is refused with a message
-// saying that this build has no CUDA backend.
+// Choosing the device the model runs on: "cpu" (the default), or "cuda" / "cuda:N" in a build
+// with the CUDA backend.
 #pragma once
 
 #include <memory>
@@ -15,5 +15,6 @@ struct BackendOptions {
 };
 
 std::unique_ptr<model::Ops> make_backend(const BackendOptions& options);
+bool has_cuda_backend();
 
 }  // namespace dsserve::backend

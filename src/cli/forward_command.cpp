@@ -44,12 +44,13 @@ void add_forward_command(CLI::App& app) {
                 auto r = seq.feed(
                     std::span<const std::int32_t>(&ids[static_cast<std::size_t>(i)], 1), true);
                 std::copy_n(r.logits.row(0), config.vocab_size, logits.row(i));
-                std::copy_n(r.hidden.row(0), config.hidden_size, hidden.row(i));
+                std::copy_n(model.ops().to_host(r.hidden).row(0), config.hidden_size,
+                            hidden.row(i));
             }
         } else {
             auto r = seq.feed(ids, true);
             logits = std::move(r.logits);
-            hidden = std::move(r.hidden);
+            hidden = model.ops().to_host(r.hidden);
         }
         write_npy(args->out, logits.data, {n, config.vocab_size});
         if (args->mtp) {
@@ -61,6 +62,7 @@ void add_forward_command(CLI::App& app) {
             batch.all_logits = true;
             model::Tensor h(n - 1, config.hidden_size);
             std::copy_n(hidden.data.begin(), (n - 1) * config.hidden_size, h.data.begin());
+            model.ops().to_device(h);
             auto r = model.mtp_forward(batch, h, seq.cache());
             write_npy(args->out + ".mtp.npy", r.logits.data, {n - 1, config.vocab_size});
         }

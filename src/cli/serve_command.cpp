@@ -27,17 +27,21 @@
 namespace dsserve::cli {
 namespace {
 
-std::uint64_t mem_available_bytes() {
-    std::ifstream in("/proc/meminfo");
-    std::string key;
-    std::uint64_t kb = 0;
-    std::string unit;
-    while (in >> key >> kb >> unit) {
-        if (key == "MemAvailable:") {
-            return kb * 1024;
-        }
+// Bytes for the KV pool. On a GPU, as in SGLang: --mem-fraction-static of the device holds the
+// weights (already loaded) and the pool, so the pool gets that share less what is in use now.
+// On the CPU, where the weights live among everything else, a fraction of available RAM.
+std::uint64_t kv_pool_bytes(const model::Ops::MemoryInfo& mem, const server::ServerArgs& a) {
+    if (a.device == "cpu") {
+        const double fraction = a.mem_fraction_static > 0 ? a.mem_fraction_static : 0.1;
+        return static_cast<std::uint64_t>(fraction * static_cast<double>(mem.free));
     }
-    return 8ull << 30;
+    const double fraction = a.mem_fraction_static > 0 ? a.mem_fraction_static : 0.85;
+    const double budget = fraction * static_cast<double>(mem.total);
+    const double used = static_cast<double>(mem.total - mem.free);
+    DS_CHECK(budget > used, "--mem-fraction-static ", fraction, ": the weights already use ",
+             used / (1 << 30), " GiB of the ", budget / (1 << 30),
+             " GiB it allows; raise it or load fewer layers");
+    return static_cast<std::uint64_t>(budget - used);
 }
 
 int g_stop_pipe[2] = {-1, -1};
@@ -133,7 +137,7 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--json-model-override-args", o.json_model_override_args,
                     "JSON object of config.json overrides");
     cmd->add_option("--load-format", o.load_format, "auto or dummy")->capture_default_str();
-    cmd->add_option("--device", o.device, "cpu (this build)")->capture_default_str();
+    cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
     cmd->add_option("--threads", o.threads, "CPU threads for the model (default: all cores)");
     cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads")->capture_default_str();
     cmd->add_option("--weight-version", o.weight_version)->capture_default_str();
@@ -244,10 +248,8 @@ void add_serve_command(CLI::App& app) {
         const std::size_t per_token = model::KvCache::bytes_per_token(config);
         std::int64_t tokens = a.max_total_tokens;
         if (tokens <= 0) {
-            double fraction = a.mem_fraction_static > 0 ? a.mem_fraction_static : 0.1;
-            tokens =
-                static_cast<std::int64_t>(fraction * static_cast<double>(mem_available_bytes()) /
-                                          static_cast<double>(per_token));
+            tokens = static_cast<std::int64_t>(
+                kv_pool_bytes(loaded.model().ops().memory_info(), a) / per_token);
             tokens = std::min<std::int64_t>(tokens, 262144);
         }
         runtime::SchedulerConfig sc;

@@ -55,6 +55,12 @@ DeepseekV32::DeepseekV32(ModelConfig config, LoadedWeights weights, Ops& ops)
       ops_(ops),
       rope_(rope_frequencies(config_)),
       has_mtp_(weights.mtp_loaded) {
+    for (auto& [name, tensor] : store_) {
+        // The router's bias steers a choice made on the host; it stays there.
+        if (!name.ends_with("e_score_correction_bias")) {
+            ops_.to_device(tensor);
+        }
+    }
     embed_ = w("model.embed_tokens.weight");
     final_norm_ = w("model.norm.weight");
     lm_head_ = config_.tie_word_embeddings ? embed_ : w("lm_head.weight");
@@ -119,10 +125,14 @@ DeepseekV32::Layer DeepseekV32::bind_layer(int index) const {
     return l;
 }
 
+KvCache DeepseekV32::make_cache(std::int32_t num_slots) {
+    return KvCache(config_, num_slots, ops_);
+}
+
 ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {
     check_batch(batch, cache, config_.max_position_embeddings);
     const auto positions = positions_of(batch);
-    Tensor x(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
+    Tensor x = ops_.zeros(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
     ops_.embedding(*embed_, batch.tokens, x);
     for (const Layer& layer : layers_) {
         decoder_layer(layer, x, batch, positions, cache);
@@ -140,7 +150,8 @@ ForwardResult DeepseekV32::mtp_forward(const ForwardBatch& batch, const Tensor& 
     const float eps = static_cast<float>(config_.rms_norm_eps);
     // h' = M [RMSNorm(Emb(t_{i+1})); RMSNorm(h_i)]: the released checkpoints put the embedding
     // half first (eh_proj's input columns 0..h-1), then the hidden-state half.
-    Tensor e(t, h), hn(t, h), cat(t, 2 * h), x(t, h);
+    Tensor e = ops_.zeros(t, h), hn = ops_.zeros(t, h), cat = ops_.zeros(t, 2 * h),
+           x = ops_.zeros(t, h);
     ops_.embedding(*mtp_.embed, batch.tokens, e);
     ops_.rms_norm(e, *mtp_.enorm, eps, e);
     ops_.rms_norm(hidden, *mtp_.hnorm, eps, hn);
@@ -166,13 +177,12 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
         }
         row += s.num_new;
     }
-    Tensor picked(static_cast<std::int64_t>(out.logit_rows.size()), config_.hidden_size);
-    for (std::size_t i = 0; i < out.logit_rows.size(); ++i) {
-        std::copy_n(x.row(out.logit_rows[i]), config_.hidden_size,
-                    picked.row(static_cast<std::int64_t>(i)));
-    }
-    out.logits = Tensor(picked.rows(), config_.vocab_size);
-    ops_.linear(picked, lm_head, out.logits);
+    const auto rows = static_cast<std::int64_t>(out.logit_rows.size());
+    Tensor picked = ops_.zeros(rows, config_.hidden_size);
+    ops_.gather_rows(x, out.logit_rows, picked);
+    Tensor logits = ops_.zeros(rows, config_.vocab_size);
+    ops_.linear(picked, lm_head, logits);
+    out.logits = ops_.to_host(logits);
     out.hidden = std::move(x);
     return out;
 }
@@ -180,7 +190,7 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
 void DeepseekV32::decoder_layer(const Layer& layer, Tensor& x, const ForwardBatch& batch,
                                 std::span<const std::int32_t> positions, KvCache& cache) {
     const float eps = static_cast<float>(config_.rms_norm_eps);
-    Tensor h(x.shape);
+    Tensor h = ops_.zeros(x.shape);
     ops_.rms_norm(x, *layer.attn_norm, eps, h);
     ops_.add(x, attention(layer, h, batch, positions, cache));
     ops_.rms_norm(x, *layer.mlp_norm, eps, h);
@@ -198,10 +208,10 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     const auto slots = new_slots(batch);
 
     // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)].
-    Tensor q(t, static_cast<std::int64_t>(heads) * c.qk_head_dim());
+    Tensor q = ops_.zeros(t, static_cast<std::int64_t>(heads) * c.qk_head_dim());
     Tensor q_latent;  // [T, q_lora_rank], also the indexer's query input
     if (a.q_a != nullptr) {
-        q_latent = Tensor(t, c.q_lora_rank);
+        q_latent = ops_.zeros(t, c.q_lora_rank);
         ops_.linear(h, *a.q_a, q_latent);
         ops_.rms_norm(q_latent, *a.q_a_norm, eps, q_latent);
         ops_.linear(q_latent, *a.q_b, q);
@@ -213,9 +223,9 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
 
     // Keys and values share one compressed latent c_KV = RMSNorm(W_DKV h) [T, kv_lora] and one
     // rotary key k_R = RoPE(W_KR h) [T, rope]; only these enter the cache.
-    Tensor kv(t, c.kv_lora_rank + rope);
+    Tensor kv = ops_.zeros(t, c.kv_lora_rank + rope);
     ops_.linear(h, *a.kv_a, kv);
-    Tensor latent(t, c.kv_lora_rank), k_rope(t, rope);
+    Tensor latent = ops_.zeros(t, c.kv_lora_rank), k_rope = ops_.zeros(t, rope);
     ops_.copy_cols(kv, 0, latent, 0, c.kv_lora_rank);
     ops_.copy_cols(kv, c.kv_lora_rank, k_rope, 0, rope);
     ops_.rms_norm(latent, *a.kv_a_norm, eps, latent);
@@ -228,7 +238,8 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     std::vector<std::vector<std::int32_t>> selected;
     if (c.sparse_attention) {
         const int ih = c.index_n_heads, id = c.index_head_dim;
-        Tensor iq(t, static_cast<std::int64_t>(ih) * id), ik(t, id), iw(t, ih);
+        Tensor iq = ops_.zeros(t, static_cast<std::int64_t>(ih) * id), ik = ops_.zeros(t, id),
+               iw = ops_.zeros(t, ih);
         ops_.linear(q_latent, *a.idx_wq_b, iq);
         ops_.rope(iq, ih, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
         ops_.linear(h, *a.idx_wk, ik);
@@ -243,29 +254,30 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
 
     MlaParams params{heads,        nope,           rope,
                      c.v_head_dim, c.kv_lora_rank, static_cast<float>(c.softmax_scale())};
-    Tensor attn(t, static_cast<std::int64_t>(heads) * c.v_head_dim);
+    Tensor attn = ops_.zeros(t, static_cast<std::int64_t>(heads) * c.v_head_dim);
     ops_.mla_attention(q, batch.seqs, kv_cache, *a.kv_b, params, selected, attn);
-    Tensor out(t, c.hidden_size);
+    Tensor out = ops_.zeros(t, c.hidden_size);
     ops_.linear(attn, *a.o, out);
     return out;
 }
 
 Tensor DeepseekV32::mlp(const Mlp& m, const Tensor& h) {
     const std::int64_t inter = m.gate->rows();
-    Tensor gate(h.rows(), inter), up(h.rows(), inter), act(h.rows(), inter);
+    Tensor gate = ops_.zeros(h.rows(), inter), up = ops_.zeros(h.rows(), inter),
+           act = ops_.zeros(h.rows(), inter);
     ops_.linear(h, *m.gate, gate);
     ops_.linear(h, *m.up, up);
     ops_.silu_mul(gate, up, act);
-    Tensor out(h.rows(), config_.hidden_size);
+    Tensor out = ops_.zeros(h.rows(), config_.hidden_size);
     ops_.linear(act, *m.down, out);
     return out;
 }
 
 Tensor DeepseekV32::moe(const Layer& layer, const Tensor& h) {
-    Tensor logits(h.rows(), config_.n_routed_experts);
+    Tensor logits = ops_.zeros(h.rows(), config_.n_routed_experts);
     ops_.linear(h, *layer.router, logits);
-    MoeRouting routing = route_tokens(logits, layer.router_bias->data, config_);
-    Tensor out(h.rows(), config_.hidden_size);
+    MoeRouting routing = route_tokens(ops_.to_host(logits), layer.router_bias->data, config_);
+    Tensor out = ops_.zeros(h.rows(), config_.hidden_size);
     ops_.moe_experts(h, routing, layer.experts, out);
     if (layer.dense.gate != nullptr) {
         ops_.add(out, mlp(layer.dense, h));

@@ -25,8 +25,9 @@ struct ForwardBatch {
 };
 
 struct ForwardResult {
-    Tensor hidden;  // [T, hidden]: final-norm hidden states, the MTP module's input
-    Tensor logits;  // [rows, vocab]
+    Tensor
+        hidden;  // [T, hidden]: final-norm hidden states, the MTP module's input (on the backend)
+    Tensor logits;                         // [rows, vocab], on the host
     std::vector<std::int64_t> logit_rows;  // which token row each logits row belongs to
 };
 
@@ -36,6 +37,10 @@ public:
 
     const ModelConfig& config() const { return config_; }
     bool has_mtp() const { return has_mtp_; }
+    Ops& ops() { return ops_; }
+
+    // A cache of num_slots token rows for every layer, in the backend's memory.
+    KvCache make_cache(std::int32_t num_slots);
 
     ForwardResult forward(const ForwardBatch& batch, KvCache& cache);
 

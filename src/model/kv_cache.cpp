@@ -4,13 +4,13 @@
 
 namespace dsserve::model {
 
-KvCache::KvCache(const ModelConfig& c, std::int32_t num_slots) : num_slots_(num_slots) {
+KvCache::KvCache(const ModelConfig& c, std::int32_t num_slots, Ops& ops) : num_slots_(num_slots) {
     const int layers = c.num_hidden_layers + c.num_nextn_predict_layers;
     for (int i = 0; i < layers; ++i) {
-        latent_.emplace_back(num_slots, c.kv_lora_rank);
-        rope_.emplace_back(num_slots, c.qk_rope_head_dim);
+        latent_.push_back(ops.zeros(num_slots, c.kv_lora_rank));
+        rope_.push_back(ops.zeros(num_slots, c.qk_rope_head_dim));
         if (c.sparse_attention) {
-            index_k_.emplace_back(num_slots, c.index_head_dim);
+            index_k_.push_back(ops.zeros(num_slots, c.index_head_dim));
         }
     }
 }

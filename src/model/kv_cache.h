@@ -13,7 +13,7 @@ namespace dsserve::model {
 
 class KvCache {
 public:
-    KvCache(const ModelConfig& config, std::int32_t num_slots);
+    KvCache(const ModelConfig& config, std::int32_t num_slots, Ops& ops);
 
     std::int32_t num_slots() const { return num_slots_; }
     int num_layers() const { return static_cast<int>(latent_.size()); }

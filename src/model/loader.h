@@ -22,6 +22,8 @@ public:
     void put(std::string name, Tensor t) { tensors_[std::move(name)] = std::move(t); }
     Tensor take(const std::string& name);
     std::size_t size() const { return tensors_.size(); }
+    auto begin() { return tensors_.begin(); }
+    auto end() { return tensors_.end(); }
 
 private:
     std::unordered_map<std::string, Tensor> tensors_;

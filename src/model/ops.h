@@ -53,6 +53,20 @@ class Ops {
 public:
     virtual ~Ops() = default;
 
+    // Memory. Tensors the model allocates come from here so that they live where the backend
+    // computes; they start zeroed.
+    virtual Tensor zeros(std::vector<std::int64_t> shape) = 0;
+    Tensor zeros(std::int64_t rows, std::int64_t cols) { return zeros({rows, cols}); }
+    // Moves a host tensor (a weight) to the backend's memory, in place.
+    virtual void to_device(Tensor& t) = 0;
+    // A host copy of t; waits for the work that produces it.
+    virtual Tensor to_host(const Tensor& t) = 0;
+    // The memory the backend allocates from: free now, and in all.
+    struct MemoryInfo {
+        std::uint64_t free = 0, total = 0;
+    };
+    virtual MemoryInfo memory_info() = 0;
+
     // y[T, N] = x[T, K] W[N, K]^T
     virtual void linear(const Tensor& x, const Tensor& w, Tensor& y) = 0;
     // y = x / rms(x) * g, row-wise over the last dim; x and y may alias.
@@ -78,6 +92,9 @@ public:
     // x *= s
     virtual void scale(Tensor& x, float s) = 0;
 
+    // dst[i] = src[rows[i]]
+    virtual void gather_rows(const Tensor& src, std::span<const std::int64_t> rows,
+                             Tensor& dst) = 0;
     // Writes rows of src into dst at the given slots.
     virtual void scatter_rows(const Tensor& src, std::span<const std::int32_t> slots,
                               Tensor& dst) = 0;

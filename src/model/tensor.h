@@ -1,25 +1,43 @@
-// A host tensor of float32, row-major. The CPU backend computes on these directly; they are also
-// the format in which weights leave the loader before a backend takes them.
+// A row-major float32 tensor. On the CPU it owns its values in `data`; a device backend keeps them
+// in device memory instead (`device_data`), and only that backend reads them. Weights leave the
+// loader as host tensors; a backend moves them where it computes (Ops::to_device).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace dsserve::model {
 
+enum class Device : std::uint8_t { cpu, cuda };
+
 struct Tensor {
     std::vector<std::int64_t> shape;
-    std::vector<float> data;
+    std::vector<float> data;  // the values, for Device::cpu
+    Device device = Device::cpu;
+    // The values, for a device tensor. Copies of a device tensor share this memory.
+    std::shared_ptr<void> device_data;
 
     Tensor() = default;
     explicit Tensor(std::vector<std::int64_t> s) : shape(std::move(s)), data(count(shape), 0.0f) {}
     Tensor(std::int64_t rows, std::int64_t cols) : Tensor(std::vector<std::int64_t>{rows, cols}) {}
 
-    std::int64_t numel() const { return static_cast<std::int64_t>(data.size()); }
+    std::int64_t numel() const {
+        return shape.empty() ? 0 : static_cast<std::int64_t>(count(shape));
+    }
     std::int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
-    std::int64_t cols() const { return shape.empty() ? 0 : numel() / shape[0]; }
+    // Elements per row: the product of the dims after the first.
+    std::int64_t cols() const {
+        std::int64_t n = shape.empty() ? 0 : 1;
+        for (std::size_t i = 1; i < shape.size(); ++i) {
+            n *= shape[i];
+        }
+        return n;
+    }
+    bool on_host() const { return device == Device::cpu; }
     float* row(std::int64_t r) { return data.data() + r * cols(); }
     const float* row(std::int64_t r) const { return data.data() + r * cols(); }
+    float* device_ptr() const { return static_cast<float*>(device_data.get()); }
 
     static std::size_t count(const std::vector<std::int64_t>& s) {
         std::size_t n = 1;

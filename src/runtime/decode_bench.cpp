@@ -1,8 +1,11 @@
-// dsserve-microbench: the cost of one decode step and of a prefill on the CPU backend, for the
-// tiny and small presets with dummy weights (no files). Usage:
+// dsserve-microbench: the cost of one decode step and of a prefill, for the tiny and small
+// presets with dummy weights (no files), on the CPU backend or the one DSSERVE_BENCH_DEVICE names.
+// Usage:
 //   build/dsserve-microbench --benchmark_filter=Decode
+//   DSSERVE_BENCH_DEVICE=cuda build/dsserve-microbench
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -24,6 +27,8 @@ LoadedModel& model_for(const std::string& preset) {
         ModelOptions o;
         o.model_path = dir;
         o.load_format = "dummy";
+        const char* device = std::getenv("DSSERVE_BENCH_DEVICE");
+        o.backend.device = device != nullptr ? device : "cpu";
         slot = std::make_unique<LoadedModel>(o);
     }
     return *slot;

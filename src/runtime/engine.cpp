@@ -16,7 +16,7 @@ double seconds_since(Clock::time_point t) {
 Engine::Engine(model::DeepseekV32& model, const SchedulerConfig& config)
     : model_(model),
       config_(config),
-      cache_(model.config(), config.num_pages * config.page_size),
+      cache_(model.make_cache(config.num_pages * config.page_size)),
       scheduler_(config) {
     stats_.capacity_tokens = scheduler_.capacity_tokens();
 }

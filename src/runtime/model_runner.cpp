@@ -25,7 +25,7 @@ LoadedModel::LoadedModel(const ModelOptions& options) {
 
 Sequence::Sequence(model::DeepseekV32& model, std::int32_t max_tokens)
     : model_(model),
-      cache_(model.config(), max_tokens),
+      cache_(model.make_cache(max_tokens)),
       slots_(static_cast<std::size_t>(max_tokens)) {
     std::iota(slots_.begin(), slots_.end(), 0);
 }

@@ -1,13 +1,17 @@
 #include "server/server_args.h"
 
+#include "backend/backend.h"
 #include "core/error.h"
 
 namespace dsserve::server {
 
 std::vector<std::string> ServerArgs::validate() const {
-    const std::string cpu = " This build runs on the CPU backend only (--device cpu).";
-    DS_CHECK(device == "cpu", "--device ", device,
-             ": this build has no CUDA backend yet; serve with --device cpu.");
+    const std::string cpu =
+        " This build runs the model on one device (the CPU, or one GPU with "
+        "--device cuda).";
+    DS_CHECK(device == "cpu" || backend::has_cuda_backend(), "--device ", device,
+             ": this build has no CUDA backend (configure with -DDSSERVE_CUDA=ON where nvcc is "
+             "installed); serve with --device cpu.");
     DS_CHECK(tp_size == 1, "--tp-size ", tp_size, " needs ", tp_size, " GPUs and NCCL.", cpu);
     DS_CHECK(dp_size == 1, "--dp-size ", dp_size, " needs data-parallel GPU workers.", cpu);
     DS_CHECK(ep_size == 1, "--ep-size ", ep_size, " needs expert-parallel GPUs.", cpu);
@@ -24,7 +28,8 @@ std::vector<std::string> ServerArgs::validate() const {
              "loaded and `dsserve forward --mtp` evaluates it).");
     DS_CHECK(kv_cache_dtype == "auto" || kv_cache_dtype == "bf16" || kv_cache_dtype == "bfloat16" ||
                  kv_cache_dtype == "fp32",
-             "--kv-cache-dtype ", kv_cache_dtype, ": an FP8 KV cache needs the CUDA backend;", cpu);
+             "--kv-cache-dtype ", kv_cache_dtype,
+             ": an FP8 KV cache is not implemented yet; use auto (float32).");
     DS_CHECK(quantization.empty() || quantization == "fp8", "--quantization ", quantization,
              ": only the checkpoint's block-FP8 format is supported.");
     DS_CHECK(moe_a2a_backend == "none", "--moe-a2a-backend ", moe_a2a_backend,

@@ -17,6 +17,10 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr float kTolerance = 1e-4f;
+// The same cases run on the CUDA backend in a second binary (ctest label gpu).
+#ifndef DSSERVE_TEST_DEVICE
+#define DSSERVE_TEST_DEVICE "cpu"
+#endif
 
 struct Case {
     Json meta;
@@ -105,6 +109,7 @@ TEST_P(GoldenTest, PrefillIncrementalAndChunkedMatchTransformers) {
     Case c = load_case();
     runtime::ModelOptions opt;
     opt.model_path = c.model_dir;
+    opt.backend.device = DSSERVE_TEST_DEVICE;
     runtime::LoadedModel loaded(opt);
     auto ids = ids_of(c.meta);
     const auto n = static_cast<std::int32_t>(ids.size());
@@ -144,6 +149,7 @@ TEST_P(GoldenTest, GreedyContinuationIsIdentical) {
     Case c = load_case();
     runtime::ModelOptions opt;
     opt.model_path = c.model_dir;
+    opt.backend.device = DSSERVE_TEST_DEVICE;
     runtime::LoadedModel loaded(opt);
     runtime::GenerateOptions g;
     g.max_new_tokens = 32;
@@ -169,7 +175,8 @@ TEST(SparseAttentionTest, IndexerSelectionChangesLaterPositions) {
     fs::path golden = fs::path(DSSERVE_GOLDEN_DIR) / "model" / "v32-bf16-sparse";
     Json meta = Json::parse(read_file(golden / "case.json"));
     const int topk = meta["overrides"]["index_topk"].get<int>();
-    fs::path dir = fs::temp_directory_path() / "dsserve_golden_dense_variant";
+    fs::path dir =
+        fs::temp_directory_path() / ("dsserve_golden_dense_variant_" DSSERVE_TEST_DEVICE);
     fs::remove_all(dir);
     MakeModelOptions o;
     o.output = dir;
@@ -179,6 +186,7 @@ TEST(SparseAttentionTest, IndexerSelectionChangesLaterPositions) {
     make_model(o);
     runtime::ModelOptions opt;
     opt.model_path = dir;
+    opt.backend.device = DSSERVE_TEST_DEVICE;
     opt.override_args = R"({"index_topk": 100000})";
     runtime::LoadedModel dense(opt);
     auto ids = meta["input_ids"].get<std::vector<std::int32_t>>();

@@ -73,7 +73,7 @@ TEST(MtpTest, MatchesTheReportsEquationsWithIdentityBlock) {
 
     std::vector<std::int32_t> tokens = {5, 17, 300, 42, 999, 7};
     const auto n = static_cast<std::int32_t>(tokens.size());
-    KvCache cache(config, n);
+    KvCache cache = model.make_cache(n);
     std::vector<std::int32_t> slots(static_cast<std::size_t>(n));
     std::iota(slots.begin(), slots.end(), 0);
     ForwardBatch main;

@@ -15,6 +15,10 @@ namespace dsserve::runtime {
 namespace {
 
 namespace fs = std::filesystem;
+// The same tests run on the CUDA backend in a second binary (ctest label gpu).
+#ifndef DSSERVE_TEST_DEVICE
+#define DSSERVE_TEST_DEVICE "cpu"
+#endif
 
 class EngineTest : public ::testing::Test {
 protected:
@@ -28,6 +32,7 @@ protected:
         make_model(o);
         ModelOptions mo;
         mo.model_path = dir_;
+        mo.backend.device = DSSERVE_TEST_DEVICE;
         loaded_ = new LoadedModel(mo);
     }
     static void TearDownTestSuite() {

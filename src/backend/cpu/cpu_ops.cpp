@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <numeric>
 
+#include "backend/top_positions.h"
 #include "core/error.h"
 
 namespace dsserve::backend::cpu {
@@ -17,6 +19,37 @@ CpuOps::CpuOps(std::size_t num_threads) : pool_(num_threads) {
     // BLAS calls are made from the calling thread only, never inside pool tasks, so OpenBLAS may
     // use as many threads as the pool.
     openblas_set_num_threads(static_cast<int>(num_threads));
+}
+
+Tensor CpuOps::zeros(std::vector<std::int64_t> shape) {
+    return Tensor(std::move(shape));
+}
+
+void CpuOps::to_device(Tensor& t) {
+    DS_ASSERT(t.on_host(), "the CPU backend got a device tensor");
+}
+
+Tensor CpuOps::to_host(const Tensor& t) {
+    DS_ASSERT(t.on_host(), "the CPU backend got a device tensor");
+    return t;
+}
+
+model::Ops::MemoryInfo CpuOps::memory_info() {
+    MemoryInfo m;
+    std::ifstream in("/proc/meminfo");
+    std::string key, unit;
+    std::uint64_t kb = 0;
+    while (in >> key >> kb >> unit) {
+        if (key == "MemAvailable:") {
+            m.free = kb * 1024;
+        } else if (key == "MemTotal:") {
+            m.total = kb * 1024;
+        }
+    }
+    if (m.total == 0) {  // no /proc: assume a modest machine rather than fail
+        m.free = m.total = 8ull << 30;
+    }
+    return m;
 }
 
 void CpuOps::linear(const Tensor& x, const Tensor& w, Tensor& y) {
@@ -144,6 +177,16 @@ void CpuOps::scale(Tensor& x, float s) {
     }
 }
 
+void CpuOps::gather_rows(const Tensor& src, std::span<const std::int64_t> rows, Tensor& dst) {
+    DS_ASSERT(dst.rows() == static_cast<std::int64_t>(rows.size()) && src.cols() == dst.cols(),
+              dst.rows(), " ", rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        DS_ASSERT(rows[i] >= 0 && rows[i] < src.rows(), "row ", rows[i]);
+        std::memcpy(dst.row(static_cast<std::int64_t>(i)), src.row(rows[i]),
+                    static_cast<std::size_t>(src.cols()) * sizeof(float));
+    }
+}
+
 void CpuOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slots, Tensor& dst) {
     DS_ASSERT(src.rows() == static_cast<std::int64_t>(slots.size()) && src.cols() == dst.cols(),
               src.rows(), " ", slots.size());
@@ -193,14 +236,7 @@ std::vector<std::vector<std::int32_t>> CpuOps::indexer_topk(
                 }
                 score[static_cast<std::size_t>(p)] = total;
             }
-            out.resize(static_cast<std::size_t>(visible));
-            std::iota(out.begin(), out.end(), 0);
-            std::nth_element(out.begin(), out.begin() + top_k, out.end(),
-                             [&](std::int32_t a, std::int32_t c) {
-                                 return score[a] > score[c] || (score[a] == score[c] && a < c);
-                             });
-            out.resize(static_cast<std::size_t>(top_k));
-            std::sort(out.begin(), out.end());
+            out = top_positions(score, top_k);
         }
     });
     return selected;

@@ -13,6 +13,12 @@ public:
 
     ThreadPool& pool() { return pool_; }
 
+    model::Tensor zeros(std::vector<std::int64_t> shape) override;
+    using Ops::zeros;
+    void to_device(model::Tensor& t) override;
+    model::Tensor to_host(const model::Tensor& t) override;
+    MemoryInfo memory_info() override;
+
     void linear(const model::Tensor& x, const model::Tensor& w, model::Tensor& y) override;
     void rms_norm(const model::Tensor& x, const model::Tensor& g, float eps,
                   model::Tensor& y) override;
@@ -28,6 +34,8 @@ public:
     void copy_cols(const model::Tensor& src, int src_col, model::Tensor& dst, int dst_col,
                    int n) override;
     void scale(model::Tensor& x, float s) override;
+    void gather_rows(const model::Tensor& src, std::span<const std::int64_t> rows,
+                     model::Tensor& dst) override;
     void scatter_rows(const model::Tensor& src, std::span<const std::int32_t> slots,
                       model::Tensor& dst) override;
     std::vector<std::vector<std::int32_t>> indexer_topk(const model::Tensor& q,

@@ -1,0 +1,512 @@
+#include "backend/cuda/cuda_ops.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/top_positions.h"
+
+namespace dsserve::backend::cuda {
+
+using model::Tensor;
+
+namespace {
+
+void check_cublas(cublasStatus_t status, const std::string& what) {
+    if (status != CUBLAS_STATUS_SUCCESS) {
+        std::fprintf(stderr, "dsserve: cuBLAS error %s in %s\n", cublasGetStatusName(status),
+                     what.c_str());
+        std::fflush(stderr);
+        std::_Exit(EXIT_FAILURE);
+    }
+}
+
+float* ptr(const Tensor& t) {
+    DS_ASSERT(t.device == model::Device::cuda, "the CUDA backend got a host tensor of shape [",
+              t.rows(), ", ", t.cols(), "]");
+    return t.device_ptr();
+}
+
+int narrow(std::int64_t v) {
+    DS_ASSERT(v >= 0 && v <= INT32_MAX, v);
+    return static_cast<int>(v);
+}
+
+}  // namespace
+
+int cuda_device_count() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();  // clear the error so later calls are not blamed for it
+        return 0;
+    }
+    return n;
+}
+
+struct CudaOps::Impl {
+    int device = 0;
+    cudaStream_t stream = nullptr;
+    cublasHandle_t blas = nullptr;
+
+    // Small host arrays (positions, slots, key lists) go to the device once per distinct
+    // content: a step reuses the same positions and slots in every layer.
+    struct Upload {
+        std::vector<std::byte> host;
+        std::shared_ptr<void> device;
+    };
+    std::array<Upload, 8> uploads;
+    std::size_t next_upload = 0;
+
+    void bind() const { check_cuda(cudaSetDevice(device), "cudaSetDevice"); }
+
+    std::shared_ptr<void> alloc(std::size_t bytes) {
+        if (bytes == 0) {
+            return {};
+        }
+        void* p = nullptr;
+        check_cuda(cudaMallocAsync(&p, bytes, stream), "cudaMallocAsync");
+        cudaStream_t s = stream;
+        return std::shared_ptr<void>(p, [s](void* q) { cudaFreeAsync(q, s); });
+    }
+
+    Tensor tensor(std::vector<std::int64_t> shape, bool zero) {
+        Tensor t;
+        t.shape = std::move(shape);
+        t.device = model::Device::cuda;
+        const auto bytes = static_cast<std::size_t>(t.numel()) * sizeof(float);
+        t.device_data = alloc(bytes);
+        if (zero && bytes != 0) {
+            check_cuda(cudaMemsetAsync(t.device_data.get(), 0, bytes, stream), "cudaMemsetAsync");
+        }
+        return t;
+    }
+
+    template <typename T>
+    const T* upload(std::span<const T> values) {
+        if (values.empty()) {
+            return nullptr;
+        }
+        const std::size_t bytes = values.size_bytes();
+        for (const auto& u : uploads) {
+            if (u.device && u.host.size() == bytes &&
+                std::memcmp(u.host.data(), values.data(), bytes) == 0) {
+                return static_cast<const T*>(u.device.get());
+            }
+        }
+        Upload& u = uploads[next_upload++ % uploads.size()];
+        u.host.resize(bytes);
+        std::memcpy(u.host.data(), values.data(), bytes);
+        u.device = alloc(bytes);
+        check_cuda(
+            cudaMemcpyAsync(u.device.get(), values.data(), bytes, cudaMemcpyHostToDevice, stream),
+            "cudaMemcpyAsync (upload)");
+        return static_cast<const T*>(u.device.get());
+    }
+
+    // y[m, n] = x[m, k] w[n, k]^T, row-major, with leading dimensions in floats.
+    void gemm_xwt(const float* x, std::int64_t m, std::int64_t k, const float* w, std::int64_t n,
+                  float* y) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        const float one = 1.0f, zero = 0.0f;
+        // Row-major y^T = w x^T is column-major y = (w^T)^T x^T.
+        check_cublas(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, narrow(n), narrow(m), narrow(k),
+                                 &one, w, narrow(k), x, narrow(k), &zero, y, narrow(n)),
+                     str_cat("sgemm [", m, ", ", k, "] x [", n, ", ", k, "]^T"));
+    }
+
+    // The key lists of every new token, as cache slots: for causal attention, the prefix of the
+    // token's sequence (offset = where that sequence's slots start); for selected attention, the
+    // chosen positions mapped to slots.
+    struct Keys {
+        std::vector<std::int32_t> slots, offset, count;
+        int max_count = 0;
+    };
+    static Keys causal_keys(std::span<const model::SequenceSlots> seqs) {
+        Keys k;
+        for (const auto& s : seqs) {
+            const auto base = static_cast<std::int32_t>(k.slots.size());
+            const auto visible = static_cast<std::size_t>(s.num_cached + s.num_new);
+            k.slots.insert(k.slots.end(), s.slots.begin(), s.slots.begin() + visible);
+            for (std::int32_t j = 0; j < s.num_new; ++j) {
+                k.offset.push_back(base);
+                k.count.push_back(s.num_cached + j + 1);
+                k.max_count = std::max(k.max_count, s.num_cached + j + 1);
+            }
+        }
+        return k;
+    }
+};
+
+CudaOps::CudaOps(int device) : impl_(std::make_unique<Impl>()) {
+    const int n = cuda_device_count();
+    DS_CHECK(n > 0, "--device cuda: no CUDA device is visible to this process");
+    DS_CHECK(device >= 0 && device < n, "--device cuda:", device, ": only ", n,
+             " CUDA device(s) are visible");
+    impl_->device = device;
+    impl_->bind();
+    check_cuda(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking),
+               "cudaStreamCreate");
+    // Keep freed memory in the pool: steps allocate and free the same sizes over and over.
+    cudaMemPool_t pool = nullptr;
+    check_cuda(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+    std::uint64_t keep = UINT64_MAX;
+    check_cuda(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep),
+               "cudaMemPoolSetAttribute");
+    check_cublas(cublasCreate(&impl_->blas), "cublasCreate");
+    check_cublas(cublasSetStream(impl_->blas, impl_->stream), "cublasSetStream");
+    // Plain float32 products (no TF32), so that results match the CPU backend to rounding.
+    check_cublas(cublasSetMathMode(impl_->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+}
+
+CudaOps::~CudaOps() {
+    // No checks here: at process exit the CUDA runtime may already be unloading, and there is
+    // nothing left to report to.
+    impl_->uploads = {};
+    if (cudaSetDevice(impl_->device) == cudaSuccess) {
+        cudaStreamSynchronize(impl_->stream);
+        cublasDestroy(impl_->blas);
+    }
+    // The stream is left alive: tensors that outlive the backend free into it.
+}
+
+void CudaOps::synchronize() {
+    impl_->bind();
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
+}
+
+Tensor CudaOps::zeros(std::vector<std::int64_t> shape) {
+    impl_->bind();
+    return impl_->tensor(std::move(shape), true);
+}
+
+void CudaOps::to_device(Tensor& t) {
+    if (t.device == model::Device::cuda) {
+        return;
+    }
+    impl_->bind();
+    DS_ASSERT(static_cast<std::int64_t>(t.data.size()) == t.numel(), t.data.size());
+    Tensor d = impl_->tensor(t.shape, false);
+    if (!t.data.empty()) {
+        check_cuda(cudaMemcpyAsync(d.device_ptr(), t.data.data(), t.data.size() * sizeof(float),
+                                   cudaMemcpyHostToDevice, impl_->stream),
+                   "cudaMemcpyAsync (to_device)");
+    }
+    t = std::move(d);
+}
+
+model::Ops::MemoryInfo CudaOps::memory_info() {
+    impl_->bind();
+    std::size_t free = 0, total = 0;
+    check_cuda(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+    return {free, total};
+}
+
+Tensor CudaOps::to_host(const Tensor& t) {
+    if (t.on_host()) {
+        return t;
+    }
+    impl_->bind();
+    Tensor h(t.shape);
+    if (!h.data.empty()) {
+        check_cuda(cudaMemcpyAsync(h.data.data(), t.device_ptr(), h.data.size() * sizeof(float),
+                                   cudaMemcpyDeviceToHost, impl_->stream),
+                   "cudaMemcpyAsync (to_host)");
+    }
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (to_host)");
+    return h;
+}
+
+void CudaOps::linear(const Tensor& x, const Tensor& w, Tensor& y) {
+    const std::int64_t m = x.rows(), k = x.cols(), n = w.rows();
+    DS_ASSERT(w.cols() == k && y.rows() == m && y.cols() == n, "linear [", m, ",", k, "] x [", n,
+              ",", w.cols(), "] -> [", y.rows(), ",", y.cols(), "]");
+    impl_->bind();
+    impl_->gemm_xwt(ptr(x), m, k, ptr(w), n, ptr(y));
+}
+
+void CudaOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
+    DS_ASSERT(g.numel() == x.cols() && y.numel() == x.numel(), x.cols(), " ", g.numel());
+    impl_->bind();
+    launch_rms_norm(ptr(x), ptr(g), eps, ptr(y), x.rows(), narrow(x.cols()), impl_->stream);
+}
+
+void CudaOps::layer_norm(const Tensor& x, const Tensor& g, const Tensor& b, float eps, Tensor& y) {
+    DS_ASSERT(g.numel() == x.cols() && b.numel() == x.cols() && y.numel() == x.numel(), x.cols());
+    impl_->bind();
+    launch_layer_norm(ptr(x), ptr(g), ptr(b), eps, ptr(y), x.rows(), narrow(x.cols()),
+                      impl_->stream);
+}
+
+void CudaOps::rope(Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
+                   std::span<const std::int32_t> positions, std::span<const float> inv_freq,
+                   float attention_factor, bool interleaved) {
+    DS_ASSERT(static_cast<int>(inv_freq.size()) == rope_dim / 2 &&
+                  x.rows() == static_cast<std::int64_t>(positions.size()) &&
+                  x.cols() == static_cast<std::int64_t>(num_heads) * head_stride,
+              x.rows(), " ", x.cols());
+    impl_->bind();
+    launch_rope(ptr(x), x.rows(), num_heads, head_stride, offset, rope_dim,
+                impl_->upload(positions), impl_->upload(inv_freq), attention_factor, interleaved,
+                impl_->stream);
+}
+
+void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
+    DS_ASSERT(gate.numel() == up.numel() && out.numel() == gate.numel(), gate.numel());
+    impl_->bind();
+    launch_silu_mul(ptr(gate), ptr(up), ptr(out), gate.numel(), impl_->stream);
+}
+
+void CudaOps::embedding(const Tensor& table, std::span<const std::int32_t> ids, Tensor& out) {
+    DS_ASSERT(out.rows() == static_cast<std::int64_t>(ids.size()) && out.cols() == table.cols(),
+              out.rows());
+    for (std::int32_t id : ids) {
+        DS_ASSERT(id >= 0 && id < table.rows(), "token id ", id, " outside vocab ", table.rows());
+    }
+    impl_->bind();
+    launch_gather_rows(ptr(table), impl_->upload(ids), out.rows(), narrow(table.cols()), ptr(out),
+                       impl_->stream);
+}
+
+void CudaOps::add(Tensor& x, const Tensor& y) {
+    DS_ASSERT(x.numel() == y.numel(), x.numel(), " ", y.numel());
+    impl_->bind();
+    launch_add(ptr(x), ptr(y), x.numel(), impl_->stream);
+}
+
+void CudaOps::copy_cols(const Tensor& src, int src_col, Tensor& dst, int dst_col, int n) {
+    DS_ASSERT(src.rows() == dst.rows() && src_col + n <= src.cols() && dst_col + n <= dst.cols(),
+              src.rows(), " ", dst.rows());
+    if (src.rows() == 0 || n == 0) {
+        return;
+    }
+    impl_->bind();
+    check_cuda(cudaMemcpy2DAsync(
+                   ptr(dst) + dst_col, static_cast<std::size_t>(dst.cols()) * 4, ptr(src) + src_col,
+                   static_cast<std::size_t>(src.cols()) * 4, static_cast<std::size_t>(n) * 4,
+                   static_cast<std::size_t>(src.rows()), cudaMemcpyDeviceToDevice, impl_->stream),
+               "cudaMemcpy2DAsync (copy_cols)");
+}
+
+void CudaOps::scale(Tensor& x, float s) {
+    impl_->bind();
+    launch_scale(ptr(x), s, x.numel(), impl_->stream);
+}
+
+void CudaOps::gather_rows(const Tensor& src, std::span<const std::int64_t> rows, Tensor& dst) {
+    DS_ASSERT(dst.rows() == static_cast<std::int64_t>(rows.size()) && src.cols() == dst.cols(),
+              dst.rows(), " ", rows.size());
+    for (std::int64_t r : rows) {
+        DS_ASSERT(r >= 0 && r < src.rows(), "row ", r);
+    }
+    impl_->bind();
+    launch_gather_rows(ptr(src), impl_->upload(rows), dst.rows(), narrow(src.cols()), ptr(dst),
+                       impl_->stream);
+}
+
+void CudaOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slots, Tensor& dst) {
+    DS_ASSERT(src.rows() == static_cast<std::int64_t>(slots.size()) && src.cols() == dst.cols(),
+              src.rows(), " ", slots.size());
+    for (std::int32_t s : slots) {
+        DS_ASSERT(s >= 0 && s < dst.rows(), "slot ", s);
+    }
+    impl_->bind();
+    launch_scatter_rows(ptr(src), impl_->upload(slots), src.rows(), narrow(src.cols()), ptr(dst),
+                        impl_->stream);
+}
+
+std::vector<std::vector<std::int32_t>> CudaOps::indexer_topk(
+    const Tensor& q, const Tensor& weights, std::span<const model::SequenceSlots> seqs,
+    const Tensor& index_k, int num_heads, int head_dim, float scale, int top_k) {
+    impl_->bind();
+    // Tokens that see no more than top_k positions keep them all and need no scores.
+    std::vector<std::vector<std::int32_t>> selected;
+    Impl::Keys keys;
+    std::vector<std::int32_t> q_row, scored;  // per scored row: query row, and its output index
+    std::int32_t row = 0;
+    for (const auto& s : seqs) {
+        const auto base = static_cast<std::int32_t>(keys.slots.size());
+        bool any = false;
+        for (std::int32_t j = 0; j < s.num_new; ++j, ++row) {
+            const std::int32_t visible = s.num_cached + j + 1;
+            selected.emplace_back();
+            if (visible <= top_k) {
+                selected.back().resize(static_cast<std::size_t>(visible));
+                std::iota(selected.back().begin(), selected.back().end(), 0);
+                continue;
+            }
+            any = true;
+            q_row.push_back(row);
+            scored.push_back(row);
+            keys.offset.push_back(base);
+            keys.count.push_back(visible);
+            keys.max_count = std::max(keys.max_count, visible);
+        }
+        if (any) {
+            keys.slots.insert(keys.slots.end(), s.slots.begin(),
+                              s.slots.begin() + (s.num_cached + s.num_new));
+        }
+    }
+    if (q_row.empty()) {
+        return selected;
+    }
+    const auto rows = static_cast<std::int64_t>(q_row.size());
+    Tensor score = impl_->tensor({rows, keys.max_count}, false);
+    launch_indexer_scores(
+        ptr(q), ptr(weights), ptr(index_k), impl_->upload(std::span<const std::int32_t>(q_row)),
+        impl_->upload(std::span<const std::int32_t>(keys.slots)),
+        impl_->upload(std::span<const std::int32_t>(keys.offset)),
+        impl_->upload(std::span<const std::int32_t>(keys.count)), static_cast<int>(rows),
+        keys.max_count, num_heads, head_dim, scale, keys.max_count, ptr(score), impl_->stream);
+    Tensor host = to_host(score);
+    for (std::int64_t i = 0; i < rows; ++i) {
+        const auto n = static_cast<std::size_t>(keys.count[static_cast<std::size_t>(i)]);
+        selected[static_cast<std::size_t>(scored[static_cast<std::size_t>(i)])] =
+            top_positions(std::span<const float>(host.row(i), n), top_k);
+    }
+    return selected;
+}
+
+void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlots> seqs,
+                            const model::LayerCacheView& cache, const Tensor& kv_b,
+                            const model::MlaParams& p,
+                            const std::vector<std::vector<std::int32_t>>& selected, Tensor& out) {
+    const std::int64_t t = q.rows();
+    const int heads = p.num_heads, nope = p.qk_nope_head_dim, rope = p.qk_rope_head_dim;
+    const int lora = p.kv_lora_rank, v = p.v_head_dim, qk = nope + rope;
+    DS_ASSERT(q.cols() == static_cast<std::int64_t>(heads) * qk &&
+                  out.cols() == static_cast<std::int64_t>(heads) * v &&
+                  kv_b.rows() == static_cast<std::int64_t>(heads) * (nope + v) &&
+                  kv_b.cols() == lora,
+              q.cols(), " ", kv_b.rows());
+    DS_ASSERT(selected.empty() || static_cast<std::int64_t>(selected.size()) == t, selected.size());
+    if (t == 0) {
+        return;
+    }
+    impl_->bind();
+    Impl::Keys keys;
+    if (selected.empty()) {
+        keys = Impl::causal_keys(seqs);
+    } else {
+        std::size_t r = 0;
+        for (const auto& s : seqs) {
+            for (std::int32_t j = 0; j < s.num_new; ++j, ++r) {
+                const std::int32_t pos = s.num_cached + j;
+                keys.offset.push_back(static_cast<std::int32_t>(keys.slots.size()));
+                keys.count.push_back(static_cast<std::int32_t>(selected[r].size()));
+                keys.max_count = std::max(keys.max_count, keys.count.back());
+                for (std::int32_t position : selected[r]) {
+                    DS_ASSERT(position >= 0 && position <= pos, "position ", position, " > ", pos);
+                    keys.slots.push_back(s.slots[static_cast<std::size_t>(position)]);
+                }
+            }
+        }
+    }
+    const float one = 1.0f, zero = 0.0f;
+    // Absorb W_UK into the query: q_lat[t, h] = q_nope[t, h] W_UK_h, one product per head.
+    Tensor q_lat = impl_->tensor({t, static_cast<std::int64_t>(heads) * lora}, false);
+    check_cublas(cublasSgemmStridedBatched(
+                     impl_->blas, CUBLAS_OP_N, CUBLAS_OP_N, lora, narrow(t), nope, &one, ptr(kv_b),
+                     lora, static_cast<long long>(nope + v) * lora, ptr(q), heads * qk, qk, &zero,
+                     ptr(q_lat), heads * lora, lora, heads),
+                 str_cat("absorb W_UK: ", t, " tokens x ", heads, " heads"));
+    Tensor o_lat = impl_->tensor({t, static_cast<std::int64_t>(heads) * lora}, false);
+    MlaShape shape{narrow(t), heads, lora, rope, nope, qk, p.softmax_scale};
+    launch_mla_attend(ptr(q_lat), ptr(q), ptr(*cache.latent), ptr(*cache.rope),
+                      impl_->upload(std::span<const std::int32_t>(keys.slots)),
+                      impl_->upload(std::span<const std::int32_t>(keys.offset)),
+                      impl_->upload(std::span<const std::int32_t>(keys.count)), shape, ptr(o_lat),
+                      impl_->stream);
+    // out[t, h] = o_lat[t, h] W_UV_h^T.
+    check_cublas(
+        cublasSgemmStridedBatched(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, v, narrow(t), lora, &one,
+                                  ptr(kv_b) + static_cast<std::ptrdiff_t>(nope) * lora, lora,
+                                  static_cast<long long>(nope + v) * lora, ptr(o_lat), heads * lora,
+                                  lora, &zero, ptr(out), heads * v, v, heads),
+        str_cat("apply W_UV: ", t, " tokens x ", heads, " heads"));
+}
+
+void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
+                          std::span<const model::ExpertWeights> experts, Tensor& out) {
+    const std::int64_t t = x.rows(), hidden = x.cols();
+    const int top_k = routing.top_k;
+    if (t == 0) {
+        return;
+    }
+    impl_->bind();
+    // Permute token copies into expert order; pos[t, k] is where (t, k) landed. Each token's
+    // experts are combined in ascending expert order, as the CPU backend adds them.
+    std::vector<std::vector<std::int32_t>> assigned(experts.size());
+    for (std::int64_t i = 0; i < t * top_k; ++i) {
+        auto e = static_cast<std::size_t>(routing.experts[static_cast<std::size_t>(i)]);
+        DS_ASSERT(e < experts.size(), "expert ", e);
+        assigned[e].push_back(static_cast<std::int32_t>(i));
+    }
+    std::vector<std::int32_t> perm_rows, pos(static_cast<std::size_t>(t * top_k));
+    std::vector<std::pair<std::size_t, std::size_t>> spans;  // expert, first permuted row
+    for (std::size_t e = 0; e < experts.size(); ++e) {
+        spans.emplace_back(e, perm_rows.size());
+        for (std::int32_t i : assigned[e]) {
+            pos[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(perm_rows.size());
+            perm_rows.push_back(i / top_k);
+        }
+    }
+    std::vector<std::int32_t> order_pos(pos.size());
+    std::vector<float> order_weight(pos.size());
+    for (std::int64_t i = 0; i < t; ++i) {
+        std::vector<int> ks(static_cast<std::size_t>(top_k));
+        std::iota(ks.begin(), ks.end(), 0);
+        std::sort(ks.begin(), ks.end(), [&](int a, int b) {
+            return routing.experts[static_cast<std::size_t>(i * top_k + a)] <
+                   routing.experts[static_cast<std::size_t>(i * top_k + b)];
+        });
+        for (int k = 0; k < top_k; ++k) {
+            const auto src = static_cast<std::size_t>(i * top_k + ks[static_cast<std::size_t>(k)]);
+            order_pos[static_cast<std::size_t>(i * top_k + k)] = pos[src];
+            order_weight[static_cast<std::size_t>(i * top_k + k)] = routing.weights[src];
+        }
+    }
+    const auto n = static_cast<std::int64_t>(perm_rows.size());
+    const std::int64_t inter = experts.empty() ? 0 : experts[0].gate->rows();
+    Tensor xe = impl_->tensor({n, hidden}, false), gate = impl_->tensor({n, inter}, false),
+           up = impl_->tensor({n, inter}, false), ye = impl_->tensor({n, hidden}, false);
+    launch_gather_rows(ptr(x), impl_->upload(std::span<const std::int32_t>(perm_rows)), n,
+                       narrow(hidden), ptr(xe), impl_->stream);
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+        const auto [e, first] = spans[i];
+        const auto rows = static_cast<std::int64_t>(assigned[e].size());
+        if (rows == 0) {
+            continue;
+        }
+        const auto r0 = static_cast<std::int64_t>(first);
+        DS_ASSERT(experts[e].gate->rows() == inter, "experts of different widths");
+        impl_->gemm_xwt(ptr(xe) + r0 * hidden, rows, hidden, ptr(*experts[e].gate), inter,
+                        ptr(gate) + r0 * inter);
+        impl_->gemm_xwt(ptr(xe) + r0 * hidden, rows, hidden, ptr(*experts[e].up), inter,
+                        ptr(up) + r0 * inter);
+    }
+    launch_silu_mul(ptr(gate), ptr(up), ptr(gate), n * inter, impl_->stream);
+    for (const auto& [e, first] : spans) {
+        const auto rows = static_cast<std::int64_t>(assigned[e].size());
+        if (rows == 0) {
+            continue;
+        }
+        const auto r0 = static_cast<std::int64_t>(first);
+        impl_->gemm_xwt(ptr(gate) + r0 * inter, rows, inter, ptr(*experts[e].down), hidden,
+                        ptr(ye) + r0 * hidden);
+    }
+    launch_moe_combine(ptr(ye), impl_->upload(std::span<const std::int32_t>(order_pos)),
+                       impl_->upload(std::span<const float>(order_weight)), narrow(t), top_k,
+                       narrow(hidden), ptr(out), impl_->stream);
+}
+
+}  // namespace dsserve::backend::cuda

@@ -1,0 +1,68 @@
+// The CUDA backend: activations, weights and the KV cache in device memory as float32, matrix
+// products through cuBLAS, everything else in our kernels (kernels.cu). All work goes to one
+// stream, so ops run in the order the model issues them; only to_host waits.
+#pragma once
+
+#include <memory>
+
+#include "model/ops.h"
+
+namespace dsserve::backend::cuda {
+
+class CudaOps final : public model::Ops {
+public:
+    // Fails with a message when there is no usable device `device`.
+    explicit CudaOps(int device);
+    ~CudaOps() override;
+
+    model::Tensor zeros(std::vector<std::int64_t> shape) override;
+    using Ops::zeros;
+    void to_device(model::Tensor& t) override;
+    model::Tensor to_host(const model::Tensor& t) override;
+    MemoryInfo memory_info() override;
+
+    void linear(const model::Tensor& x, const model::Tensor& w, model::Tensor& y) override;
+    void rms_norm(const model::Tensor& x, const model::Tensor& g, float eps,
+                  model::Tensor& y) override;
+    void layer_norm(const model::Tensor& x, const model::Tensor& g, const model::Tensor& b,
+                    float eps, model::Tensor& y) override;
+    void rope(model::Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
+              std::span<const std::int32_t> positions, std::span<const float> inv_freq,
+              float attention_factor, bool interleaved) override;
+    void silu_mul(const model::Tensor& gate, const model::Tensor& up, model::Tensor& out) override;
+    void embedding(const model::Tensor& table, std::span<const std::int32_t> ids,
+                   model::Tensor& out) override;
+    void add(model::Tensor& x, const model::Tensor& y) override;
+    void copy_cols(const model::Tensor& src, int src_col, model::Tensor& dst, int dst_col,
+                   int n) override;
+    void scale(model::Tensor& x, float s) override;
+    void gather_rows(const model::Tensor& src, std::span<const std::int64_t> rows,
+                     model::Tensor& dst) override;
+    void scatter_rows(const model::Tensor& src, std::span<const std::int32_t> slots,
+                      model::Tensor& dst) override;
+    std::vector<std::vector<std::int32_t>> indexer_topk(const model::Tensor& q,
+                                                        const model::Tensor& weights,
+                                                        std::span<const model::SequenceSlots> seqs,
+                                                        const model::Tensor& index_k, int num_heads,
+                                                        int head_dim, float scale,
+                                                        int top_k) override;
+    void mla_attention(const model::Tensor& q, std::span<const model::SequenceSlots> seqs,
+                       const model::LayerCacheView& cache, const model::Tensor& kv_b,
+                       const model::MlaParams& params,
+                       const std::vector<std::vector<std::int32_t>>& selected,
+                       model::Tensor& out) override;
+    void moe_experts(const model::Tensor& x, const model::MoeRouting& routing,
+                     std::span<const model::ExpertWeights> experts, model::Tensor& out) override;
+
+    // Waits for all enqueued work.
+    void synchronize();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// How many CUDA devices this process can use (0 when there is no driver or device).
+int cuda_device_count();
+
+}  // namespace dsserve::backend::cuda

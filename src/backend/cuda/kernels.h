@@ -1,0 +1,57 @@
+// Launchers for the CUDA backend's own kernels (kernels.cu). Every pointer is device memory and
+// every tensor row-major float32; each launcher enqueues on `stream` and checks the launch.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace dsserve::backend::cuda {
+
+void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
+                     int dim, cudaStream_t stream);
+void launch_layer_norm(const float* x, const float* g, const float* b, float eps, float* y,
+                       std::int64_t rows, int dim, cudaStream_t stream);
+// Rotates the first rope_dim dims after `offset` of every head of every row; positions and
+// inv_freq are device arrays.
+void launch_rope(float* x, std::int64_t rows, int num_heads, int head_stride, int offset,
+                 int rope_dim, const std::int32_t* positions, const float* inv_freq,
+                 float attention_factor, bool interleaved, cudaStream_t stream);
+void launch_silu_mul(const float* gate, const float* up, float* out, std::int64_t n,
+                     cudaStream_t stream);
+void launch_add(float* x, const float* y, std::int64_t n, cudaStream_t stream);
+void launch_scale(float* x, float s, std::int64_t n, cudaStream_t stream);
+// dst[i] = src[index[i]] (rows of `cols` floats); index is int32 or int64.
+void launch_gather_rows(const float* src, const std::int32_t* index, std::int64_t n, int cols,
+                        float* dst, cudaStream_t stream);
+void launch_gather_rows(const float* src, const std::int64_t* index, std::int64_t n, int cols,
+                        float* dst, cudaStream_t stream);
+// dst[index[i]] = src[i]
+void launch_scatter_rows(const float* src, const std::int32_t* index, std::int64_t n, int cols,
+                         float* dst, cudaStream_t stream);
+
+// The lightning indexer's scores for `rows` query rows: row r sees key_count[r] keys whose cache
+// slots start at keys + key_offset[r]; score[r * ld + p] = sum_h w[r, h] ReLU(q[r, h] . k_p scale).
+// q_row[r] is the query row (into q and w) of score row r.
+void launch_indexer_scores(const float* q, const float* w, const float* index_k,
+                           const std::int32_t* q_row, const std::int32_t* keys,
+                           const std::int32_t* key_offset, const std::int32_t* key_count, int rows,
+                           int max_keys, int num_heads, int head_dim, float scale, std::int64_t ld,
+                           float* score, cudaStream_t stream);
+
+// Absorbed MLA over the latent cache: for token t and head h, softmax over t's keys of
+// (q_lat[t, h] . c_s + q_rope[t, h] . kR_s) scale, then o_lat[t, h] = sum p_s c_s.
+struct MlaShape {
+    int tokens, heads, lora, rope, nope, qk;
+    float scale;
+};
+void launch_mla_attend(const float* q_lat, const float* q, const float* latent, const float* k_rope,
+                       const std::int32_t* keys, const std::int32_t* key_offset,
+                       const std::int32_t* key_count, const MlaShape& shape, float* o_lat,
+                       cudaStream_t stream);
+
+// out[t] += sum_k weight[t, k] y[pos[t, k]] over k in order, for top_k routed experts.
+void launch_moe_combine(const float* y, const std::int32_t* pos, const float* weight, int tokens,
+                        int top_k, int hidden, float* out, cudaStream_t stream);
+
+}  // namespace dsserve::backend::cuda
