@@ -10,6 +10,8 @@
 namespace dsserve::backend {
 
 std::unique_ptr<model::Ops> make_backend(const BackendOptions& options) {
+    DS_CHECK(options.precision == "auto" || options.precision == "fp32", "--precision ",
+             options.precision, ": expected auto or fp32");
     if (options.device == "cpu") {
         std::size_t threads =
             options.num_threads ? options.num_threads : ThreadPool::default_threads();
@@ -25,7 +27,7 @@ std::unique_ptr<model::Ops> make_backend(const BackendOptions& options) {
             index = std::stoi(n);
         }
 #ifdef DSSERVE_HAVE_CUDA
-        return std::make_unique<cuda::CudaOps>(index);
+        return std::make_unique<cuda::CudaOps>(index, options.precision == "fp32");
 #else
         (void)index;
         fail("--device ", options.device,

@@ -14,7 +14,11 @@ void ModelFlags::add_to(CLI::App* cmd) {
                     "JSON object overriding config.json fields, e.g. '{\"num_hidden_layers\": 8}'");
     cmd->add_option("--load-format", load_format, "auto (safetensors) or dummy (random weights)")
         ->capture_default_str();
-    cmd->add_option("--device", device, "cpu or cuda")->capture_default_str();
+    cmd->add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
+    cmd->add_option("--precision", precision,
+                    "auto (block-FP8 linear layers on a GPU, as the checkpoint stores them) or "
+                    "fp32 (every weight in float32, the CPU backend's arithmetic)")
+        ->capture_default_str();
     cmd->add_option("--dummy-seed", dummy_seed, "Seed of --load-format dummy weights");
     cmd->add_option("--threads", threads, "CPU threads (default: all cores)");
 }
@@ -27,6 +31,7 @@ runtime::ModelOptions ModelFlags::resolve() const {
     o.seed = dummy_seed;
     o.backend.device = device;
     o.backend.num_threads = threads;
+    o.backend.precision = precision;
     return o;
 }
 

@@ -13,6 +13,7 @@ struct ModelFlags {
     std::string override_args;
     std::string load_format = "auto";
     std::string device = "cpu";
+    std::string precision = "auto";
     std::uint64_t dummy_seed = 0;
     std::size_t threads = 0;
 

@@ -138,6 +138,9 @@ void add_serve_command(CLI::App& app) {
                     "JSON object of config.json overrides");
     cmd->add_option("--load-format", o.load_format, "auto or dummy")->capture_default_str();
     cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+    cmd->add_option("--precision", o.precision,
+                    "auto (block-FP8 linear layers on a GPU) or fp32 (every weight in float32)")
+        ->capture_default_str();
     cmd->add_option("--threads", o.threads, "CPU threads for the model (default: all cores)");
     cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads")->capture_default_str();
     cmd->add_option("--weight-version", o.weight_version)->capture_default_str();
@@ -212,6 +215,7 @@ void add_serve_command(CLI::App& app) {
         mo.override_args = a.json_model_override_args;
         mo.load_format = a.load_format;
         mo.backend.device = a.device;
+        mo.backend.precision = a.precision;
         mo.backend.num_threads = static_cast<std::size_t>(std::max(0, a.threads));
         runtime::LoadedModel loaded(mo);
         const auto& config = loaded.config();

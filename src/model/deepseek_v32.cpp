@@ -55,10 +55,16 @@ DeepseekV32::DeepseekV32(ModelConfig config, LoadedWeights weights, Ops& ops)
       ops_(ops),
       rope_(rope_frequencies(config_)),
       has_mtp_(weights.mtp_loaded) {
-    for (auto& [name, tensor] : store_) {
-        // The router's bias steers a choice made on the host; it stays there.
-        if (!name.ends_with("e_score_correction_bias")) {
-            ops_.to_device(tensor);
+    // Weights the loader did not place already (LoadOptions::place) move now.
+    for (const auto& spec : weight_manifest(config_)) {
+        if (!store_.contains(spec.name)) {
+            continue;
+        }
+        Tensor& t = store_.at_mutable(spec.name);
+        if (t.on_host()) {
+            if (auto where = placement(spec, config_)) {
+                ops_.to_device(t, *where);
+            }
         }
     }
     embed_ = w("model.embed_tokens.weight");
@@ -123,6 +129,17 @@ DeepseekV32::Layer DeepseekV32::bind_layer(int index) const {
                    w(p + "mlp.down_proj.weight")};
     }
     return l;
+}
+
+std::optional<Storage> DeepseekV32::placement(const WeightSpec& spec, const ModelConfig& config) {
+    if (spec.kind == WeightKind::kRouterBias) {
+        return std::nullopt;
+    }
+    if (config.quant.fp8 && spec.kind == WeightKind::kLinear &&
+        !spec.name.ends_with("kv_b_proj.weight")) {
+        return Storage::fp8_block;
+    }
+    return Storage::f32;
 }
 
 KvCache DeepseekV32::make_cache(std::int32_t num_slots) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "model/config.h"
@@ -38,6 +39,12 @@ public:
     const ModelConfig& config() const { return config_; }
     bool has_mtp() const { return has_mtp_; }
     Ops& ops() { return ops_; }
+
+    // Where a weight lives: the router's bias stays on the host (it steers a choice made there);
+    // the rest goes to the backend, linear layers in block FP8 when the checkpoint is FP8 (the
+    // backend keeps float32 where it cannot or is told not to). kv_b_proj stays float32:
+    // attention uses it split per head in the absorbed form.
+    static std::optional<Storage> placement(const WeightSpec& spec, const ModelConfig& config);
 
     // A cache of num_slots token rows for every layer, in the backend's memory.
     KvCache make_cache(std::int32_t num_slots);

@@ -195,6 +195,9 @@ LoadedWeights load_weights(const ModelConfig& config, const std::filesystem::pat
         pool.parallel_for(manifest.size(), [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
                 tensors[i] = random_weight(manifest[i], options.seed);
+                if (options.place) {
+                    options.place(manifest[i], tensors[i]);
+                }
             }
         });
     } else {
@@ -240,6 +243,9 @@ LoadedWeights load_weights(const ModelConfig& config, const std::filesystem::pat
                     const Checkpoint::Ref* scale = ckpt.find(manifest[i].name + "_scale_inv");
                     tensors[i] =
                         decode_tensor(ref, scale, config.quant.block_n, config.quant.block_k);
+                    if (options.place) {
+                        options.place(manifest[i], tensors[i]);
+                    }
                 }
                 std::size_t d = ++done;
                 if (b == 0) {

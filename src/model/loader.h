@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 
@@ -21,6 +22,7 @@ public:
     bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
     void put(std::string name, Tensor t) { tensors_[std::move(name)] = std::move(t); }
     Tensor take(const std::string& name);
+    Tensor& at_mutable(const std::string& name) { return tensors_.at(name); }
     std::size_t size() const { return tensors_.size(); }
     auto begin() { return tensors_.begin(); }
     auto end() { return tensors_.end(); }
@@ -33,6 +35,10 @@ struct LoadOptions {
     bool dummy = false;      // random weights from the config, no files
     std::uint64_t seed = 0;  // for dummy weights
     bool progress = true;    // a progress bar when stderr is a terminal
+    // Called on each tensor as soon as it is decoded (from several threads at once), so that a
+    // backend can move it to its memory before the next is decoded: a large model never needs
+    // all of its float32 weights on the host at once.
+    std::function<void(const WeightSpec&, Tensor&)> place;
 };
 
 // Loads every manifest tensor. MTP tensors that a checkpoint lacks (for example when the layer

@@ -57,8 +57,9 @@ public:
     // computes; they start zeroed.
     virtual Tensor zeros(std::vector<std::int64_t> shape) = 0;
     Tensor zeros(std::int64_t rows, std::int64_t cols) { return zeros({rows, cols}); }
-    // Moves a host tensor (a weight) to the backend's memory, in place.
-    virtual void to_device(Tensor& t) = 0;
+    // Moves a host tensor (a weight) to the backend's memory, in place, in the storage the model
+    // asks for where the backend supports it (and float32 where not).
+    virtual void to_device(Tensor& t, Storage storage = Storage::f32) = 0;
     // A host copy of t; waits for the work that produces it.
     virtual Tensor to_host(const Tensor& t) = 0;
     // The memory the backend allocates from: free now, and in all.

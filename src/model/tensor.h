@@ -11,12 +11,19 @@ namespace dsserve::model {
 
 enum class Device : std::uint8_t { cpu, cuda };
 
+// How a device tensor holds its values. Host tensors are always f32. fp8_block: e4m3 values with
+// one float32 scale per 128x128 block (`scale_data`, [ceil(rows / 128), ceil(cols / 128)]), the
+// format of DeepSeek's released linear weights.
+enum class Storage : std::uint8_t { f32, bf16, fp8_block };
+
 struct Tensor {
     std::vector<std::int64_t> shape;
     std::vector<float> data;  // the values, for Device::cpu
     Device device = Device::cpu;
     // The values, for a device tensor. Copies of a device tensor share this memory.
     std::shared_ptr<void> device_data;
+    Storage storage = Storage::f32;
+    std::shared_ptr<void> scale_data;  // fp8_block scales, on the device
 
     Tensor() = default;
     explicit Tensor(std::vector<std::int64_t> s) : shape(std::move(s)), data(count(shape), 0.0f) {}

@@ -19,6 +19,11 @@ LoadedModel::LoadedModel(const ModelOptions& options) {
     model::LoadOptions load;
     load.dummy = options.load_format == "dummy";
     load.seed = options.seed;
+    load.place = [&](const model::WeightSpec& spec, model::Tensor& t) {
+        if (auto where = model::DeepseekV32::placement(spec, config)) {
+            ops_->to_device(t, *where);
+        }
+    };
     auto weights = model::load_weights(config, options.model_path, load, loader_pool);
     model_ = std::make_unique<model::DeepseekV32>(std::move(config), std::move(weights), *ops_);
 }

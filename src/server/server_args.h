@@ -24,6 +24,7 @@ struct ServerArgs {
     std::string json_model_override_args;
     std::string load_format = "auto";
     std::string device = "cpu";
+    std::string precision = "auto";  // auto or fp32 (see backend::BackendOptions)
     std::string weight_version = "default";
     std::string sampling_defaults = "model";
     int threads = 0;

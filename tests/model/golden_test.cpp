@@ -110,6 +110,7 @@ TEST_P(GoldenTest, PrefillIncrementalAndChunkedMatchTransformers) {
     runtime::ModelOptions opt;
     opt.model_path = c.model_dir;
     opt.backend.device = DSSERVE_TEST_DEVICE;
+    opt.backend.precision = "fp32";  // the CPU's arithmetic, to the golden tolerance
     runtime::LoadedModel loaded(opt);
     auto ids = ids_of(c.meta);
     const auto n = static_cast<std::int32_t>(ids.size());
@@ -150,6 +151,7 @@ TEST_P(GoldenTest, GreedyContinuationIsIdentical) {
     runtime::ModelOptions opt;
     opt.model_path = c.model_dir;
     opt.backend.device = DSSERVE_TEST_DEVICE;
+    opt.backend.precision = "fp32";  // the CPU's arithmetic, to the golden tolerance
     runtime::LoadedModel loaded(opt);
     runtime::GenerateOptions g;
     g.max_new_tokens = 32;
@@ -187,6 +189,7 @@ TEST(SparseAttentionTest, IndexerSelectionChangesLaterPositions) {
     runtime::ModelOptions opt;
     opt.model_path = dir;
     opt.backend.device = DSSERVE_TEST_DEVICE;
+    opt.backend.precision = "fp32";
     opt.override_args = R"({"index_topk": 100000})";
     runtime::LoadedModel dense(opt);
     auto ids = meta["input_ids"].get<std::vector<std::int32_t>>();

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "backend/cuda/cuda_ops.h"
@@ -34,11 +36,15 @@ protected:
         mo.model_path = dir_;
         cpu_ = std::make_unique<LoadedModel>(mo);
         mo.backend.device = "cuda";
+        mo.backend.precision = "fp32";
         gpu_ = std::make_unique<LoadedModel>(mo);
+        mo.backend.precision = "auto";
+        fp8_ = std::make_unique<LoadedModel>(mo);
     }
     void TearDown() override {
         cpu_.reset();
         gpu_.reset();
+        fp8_.reset();
         fs::remove_all(dir_);
     }
 
@@ -52,7 +58,7 @@ protected:
     }
 
     fs::path dir_;
-    std::unique_ptr<LoadedModel> cpu_, gpu_;
+    std::unique_ptr<LoadedModel> cpu_, gpu_, fp8_;
 };
 
 float max_diff(const model::Tensor& a, const model::Tensor& b) {
@@ -111,6 +117,47 @@ TEST_P(CudaModelTest, MtpLogitsMatchCpu) {
         results.push_back(m->model().mtp_forward(batch, hidden, seq.cache()).logits);
     }
     EXPECT_LE(max_diff(results[1], results[0]), kTolerance);
+}
+
+// With block-FP8 weights and activations (the checkpoint's own weight values, activations rounded
+// to e4m3 per 128 values) the logits move by FP8 rounding, which these random-weight models
+// amplify (near-tied routing and indexer choices flip). The test prints the size of the change
+// and asserts that the FP8 logits still follow the float32 ones: measured on an H200, correlation
+// 0.95 (tiny) and 0.93 (small), relative RMS difference 0.31 and 0.37; unrelated logits would
+// correlate near 0. The block-FP8 products themselves are checked against a host emulation in
+// backend_cuda_test.
+TEST_P(CudaModelTest, Fp8LogitsFollowFloat32) {
+    auto ids = prompt();
+    const auto n = static_cast<std::int32_t>(ids.size());
+    Sequence a(cpu_->model(), n), b(fp8_->model(), n);
+    auto want = a.feed(ids, true).logits;
+    auto got = b.feed(ids, true).logits;
+    double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, sdd = 0;
+    int agree = 0;
+    for (std::int64_t r = 0; r < want.rows(); ++r) {
+        const float* x = want.row(r);
+        const float* y = got.row(r);
+        const auto v = want.cols();
+        agree += std::max_element(x, x + v) - x == std::max_element(y, y + v) - y;
+        for (std::int64_t i = 0; i < v; ++i) {
+            sx += x[i];
+            sy += y[i];
+            sxx += double(x[i]) * x[i];
+            syy += double(y[i]) * y[i];
+            sxy += double(x[i]) * y[i];
+            sdd += double(x[i] - y[i]) * (x[i] - y[i]);
+        }
+    }
+    const double cnt = static_cast<double>(want.numel());
+    const double cov = sxy / cnt - sx / cnt * sy / cnt;
+    const double corr =
+        cov / std::sqrt((sxx / cnt - sx / cnt * sx / cnt) * (syy / cnt - sy / cnt * sy / cnt));
+    const double rel_rms = std::sqrt(sdd / sxx);
+    std::printf(
+        "%s fp8 vs fp32 logits: correlation %.4f, relative RMS difference %.4f, argmax agrees "
+        "at %d of %d positions\n",
+        GetParam().c_str(), corr, rel_rms, agree, static_cast<int>(want.rows()));
+    EXPECT_GT(corr, 0.8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, CudaModelTest, ::testing::Values("tiny", "small"));

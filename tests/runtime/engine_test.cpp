@@ -33,6 +33,7 @@ protected:
         ModelOptions mo;
         mo.model_path = dir_;
         mo.backend.device = DSSERVE_TEST_DEVICE;
+        mo.backend.precision = "fp32";  // outputs compared token for token with generate()
         loaded_ = new LoadedModel(mo);
     }
     static void TearDownTestSuite() {

@@ -25,7 +25,7 @@ Tensor CpuOps::zeros(std::vector<std::int64_t> shape) {
     return Tensor(std::move(shape));
 }
 
-void CpuOps::to_device(Tensor& t) {
+void CpuOps::to_device(Tensor& t, model::Storage) {
     DS_ASSERT(t.on_host(), "the CPU backend got a device tensor");
 }
 

@@ -15,7 +15,7 @@ public:
 
     model::Tensor zeros(std::vector<std::int64_t> shape) override;
     using Ops::zeros;
-    void to_device(model::Tensor& t) override;
+    void to_device(model::Tensor& t, model::Storage storage = model::Storage::f32) override;
     model::Tensor to_host(const model::Tensor& t) override;
     MemoryInfo memory_info() override;
 

@@ -1,5 +1,6 @@
 #include "backend/cuda/cuda_ops.h"
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -8,7 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <numeric>
+#include <tuple>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -32,7 +36,17 @@ void check_cublas(cublasStatus_t status, const std::string& what) {
 float* ptr(const Tensor& t) {
     DS_ASSERT(t.device == model::Device::cuda, "the CUDA backend got a host tensor of shape [",
               t.rows(), ", ", t.cols(), "]");
+    DS_ASSERT(t.storage == model::Storage::f32, "a float32 tensor was expected, shape [", t.rows(),
+              ", ", t.cols(), "]");
     return t.device_ptr();
+}
+
+std::int64_t groups_of(std::int64_t k) {
+    return (k + 127) / 128;
+}
+
+std::int64_t round_up4(std::int64_t v) {
+    return (v + 3) / 4 * 4;
 }
 
 int narrow(std::int64_t v) {
@@ -53,8 +67,21 @@ int cuda_device_count() {
 
 struct CudaOps::Impl {
     int device = 0;
+    bool fp32 = false;
     cudaStream_t stream = nullptr;
     cublasHandle_t blas = nullptr;
+    cublasLtHandle_t lt = nullptr;
+    std::shared_ptr<void> workspace;
+    static constexpr std::size_t kWorkspaceBytes = 32u << 20;
+    std::mutex place_mutex;  // to_device runs on the loader's threads
+
+    // A prepared FP8 matmul per shape: descriptors and the algorithm the heuristic chose.
+    struct Fp8Plan {
+        cublasLtMatmulDesc_t desc = nullptr;
+        cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+        cublasLtMatmulAlgo_t algo{};
+    };
+    std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, Fp8Plan> fp8_plans;
 
     // Small host arrays (positions, slots, key lists) go to the device once per distinct
     // content: a step reuses the same positions and slots in every layer.
@@ -124,6 +151,149 @@ struct CudaOps::Impl {
                      str_cat("sgemm [", m, ", ", k, "] x [", n, ", ", k, "]^T"));
     }
 
+    // Activations quantized to block FP8 for one or more segments of rows (see kernels.h).
+    struct QuantizedRows {
+        std::shared_ptr<void> q;
+        std::shared_ptr<void> scale;
+        std::int64_t k = 0;
+        const std::uint8_t* rows(std::int64_t r0) const {
+            return static_cast<const std::uint8_t*>(q.get()) + r0 * k;
+        }
+        const float* scales(std::int64_t r0) const {
+            return static_cast<const float*>(scale.get()) + r0 * groups_of(k);
+        }
+    };
+    // Quantizes rows [0, m) of x; starts (segment boundaries, the last one the padded row
+    // count) say where each segment's scales go. Padding rows are zero.
+    QuantizedRows quantize(const float* x, std::int64_t m, std::int64_t k,
+                           std::span<const std::int32_t> starts) {
+        const std::int64_t rows = starts.back();
+        QuantizedRows out;
+        out.k = k;
+        out.q = alloc(static_cast<std::size_t>(rows * k));
+        out.scale = alloc(static_cast<std::size_t>(rows * groups_of(k)) * sizeof(float));
+        if (rows > m) {
+            check_cuda(cudaMemsetAsync(out.q.get(), 0, static_cast<std::size_t>(rows * k), stream),
+                       "cudaMemsetAsync");
+            check_cuda(cudaMemsetAsync(
+                           out.scale.get(), 0,
+                           static_cast<std::size_t>(rows * groups_of(k)) * sizeof(float), stream),
+                       "cudaMemsetAsync");
+        }
+        launch_quantize_activations(x, m, narrow(k), upload(starts),
+                                    static_cast<int>(starts.size()) - 1, out.q.get(),
+                                    static_cast<float*>(out.scale.get()), stream);
+        return out;
+    }
+
+    // y[m, n] = x[m, k] w[n, k]^T with both operands in block FP8: cuBLASLt's column-major
+    // D[n, m] = op(A) B with A = w (stored [n, k] row-major, i.e. k x n column-major, transposed)
+    // and B = x (k x m column-major); the weight's scales are per 128x128 block, the
+    // activations' per 128 values of a row. cuBLASLt takes this only for m a multiple of 4; the
+    // scale layouts (kernels.h) were found by checking every candidate against a host emulation.
+    void fp8_gemm(const std::uint8_t* xq, const float* xs, std::int64_t m, std::int64_t k,
+                  const Tensor& w, float* y) {
+        const std::int64_t n = w.rows();
+        DS_ASSERT(m % 4 == 0, "FP8 matmul rows ", m, " not a multiple of 4");
+        if (m == 0) {
+            return;
+        }
+        auto key = std::make_tuple(m, n, k);
+        auto it = fp8_plans.find(key);
+        if (it == fp8_plans.end()) {
+            Fp8Plan p;
+            const std::string what =
+                str_cat("FP8 matmul [", m, ", ", k, "] x [", n, ", ", k, "]^T");
+            check_cublas(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), what);
+            const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+            check_cublas(
+                cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
+                what);
+            check_cublas(
+                cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
+                what);
+            const std::int32_t a_mode = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
+            const std::int32_t b_mode = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+            check_cublas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE,
+                                                        &a_mode, sizeof a_mode),
+                         what);
+            check_cublas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE,
+                                                        &b_mode, sizeof b_mode),
+                         what);
+            check_cublas(
+                cublasLtMatrixLayoutCreate(&p.a, CUDA_R_8F_E4M3, static_cast<std::uint64_t>(k),
+                                           static_cast<std::uint64_t>(n), k),
+                what);
+            check_cublas(
+                cublasLtMatrixLayoutCreate(&p.b, CUDA_R_8F_E4M3, static_cast<std::uint64_t>(k),
+                                           static_cast<std::uint64_t>(m), k),
+                what);
+            check_cublas(cublasLtMatrixLayoutCreate(&p.d, CUDA_R_32F, static_cast<std::uint64_t>(n),
+                                                    static_cast<std::uint64_t>(m), n),
+                         what);
+            // The heuristic must see the scale pointers set: with them unset it may choose an
+            // algorithm the scaled call then refuses (CUBLAS_STATUS_INVALID_VALUE).
+            const void* w_scales = w.scale_data.get();
+            check_cublas(
+                cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                               &w_scales, sizeof w_scales),
+                what);
+            check_cublas(cublasLtMatmulDescSetAttribute(
+                             p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs, sizeof xs),
+                         what);
+            cublasLtMatmulPreference_t pref = nullptr;
+            check_cublas(cublasLtMatmulPreferenceCreate(&pref), what);
+            const std::uint64_t ws = kWorkspaceBytes;
+            check_cublas(cublasLtMatmulPreferenceSetAttribute(
+                             pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
+                         what);
+            cublasLtMatmulHeuristicResult_t result{};
+            int found = 0;
+            check_cublas(cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.a, p.b, p.d, p.d, pref, 1,
+                                                        &result, &found),
+                         what);
+            cublasLtMatmulPreferenceDestroy(pref);
+            DS_CHECK(found > 0, what, ": cuBLASLt has no algorithm for this shape");
+            p.algo = result.algo;
+            it = fp8_plans.emplace(key, p).first;
+        }
+        Fp8Plan& p = it->second;
+        const void* ws = w.scale_data.get();
+        check_cublas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                    &ws, sizeof ws),
+                     "FP8 matmul scales");
+        check_cublas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                    &xs, sizeof xs),
+                     "FP8 matmul scales");
+        const float one = 1.0f, zero = 0.0f;
+        check_cublas(cublasLtMatmul(lt, p.desc, &one, w.device_data.get(), p.a, xq, p.b, &zero, y,
+                                    p.d, y, p.d, &p.algo, workspace.get(), kWorkspaceBytes, stream),
+                     str_cat("FP8 matmul [", m, ", ", k, "] x [", n, ", ", k, "]^T"));
+    }
+
+    // y = x w^T for a weight in either storage.
+    void linear(const float* x, std::int64_t m, std::int64_t k, const Tensor& w, float* y) {
+        if (w.storage == model::Storage::fp8_block) {
+            const std::int64_t padded = round_up4(m);
+            const std::array<std::int32_t, 2> one_segment = {0, static_cast<std::int32_t>(padded)};
+            QuantizedRows xq = quantize(x, m, k, one_segment);
+            if (padded == m) {
+                fp8_gemm(xq.rows(0), xq.scales(0), m, k, w, y);
+                return;
+            }
+            // The padding rows' results land in scratch; the first m rows are a prefix.
+            std::shared_ptr<void> out =
+                alloc(static_cast<std::size_t>(padded * w.rows()) * sizeof(float));
+            fp8_gemm(xq.rows(0), xq.scales(0), padded, k, w, static_cast<float*>(out.get()));
+            check_cuda(cudaMemcpyAsync(y, out.get(),
+                                       static_cast<std::size_t>(m * w.rows()) * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, stream),
+                       "cudaMemcpyAsync (FP8 matmul rows)");
+        } else {
+            gemm_xwt(x, m, k, ptr(w), w.rows(), y);
+        }
+    }
+
     // The key lists of every new token, as cache slots: for causal attention, the prefix of the
     // token's sequence (offset = where that sequence's slots start); for selected attention, the
     // chosen positions mapped to slots.
@@ -147,7 +317,8 @@ struct CudaOps::Impl {
     }
 };
 
-CudaOps::CudaOps(int device) : impl_(std::make_unique<Impl>()) {
+CudaOps::CudaOps(int device, bool fp32) : impl_(std::make_unique<Impl>()) {
+    impl_->fp32 = fp32;
     const int n = cuda_device_count();
     DS_CHECK(n > 0, "--device cuda: no CUDA device is visible to this process");
     DS_CHECK(device >= 0 && device < n, "--device cuda:", device, ": only ", n,
@@ -166,6 +337,8 @@ CudaOps::CudaOps(int device) : impl_(std::make_unique<Impl>()) {
     check_cublas(cublasSetStream(impl_->blas, impl_->stream), "cublasSetStream");
     // Plain float32 products (no TF32), so that results match the CPU backend to rounding.
     check_cublas(cublasSetMathMode(impl_->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+    check_cublas(cublasLtCreate(&impl_->lt), "cublasLtCreate");
+    impl_->workspace = impl_->alloc(Impl::kWorkspaceBytes);
 }
 
 CudaOps::~CudaOps() {
@@ -175,6 +348,13 @@ CudaOps::~CudaOps() {
     if (cudaSetDevice(impl_->device) == cudaSuccess) {
         cudaStreamSynchronize(impl_->stream);
         cublasDestroy(impl_->blas);
+        for (auto& [shape, p] : impl_->fp8_plans) {
+            cublasLtMatrixLayoutDestroy(p.a);
+            cublasLtMatrixLayoutDestroy(p.b);
+            cublasLtMatrixLayoutDestroy(p.d);
+            cublasLtMatmulDescDestroy(p.desc);
+        }
+        cublasLtDestroy(impl_->lt);
     }
     // The stream is left alive: tensors that outlive the backend free into it.
 }
@@ -189,10 +369,11 @@ Tensor CudaOps::zeros(std::vector<std::int64_t> shape) {
     return impl_->tensor(std::move(shape), true);
 }
 
-void CudaOps::to_device(Tensor& t) {
+void CudaOps::to_device(Tensor& t, model::Storage storage) {
     if (t.device == model::Device::cuda) {
         return;
     }
+    std::lock_guard lock(impl_->place_mutex);
     impl_->bind();
     DS_ASSERT(static_cast<std::int64_t>(t.data.size()) == t.numel(), t.data.size());
     Tensor d = impl_->tensor(t.shape, false);
@@ -200,6 +381,24 @@ void CudaOps::to_device(Tensor& t) {
         check_cuda(cudaMemcpyAsync(d.device_ptr(), t.data.data(), t.data.size() * sizeof(float),
                                    cudaMemcpyHostToDevice, impl_->stream),
                    "cudaMemcpyAsync (to_device)");
+    }
+    // cuBLASLt's block-scaled FP8 matmul wants whole 128-blocks.
+    if (storage == model::Storage::fp8_block && !impl_->fp32 && t.shape.size() == 2 &&
+        t.rows() % 128 == 0 && t.cols() % 128 == 0) {
+        Tensor q;
+        q.shape = t.shape;
+        q.device = model::Device::cuda;
+        q.storage = model::Storage::fp8_block;
+        q.device_data = impl_->alloc(static_cast<std::size_t>(t.numel()));
+        const auto scale_bytes =
+            static_cast<std::size_t>(groups_of(t.rows()) * weight_scale_stride(t.cols())) *
+            sizeof(float);
+        q.scale_data = impl_->alloc(scale_bytes);
+        check_cuda(cudaMemsetAsync(q.scale_data.get(), 0, scale_bytes, impl_->stream),
+                   "cudaMemsetAsync");
+        launch_quantize_weight(d.device_ptr(), t.rows(), t.cols(), q.device_data.get(),
+                               static_cast<float*>(q.scale_data.get()), impl_->stream);
+        d = std::move(q);
     }
     t = std::move(d);
 }
@@ -216,6 +415,12 @@ Tensor CudaOps::to_host(const Tensor& t) {
         return t;
     }
     impl_->bind();
+    if (t.storage == model::Storage::fp8_block) {
+        Tensor f = impl_->tensor(t.shape, false);
+        launch_dequantize_weight(t.device_data.get(), static_cast<const float*>(t.scale_data.get()),
+                                 t.rows(), t.cols(), f.device_ptr(), impl_->stream);
+        return to_host(f);
+    }
     Tensor h(t.shape);
     if (!h.data.empty()) {
         check_cuda(cudaMemcpyAsync(h.data.data(), t.device_ptr(), h.data.size() * sizeof(float),
@@ -231,7 +436,7 @@ void CudaOps::linear(const Tensor& x, const Tensor& w, Tensor& y) {
     DS_ASSERT(w.cols() == k && y.rows() == m && y.cols() == n, "linear [", m, ",", k, "] x [", n,
               ",", w.cols(), "] -> [", y.rows(), ",", y.cols(), "]");
     impl_->bind();
-    impl_->gemm_xwt(ptr(x), m, k, ptr(w), n, ptr(y));
+    impl_->linear(ptr(x), m, k, w, ptr(y));
 }
 
 void CudaOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
@@ -451,15 +656,22 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
         DS_ASSERT(e < experts.size(), "expert ", e);
         assigned[e].push_back(static_cast<std::int32_t>(i));
     }
+    // In FP8 every expert's rows are padded to a multiple of 4 (cuBLASLt's block-scaled matmul
+    // needs it); padding rows gather zeros (index -1) and are never combined.
+    const bool fp8 = !experts.empty() && experts[0].gate->storage == model::Storage::fp8_block;
     std::vector<std::int32_t> perm_rows, pos(static_cast<std::size_t>(t * top_k));
-    std::vector<std::pair<std::size_t, std::size_t>> spans;  // expert, first permuted row
+    std::vector<std::int32_t> starts;  // expert e's rows are [starts[e], starts[e + 1])
     for (std::size_t e = 0; e < experts.size(); ++e) {
-        spans.emplace_back(e, perm_rows.size());
+        starts.push_back(static_cast<std::int32_t>(perm_rows.size()));
         for (std::int32_t i : assigned[e]) {
             pos[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(perm_rows.size());
             perm_rows.push_back(i / top_k);
         }
+        while (fp8 && perm_rows.size() % 4 != 0) {
+            perm_rows.push_back(-1);
+        }
     }
+    starts.push_back(static_cast<std::int32_t>(perm_rows.size()));
     std::vector<std::int32_t> order_pos(pos.size());
     std::vector<float> order_weight(pos.size());
     for (std::int64_t i = 0; i < t; ++i) {
@@ -481,29 +693,33 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
            up = impl_->tensor({n, inter}, false), ye = impl_->tensor({n, hidden}, false);
     launch_gather_rows(ptr(x), impl_->upload(std::span<const std::int32_t>(perm_rows)), n,
                        narrow(hidden), ptr(xe), impl_->stream);
-    for (std::size_t i = 0; i < spans.size(); ++i) {
-        const auto [e, first] = spans[i];
-        const auto rows = static_cast<std::int64_t>(assigned[e].size());
-        if (rows == 0) {
-            continue;
+    // Each expert's product over its own rows; in FP8 the rows are quantized once for all.
+    auto products = [&](const float* in, std::int64_t k,
+                        const model::Tensor* model::ExpertWeights::*which, float* result,
+                        std::int64_t n_out) {
+        Impl::QuantizedRows q;
+        if (fp8) {
+            q = impl_->quantize(in, n, k, starts);
         }
-        const auto r0 = static_cast<std::int64_t>(first);
-        DS_ASSERT(experts[e].gate->rows() == inter, "experts of different widths");
-        impl_->gemm_xwt(ptr(xe) + r0 * hidden, rows, hidden, ptr(*experts[e].gate), inter,
-                        ptr(gate) + r0 * inter);
-        impl_->gemm_xwt(ptr(xe) + r0 * hidden, rows, hidden, ptr(*experts[e].up), inter,
-                        ptr(up) + r0 * inter);
-    }
+        for (std::size_t e = 0; e < experts.size(); ++e) {
+            const std::int64_t r0 = starts[e], rows = starts[e + 1] - starts[e];
+            if (rows == 0) {
+                continue;
+            }
+            const model::Tensor& w = *(experts[e].*which);
+            DS_ASSERT(w.rows() == n_out && w.storage == experts[0].gate->storage,
+                      "experts of different shapes or formats");
+            if (fp8) {
+                impl_->fp8_gemm(q.rows(r0), q.scales(r0), rows, k, w, result + r0 * n_out);
+            } else {
+                impl_->gemm_xwt(in + r0 * k, rows, k, ptr(w), n_out, result + r0 * n_out);
+            }
+        }
+    };
+    products(ptr(xe), hidden, &model::ExpertWeights::gate, ptr(gate), inter);
+    products(ptr(xe), hidden, &model::ExpertWeights::up, ptr(up), inter);
     launch_silu_mul(ptr(gate), ptr(up), ptr(gate), n * inter, impl_->stream);
-    for (const auto& [e, first] : spans) {
-        const auto rows = static_cast<std::int64_t>(assigned[e].size());
-        if (rows == 0) {
-            continue;
-        }
-        const auto r0 = static_cast<std::int64_t>(first);
-        impl_->gemm_xwt(ptr(gate) + r0 * inter, rows, inter, ptr(*experts[e].down), hidden,
-                        ptr(ye) + r0 * hidden);
-    }
+    products(ptr(gate), inter, &model::ExpertWeights::down, ptr(ye), hidden);
     launch_moe_combine(ptr(ye), impl_->upload(std::span<const std::int32_t>(order_pos)),
                        impl_->upload(std::span<const float>(order_weight)), narrow(t), top_k,
                        narrow(hidden), ptr(out), impl_->stream);

@@ -11,13 +11,14 @@ namespace dsserve::backend::cuda {
 
 class CudaOps final : public model::Ops {
 public:
-    // Fails with a message when there is no usable device `device`.
-    explicit CudaOps(int device);
+    // Fails with a message when there is no usable device `device`. fp32: keep every weight in
+    // float32 (CPU-identical arithmetic) instead of the block-FP8 format the model asks for.
+    explicit CudaOps(int device, bool fp32 = false);
     ~CudaOps() override;
 
     model::Tensor zeros(std::vector<std::int64_t> shape) override;
     using Ops::zeros;
-    void to_device(model::Tensor& t) override;
+    void to_device(model::Tensor& t, model::Storage storage = model::Storage::f32) override;
     model::Tensor to_host(const model::Tensor& t) override;
     MemoryInfo memory_info() override;
 

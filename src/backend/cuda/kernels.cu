@@ -1,5 +1,7 @@
 // The CUDA backend's kernels, in float32. They mirror backend/cpu op for op; the reductions run
 // as trees instead of left to right, so results agree to rounding, not bit for bit.
+#include <cuda_fp8.h>
+
 #include <cfloat>
 
 #include "backend/cuda/cuda_check.h"
@@ -116,10 +118,10 @@ __global__ void scale_kernel(float* x, float s, std::int64_t n) {
 
 template <typename Index>
 __global__ void gather_rows_kernel(const float* src, const Index* index, int cols, float* dst) {
-    const float* in = src + static_cast<std::int64_t>(index[blockIdx.x]) * cols;
+    const Index from = index[blockIdx.x];
     float* out = dst + static_cast<std::int64_t>(blockIdx.x) * cols;
     for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-        out[i] = in[i];
+        out[i] = from < 0 ? 0.0f : src[static_cast<std::int64_t>(from) * cols + i];
     }
 }
 
@@ -250,6 +252,102 @@ __global__ void mla_attend_kernel(const float* q_lat, const float* q, const floa
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     for (int d = threadIdx.x; d < s.lora; d += blockDim.x) {
         out[d] = acc[d] * inv;
+    }
+}
+
+constexpr float kFp8Max = 448.0f;
+
+// One block per 128x128 tile: the tile's largest magnitude sets its scale.
+__global__ void quantize_weight_kernel(const float* w, std::int64_t rows, std::int64_t cols,
+                                       __nv_fp8_e4m3* q, float* scale, std::int64_t stride) {
+    __shared__ float scratch[32];
+    const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * 128;
+    const std::int64_t c0 = static_cast<std::int64_t>(blockIdx.x) * 128;
+    const std::int64_t nr = rows - r0 < 128 ? rows - r0 : 128;
+    const std::int64_t nc = cols - c0 < 128 ? cols - c0 : 128;
+    float amax = 0.0f;
+    for (std::int64_t i = threadIdx.x; i < nr * nc; i += blockDim.x) {
+        amax = fmaxf(amax, fabsf(w[(r0 + i / nc) * cols + c0 + i % nc]));
+    }
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    }
+    __syncthreads();
+    if (threadIdx.x % kWarp == 0) {
+        scratch[threadIdx.x / kWarp] = amax;
+    }
+    __syncthreads();
+    amax = 0.0f;
+    for (int i = 0; i < static_cast<int>(blockDim.x) / kWarp; ++i) {
+        amax = fmaxf(amax, scratch[i]);
+    }
+    const float s = amax > 0.0f ? amax / kFp8Max : 1.0f;
+    for (std::int64_t i = threadIdx.x; i < nr * nc; i += blockDim.x) {
+        const std::int64_t at = (r0 + i / nc) * cols + c0 + i % nc;
+        q[at] = __nv_fp8_e4m3(w[at] / s);
+    }
+    if (threadIdx.x == 0) {
+        scale[blockIdx.y * stride + blockIdx.x] = s;
+    }
+}
+
+__global__ void dequantize_weight_kernel(const __nv_fp8_e4m3* q, const float* scale,
+                                         std::int64_t rows, std::int64_t cols, std::int64_t stride,
+                                         float* w) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= rows * cols) {
+        return;
+    }
+    const std::int64_t r = i / cols, c = i % cols;
+    const float s = scale[(r / 128) * stride + c / 128];
+    w[i] = static_cast<float>(q[i]) * s;
+}
+
+// One warp per (row, 128-column group); each lane holds four values.
+__global__ void quantize_activations_kernel(const float* x, std::int64_t m, int k,
+                                            const std::int32_t* starts, int segments,
+                                            __nv_fp8_e4m3* q, float* scale) {
+    const int lane = threadIdx.x % kWarp;
+    const std::int64_t item =
+        (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+    const int groups = (k + 127) / 128;
+    if (item >= m * groups) {
+        return;
+    }
+    const std::int64_t row = item / groups;
+    const int g = static_cast<int>(item % groups);
+    const float* in = x + row * k + g * 128;
+    const int n = min(128, k - g * 128);
+    float v[4];
+    float amax = 0.0f;
+    for (int j = 0; j < 4; ++j) {
+        const int c = lane + j * kWarp;
+        v[j] = c < n ? in[c] : 0.0f;
+        amax = fmaxf(amax, fabsf(v[j]));
+    }
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    }
+    const float s = amax > 0.0f ? amax / kFp8Max : 1.0f;
+    __nv_fp8_e4m3* out = q + row * k + g * 128;
+    for (int j = 0; j < 4; ++j) {
+        const int c = lane + j * kWarp;
+        if (c < n) {
+            out[c] = __nv_fp8_e4m3(v[j] / s);
+        }
+    }
+    if (lane == 0) {
+        int lo = 0, hi = segments - 1;  // the segment holding row: last start <= row
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) / 2;
+            if (starts[mid] <= row) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        const std::int64_t first = starts[lo], count = starts[lo + 1] - first;
+        scale[first * groups + g * count + (row - first)] = s;
     }
 }
 
@@ -384,6 +482,43 @@ void launch_mla_attend(const float* q_lat, const float* q, const float* latent, 
                                                    key_count, shape, o_lat);
     DS_CUDA_LAUNCH(mla_attend, stream, shape.tokens, " tokens x ", shape.heads, " heads, lora ",
                    shape.lora, " rope ", shape.rope);
+}
+
+std::int64_t weight_scale_stride(std::int64_t cols) {
+    return ((cols + 127) / 128 + 3) / 4 * 4;
+}
+
+void launch_quantize_weight(const float* w, std::int64_t rows, std::int64_t cols, void* q,
+                            float* scale, cudaStream_t stream) {
+    if (rows == 0 || cols == 0) {
+        return;
+    }
+    const dim3 grid(static_cast<unsigned>((cols + 127) / 128),
+                    static_cast<unsigned>((rows + 127) / 128));
+    quantize_weight_kernel<<<grid, 256, 0, stream>>>(w, rows, cols, static_cast<__nv_fp8_e4m3*>(q),
+                                                     scale, weight_scale_stride(cols));
+    DS_CUDA_LAUNCH(quantize_weight, stream, "[", rows, ", ", cols, "]");
+}
+
+void launch_dequantize_weight(const void* q, const float* scale, std::int64_t rows,
+                              std::int64_t cols, float* w, cudaStream_t stream) {
+    if (rows == 0 || cols == 0) {
+        return;
+    }
+    dequantize_weight_kernel<<<blocks_for(rows * cols, 256), 256, 0, stream>>>(
+        static_cast<const __nv_fp8_e4m3*>(q), scale, rows, cols, weight_scale_stride(cols), w);
+    DS_CUDA_LAUNCH(dequantize_weight, stream, "[", rows, ", ", cols, "]");
+}
+
+void launch_quantize_activations(const float* x, std::int64_t m, int k, const std::int32_t* starts,
+                                 int segments, void* q, float* scale, cudaStream_t stream) {
+    if (m == 0) {
+        return;
+    }
+    const std::int64_t warps = m * ((k + 127) / 128);
+    quantize_activations_kernel<<<blocks_for(warps * kWarp, 256), 256, 0, stream>>>(
+        x, m, k, starts, segments, static_cast<__nv_fp8_e4m3*>(q), scale);
+    DS_CUDA_LAUNCH(quantize_activations, stream, "[", m, ", ", k, "] in ", segments, " segments");
 }
 
 void launch_moe_combine(const float* y, const std::int32_t* pos, const float* weight, int tokens,

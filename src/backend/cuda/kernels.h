@@ -21,7 +21,8 @@ void launch_silu_mul(const float* gate, const float* up, float* out, std::int64_
                      cudaStream_t stream);
 void launch_add(float* x, const float* y, std::int64_t n, cudaStream_t stream);
 void launch_scale(float* x, float s, std::int64_t n, cudaStream_t stream);
-// dst[i] = src[index[i]] (rows of `cols` floats); index is int32 or int64.
+// dst[i] = src[index[i]] (rows of `cols` floats), or zeros where index[i] < 0; index is int32
+// or int64.
 void launch_gather_rows(const float* src, const std::int32_t* index, std::int64_t n, int cols,
                         float* dst, cudaStream_t stream);
 void launch_gather_rows(const float* src, const std::int64_t* index, std::int64_t n, int cols,
@@ -49,6 +50,23 @@ void launch_mla_attend(const float* q_lat, const float* q, const float* latent, 
                        const std::int32_t* keys, const std::int32_t* key_offset,
                        const std::int32_t* key_count, const MlaShape& shape, float* o_lat,
                        cudaStream_t stream);
+
+// Block FP8 (e4m3 with float32 scales), laid out as cuBLASLt's block-scaled matmul reads it on
+// Hopper (established by measurement against a host emulation; see cuda_ops.cpp):
+// - a weight [rows, cols] has one scale per 128x128 block, stored [ceil(rows / 128)][stride]
+//   with stride = ceil(cols / 128) rounded up to a multiple of 4;
+// - activations [m, k] have one scale per row and 128 columns. Rows fall in segments (one per
+//   expert, or a single one) whose lengths are multiples of 4; segment s spans rows
+//   [starts[s], starts[s + 1]) and stores its scales from starts[s] * ceil(k / 128) on, as
+//   [ceil(k / 128)][rows of s], row fastest. Only rows < m are written.
+std::int64_t weight_scale_stride(std::int64_t cols);
+void launch_quantize_weight(const float* w, std::int64_t rows, std::int64_t cols, void* q,
+                            float* scale, cudaStream_t stream);
+void launch_quantize_activations(const float* x, std::int64_t m, int k, const std::int32_t* starts,
+                                 int segments, void* q, float* scale, cudaStream_t stream);
+// Dequantizes a block-FP8 weight back to float32 (tests, and to_host).
+void launch_dequantize_weight(const void* q, const float* scale, std::int64_t rows,
+                              std::int64_t cols, float* w, cudaStream_t stream);
 
 // out[t] += sum_k weight[t, k] y[pos[t, k]] over k in order, for top_k routed experts.
 void launch_moe_combine(const float* y, const std::int32_t* pos, const float* weight, int tokens,
