@@ -3,8 +3,8 @@
 #include <optional>
 #include <vector>
 
-#include "chat/pyjson.h"
 #include "core/error.h"
+#include "core/pyjson.h"
 
 namespace dsserve::chat {
 namespace {
