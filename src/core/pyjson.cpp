@@ -22,6 +22,21 @@ void dump(std::string& out, const Json& value, const PyJsonOptions& options,
             out += *options.indent;
         }
     };
+    // What comes before the index-th element or member, and before the closing bracket.
+    const auto before_item = [&](size_t index) {
+        if (index > 0) {
+            out += item_sep;
+        }
+        if (options.indent) {
+            newline_indent(depth + 1);
+        }
+    };
+    const auto close = [&](char bracket) {
+        if (options.indent) {
+            newline_indent(depth);
+        }
+        out += bracket;
+    };
     switch (value.type()) {
         case Json::value_t::null:
             out += "null";
@@ -47,21 +62,11 @@ void dump(std::string& out, const Json& value, const PyJsonOptions& options,
                 return;
             }
             out += '[';
-            bool first = true;
-            for (const auto& item : value) {
-                if (!first) {
-                    out += item_sep;
-                }
-                first = false;
-                if (options.indent) {
-                    newline_indent(depth + 1);
-                }
-                dump(out, item, options, item_sep, key_sep, depth + 1);
+            for (size_t k = 0; k < value.size(); ++k) {
+                before_item(k);
+                dump(out, value[k], options, item_sep, key_sep, depth + 1);
             }
-            if (options.indent) {
-                newline_indent(depth);
-            }
-            out += ']';
+            close(']');
             return;
         }
         case Json::value_t::object: {
@@ -78,23 +83,13 @@ void dump(std::string& out, const Json& value, const PyJsonOptions& options,
                                  [](const auto& a, const auto& b) { return a.key() < b.key(); });
             }
             out += '{';
-            bool first = true;
-            for (const auto& it : members) {
-                if (!first) {
-                    out += item_sep;
-                }
-                first = false;
-                if (options.indent) {
-                    newline_indent(depth + 1);
-                }
-                py_json_append_string(out, it.key(), options.ensure_ascii);
+            for (size_t k = 0; k < members.size(); ++k) {
+                before_item(k);
+                py_json_append_string(out, members[k].key(), options.ensure_ascii);
                 out += key_sep;
-                dump(out, it.value(), options, item_sep, key_sep, depth + 1);
+                dump(out, members[k].value(), options, item_sep, key_sep, depth + 1);
             }
-            if (options.indent) {
-                newline_indent(depth);
-            }
-            out += '}';
+            close('}');
             return;
         }
         case Json::value_t::binary:
