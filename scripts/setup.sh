@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs dsserve's build dependencies (Debian 12 packages) and builds the release binary.
+# Installs the build and test dependencies (Debian 12 packages) and builds the release binary.
 #   scripts/setup.sh            -> build/dsserve
 #   BUILD_DIR=x CMAKE_ARGS=... scripts/setup.sh
 set -euo pipefail
@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build ccache pkg-config git
           nlohmann-json3-dev libpcre2-dev libcli11-dev libboost-dev libopenblas-dev
           libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
-          python3 python3-venv python3-pip python3-jinja2 python3-numpy)
+          python3 python3-venv python3-pip python3-jinja2 python3-numpy
+          chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,13 +1,38 @@
 #!/usr/bin/env bash
-# Builds and runs every test: the unit suite, the same suite under ASan+UBSan, format and layering
-# checks, and each libFuzzer target for a bounded time.
+# Builds and runs every test: the unit suite, the end-to-end and browser tests against the real
+# server, the unit suite under ASan+UBSan, format and layering checks, and each libFuzzer target
+# for a bounded time.
 #   FUZZ_SECONDS=30 scripts/test.sh
+#   scripts/test.sh browser      # builds, then runs only the browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 jobs=$(nproc)
 
+# One venv for the Python-driven suites: the openai SDK and pytest, and selenium.
+test_venv() {
+    python3 -m venv build/e2e-venv
+    build/e2e-venv/bin/pip install -q --disable-pip-version-check \
+        -r tests/e2e/requirements.txt -r tests/web/requirements.txt
+}
+
+# The page in headless Chromium (tests/web/browser_test.py). The test reports itself skipped where
+# Chromium or selenium is missing; here that is a failure. Screenshots: build/test-artifacts/web/.
+browser_tests() {
+    echo "== browser tests: the web page in headless Chromium"
+    cmake -S . -B build -DDSSERVE_BROWSER_PYTHON="$PWD/build/e2e-venv/bin/python" > /dev/null
+    local start=$SECONDS
+    (cd build && DSSERVE_REQUIRE_BROWSER=1 ctest --output-on-failure -L browser --no-tests=error)
+    echo "browser tests: $((SECONDS - start)) s; screenshots in build/test-artifacts/web:" \
+        "$(find build/test-artifacts/web -name '*.png' | sort | xargs -r -n1 basename | tr '\n' ' ')"
+}
+
 bash scripts/setup.sh
+if [ "${1:-}" = browser ]; then
+    test_venv
+    browser_tests
+    exit 0
+fi
 echo "== format and layering"
 python3 tools/check_layering.py
 git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' | xargs -r clang-format --dry-run -Werror
@@ -16,9 +41,10 @@ echo "== unit tests"
 (cd build && ctest --output-on-failure -j "$jobs" -L unit)
 
 echo "== end-to-end tests: the real server with the openai SDK and raw clients"
-python3 -m venv build/e2e-venv
-build/e2e-venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
+test_venv
 (cd tests/e2e && ../../build/e2e-venv/bin/python -m pytest -q -p no:warnings)
+
+browser_tests
 
 echo "== unit tests under ASan+UBSan"
 BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS="-DDSSERVE_SANITIZE=ON" bash scripts/setup.sh

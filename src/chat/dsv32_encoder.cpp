@@ -3,8 +3,9 @@
 #include <optional>
 #include <vector>
 
-#include "chat/pyjson.h"
+#include "chat/chat_request.h"
 #include "core/error.h"
+#include "core/pyjson.h"
 
 namespace dsserve::chat {
 namespace {
@@ -54,27 +55,6 @@ constexpr std::string_view kToolsTail = "\n</functions>\n";
 
 constexpr std::string_view kResponseFormatHead =
     "## Response Format:\n\nYou MUST strictly adhere to the following schema to reply:\n";
-
-// Python truthiness of a JSON value, which the reference uses for optional fields.
-bool truthy(const Json& value) {
-    switch (value.type()) {
-        case Json::value_t::null:
-            return false;
-        case Json::value_t::boolean:
-            return value.get<bool>();
-        case Json::value_t::number_integer:
-        case Json::value_t::number_unsigned:
-            return value.get<std::int64_t>() != 0;
-        case Json::value_t::number_float:
-            return value.get<double>() != 0.0;
-        case Json::value_t::string:
-        case Json::value_t::array:
-        case Json::value_t::object:
-            return !value.empty();
-        default:
-            return true;
-    }
-}
 
 // str.format of an optional string: Python prints None as "None".
 std::string py_str(const std::optional<std::string>& text) {
@@ -171,30 +151,29 @@ private:
     // "index > last_user_idx" with the reference's -1 for "no user message".
     bool after_last_user(size_t index) const { return !last_user_ || index > *last_user_; }
 
-    static void render_system(const ChatMessage& msg, std::string& out) {
-        out += msg.content.value_or("");
+    // The sections a system or developer message adds after its text, in the reference's order.
+    static void append_tools_and_format(const ChatMessage& msg, std::string& out) {
         if (!msg.tools.empty()) {
             out += "\n\n";
             out += render_dsv32_tools(msg.tools);
         }
-        if (truthy(msg.response_format)) {
+        // The reference tests the field's Python truthiness, so an empty schema adds nothing.
+        if (json_truthy(msg.response_format)) {
             out += "\n\n";
             out += render_response_format(msg.response_format);
         }
+    }
+
+    static void render_system(const ChatMessage& msg, std::string& out) {
+        out += msg.content.value_or("");
+        append_tools_and_format(msg, out);
     }
 
     void render_developer(size_t index, const ChatMessage& msg, std::string& out) const {
         DS_CHECK(msg.content && !msg.content->empty(), "message ", index,
                  ": a developer message needs non-empty content");
         std::string body;
-        if (!msg.tools.empty()) {
-            body += "\n\n";
-            body += render_dsv32_tools(msg.tools);
-        }
-        if (truthy(msg.response_format)) {
-            body += "\n\n";
-            body += render_response_format(msg.response_format);
-        }
+        append_tools_and_format(msg, body);
         body += str_cat("\n\n# The user's message is: ", *msg.content);
         out += str_cat("<｜User｜>", body, "<｜Assistant｜>");
         out += opens_thinking(index) ? kThinkStart : kThinkEnd;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/pyjson.h"
 #include "parsers/python_json.h"
 #include "parsers/text.h"
 
@@ -213,7 +214,7 @@ void DsmlArguments::open_parameter(std::string_view name, bool is_string) {
         out_ += ", ";
     }
     out_ += '"';
-    append_json_escaped(out_, name);
+    py_json_append_escaped(out_, name, /*ensure_ascii=*/false);
     out_ += "\": ";
     if (is_string_) {
         out_ += '"';
@@ -239,7 +240,8 @@ void DsmlArguments::stream_value() {
     }
     size_t end = value.size() - trailing_space_bytes(value);
     if (end > streamed_end_) {
-        append_json_escaped(out_, value.substr(streamed_end_, end - streamed_end_));
+        py_json_append_escaped(out_, value.substr(streamed_end_, end - streamed_end_),
+                               /*ensure_ascii=*/false);
         streamed_end_ = end;
     }
 }
@@ -259,7 +261,8 @@ void DsmlArguments::close_parameter() {
                       ", ", streamed_end_, ") outside the stripped value [", begin, ", ", end, ")");
             from = streamed_end_;
         }
-        append_json_escaped(out_, std::string_view(value_).substr(from, end - from));
+        py_json_append_escaped(out_, std::string_view(value_).substr(from, end - from),
+                               /*ensure_ascii=*/false);
         out_ += '"';
         return;
     }
@@ -268,7 +271,7 @@ void DsmlArguments::close_parameter() {
         out_ += json;
     } else {
         out_ += '"';
-        append_json_escaped(out_, stripped);
+        py_json_append_escaped(out_, stripped, /*ensure_ascii=*/false);
         out_ += '"';
     }
 }

@@ -1,10 +1,11 @@
 #include "parsers/python_json.h"
 
 #include <cerrno>
-#include <charconv>
-#include <cmath>
 #include <cstdlib>
 #include <string>
+
+#include "core/pyjson.h"
+#include "core/utf8.h"
 
 namespace dsserve::parsers {
 namespace {
@@ -33,32 +34,6 @@ int hex_value(char c) {
         return c - 'A' + 10;
     }
     return -1;
-}
-
-void append_u_escape(std::string& out, unsigned value) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    out += "\\u";
-    for (int shift = 12; shift >= 0; shift -= 4) {
-        out += kHex[(value >> shift) & 0xF];
-    }
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
 }
 
 // Python's JSON number grammar: -?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?
@@ -102,99 +77,6 @@ bool valid_number(std::string_view s, bool* is_float) {
 }
 
 }  // namespace
-
-std::string python_float_repr(double value) {
-    if (std::isnan(value)) {
-        return "NaN";
-    }
-    if (std::isinf(value)) {
-        return value > 0 ? "Infinity" : "-Infinity";
-    }
-    if (value == 0) {
-        return std::signbit(value) ? "-0.0" : "0.0";
-    }
-    // Shortest round-trip digits, as Python's repr picks them (David Gay's mode 0).
-    char buf[64];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::scientific);
-    std::string_view sci(buf, static_cast<size_t>(end - buf));
-    std::string result;
-    if (sci.front() == '-') {
-        result += '-';
-        sci.remove_prefix(1);
-    }
-    size_t e_pos = sci.find('e');
-    std::string digits;
-    for (char c : sci.substr(0, e_pos)) {
-        if (c != '.') {
-            digits += c;
-        }
-    }
-    int exponent = std::atoi(std::string(sci.substr(e_pos + 1)).c_str());
-    // decpt: digits before the decimal point, as in Python's float_repr_style "short".
-    int decpt = exponent + 1;
-    auto ndigits = static_cast<int>(digits.size());
-    if (decpt <= -4 || decpt > 16) {
-        result += digits[0];
-        if (ndigits > 1) {
-            result += '.';
-            result += digits.substr(1);
-        }
-        result += 'e';
-        result += exponent < 0 ? '-' : '+';
-        int magnitude = std::abs(exponent);
-        if (magnitude < 10) {
-            result += '0';
-        }
-        result += std::to_string(magnitude);
-    } else if (decpt <= 0) {
-        result += "0.";
-        result.append(static_cast<size_t>(-decpt), '0');
-        result += digits;
-    } else if (decpt >= ndigits) {
-        result += digits;
-        result.append(static_cast<size_t>(decpt - ndigits), '0');
-        result += ".0";
-    } else {
-        result += digits.substr(0, static_cast<size_t>(decpt));
-        result += '.';
-        result += digits.substr(static_cast<size_t>(decpt));
-    }
-    return result;
-}
-
-void append_json_escaped(std::string& out, std::string_view raw) {
-    for (char c : raw) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    append_u_escape(out, static_cast<unsigned char>(c));
-                } else {
-                    out += c;
-                }
-        }
-    }
-}
 
 void JsonNormalizer::push(std::string_view text) {
     for (char c : text) {
@@ -451,10 +333,10 @@ void JsonNormalizer::emit_code_point(char32_t cp) {
     std::string piece;
     if (high_surrogate_ != 0) {
         if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            append_utf8(piece, 0x10000 + ((high_surrogate_ - 0xD800) << 10) + (cp - 0xDC00));
+            utf8_append(piece, 0x10000 + ((high_surrogate_ - 0xD800) << 10) + (cp - 0xDC00));
             cp = kFlushSurrogate;
         } else {
-            append_u_escape(piece, static_cast<unsigned>(high_surrogate_));
+            py_json_append_u_escape(piece, static_cast<unsigned>(high_surrogate_));
         }
         high_surrogate_ = 0;
     }
@@ -463,12 +345,12 @@ void JsonNormalizer::emit_code_point(char32_t cp) {
     } else if (cp >= 0xD800 && cp <= 0xDBFF) {
         high_surrogate_ = cp;
     } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-        append_u_escape(piece, static_cast<unsigned>(cp));
+        py_json_append_u_escape(piece, static_cast<unsigned>(cp));
     } else if (cp < 0x80) {
         char ch = static_cast<char>(cp);
-        append_json_escaped(piece, std::string_view(&ch, 1));
+        py_json_append_escaped(piece, std::string_view(&ch, 1), /*ensure_ascii=*/false);
     } else {
-        append_utf8(piece, cp);
+        utf8_append(piece, cp);
     }
     if (token_ == Token::kKey) {
         key_ += piece;
@@ -489,7 +371,7 @@ void JsonNormalizer::finish_number() {
     } else {
         // strtod, like Python's float(), rounds correctly and saturates to inf / 0 out of range.
         errno = 0;
-        text = python_float_repr(std::strtod(lexeme_.c_str(), nullptr));
+        text = py_float_repr(std::strtod(lexeme_.c_str(), nullptr));
     }
     begin_output();
     write(text);

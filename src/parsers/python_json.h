@@ -22,14 +22,6 @@
 
 namespace dsserve::parsers {
 
-// repr(float) as json.dumps writes it: shortest round-trip digits, exponent form when the decimal
-// exponent is < -4 or >= 16, "NaN", "Infinity", "-Infinity".
-std::string python_float_repr(double value);
-
-// Appends `raw` (UTF-8 bytes) to `out` escaped as json.dumps(ensure_ascii=False) escapes a string's
-// contents: \" \\ \n \r \t \b \f, other bytes below 0x20 as \u00XX, everything else raw.
-void append_json_escaped(std::string& out, std::string_view raw);
-
 class JsonNormalizer {
 public:
     // object_only: anything but an object at top level is an error before any output is written.

@@ -3,49 +3,9 @@
 #include <algorithm>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace dsserve::parsers {
-namespace {
-
-// Decodes one UTF-8 sequence of exactly `len` bytes; returns U+FFFFFFFF when it is malformed.
-constexpr char32_t kBad = 0xFFFFFFFF;
-
-size_t sequence_length(unsigned char lead) {
-    if (lead < 0x80) {
-        return 1;
-    }
-    if ((lead & 0xE0) == 0xC0) {
-        return 2;
-    }
-    if ((lead & 0xF0) == 0xE0) {
-        return 3;
-    }
-    if ((lead & 0xF8) == 0xF0) {
-        return 4;
-    }
-    return 0;  // continuation byte or invalid lead
-}
-
-char32_t decode(std::string_view bytes) {
-    auto lead = static_cast<unsigned char>(bytes[0]);
-    size_t len = sequence_length(lead);
-    if (len == 0 || len != bytes.size()) {
-        return kBad;
-    }
-    if (len == 1) {
-        return lead;
-    }
-    char32_t cp = lead & (0x7F >> len);
-    for (size_t i = 1; i < len; ++i) {
-        auto c = static_cast<unsigned char>(bytes[i]);
-        if ((c & 0xC0) != 0x80) {
-            return kBad;
-        }
-        cp = (cp << 6) | (c & 0x3F);
-    }
-    return cp;
-}
-
-}  // namespace
 
 size_t partial_marker_suffix(std::string_view text, std::span<const std::string_view> markers) {
     size_t best = 0;
@@ -84,37 +44,16 @@ size_t find_first_marker(std::string_view text, size_t from,
     return best;
 }
 
-bool is_python_space(char32_t cp) {
-    if (cp <= 0x20) {
-        return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
-    }
-    switch (cp) {
-        case 0x85:
-        case 0xA0:
-        case 0x1680:
-        case 0x2028:
-        case 0x2029:
-        case 0x202F:
-        case 0x205F:
-        case 0x3000:
-            return true;
-        default:
-            return cp >= 0x2000 && cp <= 0x200A;
-    }
-}
-
 size_t leading_space_bytes(std::string_view text) {
     size_t pos = 0;
     while (pos < text.size()) {
-        size_t len = sequence_length(static_cast<unsigned char>(text[pos]));
-        if (len == 0 || pos + len > text.size()) {
+        size_t next = pos;
+        bool ok = false;
+        char32_t cp = utf8_next(text, next, &ok);
+        if (!ok || !is_python_space(cp)) {
             break;
         }
-        char32_t cp = decode(text.substr(pos, len));
-        if (cp == kBad || !is_python_space(cp)) {
-            break;
-        }
-        pos += len;
+        pos = next;
     }
     return pos;
 }
@@ -128,8 +67,11 @@ size_t trailing_space_bytes(std::string_view text) {
                (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) {
             --start;
         }
-        char32_t cp = decode(text.substr(start, end - start));
-        if (cp == kBad || !is_python_space(cp)) {
+        // Whole only when the one sequence spans exactly these bytes.
+        size_t next = start;
+        bool ok = false;
+        char32_t cp = utf8_next(text.substr(0, end), next, &ok);
+        if (!ok || next != end || !is_python_space(cp)) {
             break;
         }
         end = start;
@@ -151,7 +93,7 @@ size_t utf8_complete_prefix(std::string_view text) {
         if ((c & 0xC0) == 0x80) {
             continue;  // continuation byte: keep looking for the lead
         }
-        size_t len = sequence_length(c);
+        size_t len = utf8_length_from_lead(c);
         return (len > back) ? n - back : n;
     }
     return n;

@@ -27,12 +27,9 @@ inline size_t find_first_marker(std::string_view text, size_t from,
     return find_first_marker(text, from, std::span(markers.begin(), markers.size()), which);
 }
 
-// Python's str.isspace() code points (ASCII whitespace, U+001C..U+001F, U+0085, U+00A0, U+1680,
-// U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000): the model's output is stripped with
-// str.strip() in the reference parsers, which removes all of them, not just ASCII.
-bool is_python_space(char32_t code_point);
-
-// Byte length of the Python-whitespace run at the start / end of `text`.
+// Byte length of the run of Python whitespace (core/utf8.h, is_python_space) at the start / end
+// of `text`: the model's output is stripped with str.strip() in the reference parsers, which
+// removes all of it, not just ASCII.
 size_t leading_space_bytes(std::string_view text);
 size_t trailing_space_bytes(std::string_view text);
 

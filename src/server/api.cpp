@@ -8,7 +8,7 @@
 #include "chat/chat_request.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "parsers/python_json.h"
+#include "core/pyjson.h"
 #include "parsers/tool_parser.h"
 #include "server/choice.h"
 
@@ -34,7 +34,7 @@ std::string dump(const Json& j) {
 }
 
 std::string py_float(double v) {
-    return parsers::python_float_repr(v);
+    return py_float_repr(v);
 }
 
 std::int64_t unix_time() {

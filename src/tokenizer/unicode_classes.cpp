@@ -9,6 +9,7 @@
 #include <span>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "tokenizer/utf8.h"
 
 namespace dsserve::tokenizer {
@@ -52,21 +53,7 @@ public:
 
     bool contains(char32_t c) const {
         std::string utf8;
-        if (c < 0x80) {
-            utf8 += static_cast<char>(c);
-        } else if (c < 0x800) {
-            utf8 += static_cast<char>(0xC0 | (c >> 6));
-            utf8 += static_cast<char>(0x80 | (c & 0x3F));
-        } else if (c < 0x10000) {
-            utf8 += static_cast<char>(0xE0 | (c >> 12));
-            utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-            utf8 += static_cast<char>(0x80 | (c & 0x3F));
-        } else {
-            utf8 += static_cast<char>(0xF0 | (c >> 18));
-            utf8 += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-            utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-            utf8 += static_cast<char>(0x80 | (c & 0x3F));
-        }
+        utf8_append(utf8, c);
         pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
         DS_ASSERT(data != nullptr, "out of memory");
         const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(utf8.data()), utf8.size(), 0,

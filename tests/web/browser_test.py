@@ -5,14 +5,15 @@
   clicks, checked against both the CLI line the page shows and the arguments the test expects),
   and every one of the 640 combinations rendered by the page equals the CLI's output.
 - Disabled choices carry their reasons; copy button; dark mode; 360 px layout; labels and
-  keyboard use.
+  keyboard use (Tab reaches every option group and the copy button).
 - Playground against a stub SSE stream (thinking shown apart from the answer while it streams,
-  tool calls assembled), and against a real `dsserve serve` on the embedded tiny model when the
-  binary has that command.
+  tool calls assembled), served with the page by Python's http.server (index.html at /, the
+  other files under /static/), and against a real `dsserve serve` on the embedded tiny model:
+  the page it ships, and a reply that appears piece by piece.
 
 Needs: Debian packages chromium and chromium-driver, PyPI package selenium. Without them the
-script prints why and exits 77, which ctest reports as skipped. Until the server exists, the page
-is served by Python's http.server (index.html at /, the other files under /static/).
+script prints why and exits 77, which ctest reports as skipped; with DSSERVE_REQUIRE_BROWSER=1 in
+the environment it fails instead.
 
     python3 tests/web/browser_test.py --dsserve build/dsserve --web-dir web \
         --table build/src/web/recipe-table.json --artifacts build/test-artifacts/web
@@ -229,6 +230,29 @@ class PageTest(unittest.TestCase):
     def choice_input(self, option, item):
         return self.driver.find_element(By.ID, "choice-%s-%s" % (option, item))
 
+    def stub_clipboard(self):
+        # Headless Chromium grants no clipboard permission; the page's own call is what is tested.
+        self.driver.execute_script("""
+            window.__copied = null;
+            navigator.clipboard.writeText = function (t) {
+              window.__copied = t; return Promise.resolve(); };""")
+
+    def copied(self):
+        return self.driver.execute_script("return window.__copied")
+
+    def tab_until(self, element_id, limit=60):
+        """Presses Tab from the top of the page until `element_id` has focus; the ids visited."""
+        d = self.driver
+        d.execute_script("window.scrollTo(0, 0); document.activeElement.blur()")
+        visited = []
+        for _ in range(limit):
+            d.switch_to.active_element.send_keys(Keys.TAB)
+            focused = d.switch_to.active_element
+            visited.append(focused.get_attribute("id") or focused.tag_name)
+            if visited[-1] == element_id:
+                break
+        return visited
+
     def assert_page_is_cli(self, expected_args):
         text = self.command()
         self.assertEqual(self.shown_cli(), ("dsserve recipe " + expected_args).strip())
@@ -331,13 +355,10 @@ class PageTest(unittest.TestCase):
 
     def test_copy_button_copies_the_command(self):
         self.click("hardware", "b200")
-        self.driver.execute_script("""
-            window.__copied = null;
-            navigator.clipboard.writeText = function (t) {
-              window.__copied = t; return Promise.resolve(); };""")
+        self.stub_clipboard()
         self.driver.find_element(By.ID, "copy").click()
         wait(self.driver, lambda d: d.find_element(By.ID, "copy-status").text == "Copied")
-        self.assertEqual(self.driver.execute_script("return window.__copied"), self.command())
+        self.assertEqual(self.copied(), self.command())
 
     def test_dark_mode(self):
         d = self.driver
@@ -368,10 +389,25 @@ class PageTest(unittest.TestCase):
         overflow = d.execute_script(
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
         self.assertLessEqual(overflow, 0, "page scrolls sideways at 360 px")
-        for label in d.find_elements(By.CSS_SELECTOR, "label.choice"):
-            rect = label.rect
-            self.assertGreaterEqual(rect["x"], 0)
-            self.assertLessEqual(rect["x"] + rect["width"], width + 0.5, label.text)
+        d.find_element(By.CSS_SELECTOR, "#tools-details summary").click()
+        # Every rendered control and text block of both sections lies inside the viewport.
+        outside = d.execute_script("""
+            var width = document.documentElement.clientWidth, out = [];
+            document.querySelectorAll(
+                'label.choice, button, textarea, input:not(.choice input), summary, label, ' +
+                'pre, code, h1, h2, p').forEach(function (el) {
+              var r = el.getBoundingClientRect();
+              if (r.width === 0 && r.height === 0) return;  // not rendered
+              if (r.left < -0.5 || r.right > width + 0.5) {
+                out.push((el.id || el.tagName) + ' ' + el.textContent.slice(0, 40) + ' [' +
+                         Math.round(r.left) + ', ' + Math.round(r.right) + ']');
+              }
+            });
+            return out;""")
+        self.assertEqual(outside, [])
+        overflow = d.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        self.assertLessEqual(overflow, 0, "the open tools editor makes the page scroll sideways")
         self.assertEqual(self.command(), cli(
             "--hardware mi355x --model v32 --strategy tp,mtp --tool-call-parser"))
         d.execute_script("window.scrollTo(0, 0)")
@@ -389,11 +425,12 @@ class PageTest(unittest.TestCase):
               if (by) return by.split(' ').map(function (id) {
                 var t = document.getElementById(id); return t ? t.textContent : ''; }).join(' ');
               if (el.labels && el.labels.length) return el.labels[0].textContent;
-              if (el.tagName === 'BUTTON') return el.textContent;
+              if (['BUTTON', 'SUMMARY', 'A'].indexOf(el.tagName) >= 0) return el.textContent;
               return '';
             }
             var out = [];
-            document.querySelectorAll('input, textarea, select, button, pre[tabindex]')
+            document.querySelectorAll(
+                'input, textarea, select, button, summary, a[href], pre[tabindex]')
               .forEach(function (el) { if (!name(el).trim()) out.push(el.outerHTML); });
             document.querySelectorAll('fieldset').forEach(function (f) {
               var l = f.querySelector('legend');
@@ -425,6 +462,29 @@ class PageTest(unittest.TestCase):
         d.switch_to.active_element.send_keys(Keys.SPACE)
         self.assertEqual(self.command(), cli("--hardware b200 --model v32 --strategy tp,dp"))
         self.shot("keyboard_focus")
+
+    def test_keyboard_reaches_every_option_and_copy(self):
+        d = self.driver
+        with open(ARGS.table, encoding="utf-8") as f:
+            option_names = {o["name"] for o in json.load(f)["options"]}
+        self.stub_clipboard()
+        visited = self.tab_until("copy")
+        self.assertEqual(visited[-1], "copy", visited)
+        # A radio group is one Tab stop (arrows move inside it); each usable checkbox is its own.
+        reached = {i.split("-")[1] for i in visited if i.startswith("choice-")}
+        self.assertEqual(reached, option_names)
+        usable_checkboxes = d.execute_script("""
+            return Array.from(document.querySelectorAll('#generator input[type=checkbox]'))
+              .filter(function (el) { return !el.disabled; })
+              .map(function (el) { return el.id; });""")
+        self.assertTrue(usable_checkboxes)
+        for checkbox in usable_checkboxes:
+            self.assertIn(checkbox, visited)
+        d.switch_to.active_element.send_keys(Keys.ENTER)
+        wait(d, lambda d: d.find_element(By.ID, "copy-status").text == "Copied")
+        self.assertEqual(self.copied(), self.command())
+        self.assertEqual(self.command(), cli(""))
+        self.shot("keyboard_copy", scroll_to="copy")
 
     # -------------------------------------------------------- playground, stub stream
 
@@ -484,27 +544,20 @@ class PageTest(unittest.TestCase):
 
 # ---------------------------------------------------------------- real server
 
-def has_serve():
-    """Whether `dsserve --help` lists a `serve` subcommand."""
-    proc = subprocess.run([ARGS.dsserve, "--help"], capture_output=True, text=True, check=False)
-    return any(line.split()[:1] == ["serve"] for line in proc.stdout.splitlines()
-               if line.startswith(" "))
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@unittest.skipUnless(os.path.exists(CHROMIUM), "no chromium")
+REAL_MAX_TOKENS = 24
+
+
 class RealServerTest(unittest.TestCase):
     """The page as `dsserve serve` ships it, with the playground talking to the tiny model."""
 
     @classmethod
     def setUpClass(cls):
-        if not has_serve():
-            raise unittest.SkipTest("this dsserve has no `serve` command yet")
         cls.port = free_port()
         cls.log = tempfile.TemporaryFile()
         cls.proc = subprocess.Popen([ARGS.dsserve, "serve", "--port", str(cls.port)],
@@ -551,15 +604,38 @@ class RealServerTest(unittest.TestCase):
         prompt.send_keys("Hello!")
         count = d.find_element(By.ID, "max-tokens")
         count.clear()
-        count.send_keys("12")
+        count.send_keys(str(REAL_MAX_TOKENS))
+        # Counts the times the shown reply grew. Mutations made while handling one network read
+        # reach the observer together, so two or more growths mean the reply arrived in pieces
+        # and was shown as it came.
+        d.execute_script("""
+            window.__growths = 0;
+            var shown = 0;
+            var observer = new MutationObserver(function () {
+              var n = document.getElementById('thinking-text').textContent.length +
+                      document.getElementById('answer-text').textContent.length;
+              if (n > shown) { shown = n; window.__growths += 1; }
+            });
+            ['thinking-text', 'answer-text'].forEach(function (id) {
+              observer.observe(document.getElementById(id),
+                               {childList: true, characterData: true, subtree: true});
+            });""")
         d.find_element(By.ID, "send").click()
-        wait(d, lambda d: d.find_element(By.ID, "chat-status").get_attribute("data-finish") or
-             d.find_element(By.ID, "chat-status").text.startswith("Error"), timeout=90)
-        status = d.find_element(By.ID, "chat-status").text
-        self.assertFalse(status.startswith("Error"), status)
+        status = d.find_element(By.ID, "chat-status")
+        wait(d, lambda d: "completion tokens" in status.text or status.text.startswith("Error"),
+             timeout=90)
+        self.assertFalse(status.text.startswith("Error"), status.text)
+        self.assertIn(status.get_attribute("data-finish"), ("length", "stop"))
+        completion_tokens = int(status.text.split(" + ")[1].split()[0])
+        self.assertGreaterEqual(completion_tokens, 1)
+        self.assertLessEqual(completion_tokens, REAL_MAX_TOKENS)
         streamed = d.find_element(By.ID, "thinking-text").get_attribute("textContent") + \
             d.find_element(By.ID, "answer-text").get_attribute("textContent")
-        self.assertTrue(streamed, "no text streamed")
+        self.assertTrue(streamed, "no text shown")
+        # One growth per token is typical (the tiny model's random weights almost never pick EOS
+        # within REAL_MAX_TOKENS); one growth in all means the page waited for the whole reply.
+        self.assertGreaterEqual(d.execute_script("return window.__growths"), 2,
+                                "the reply was shown all at once")
         d.execute_script("document.getElementById('reply').scrollIntoView({block: 'center'})")
         os.makedirs(ARGS.artifacts, exist_ok=True)
         d.save_screenshot(os.path.join(ARGS.artifacts, "playground_real_server.png"))
@@ -580,12 +656,20 @@ def main():
         ("Debian package chromium-driver", os.path.exists(CHROMEDRIVER)),
         ("PyPI package selenium", webdriver is not None)) if not ok]
     if missing:
+        if os.environ.get("DSSERVE_REQUIRE_BROWSER") == "1":
+            print("FAILED: missing " + ", ".join(missing))
+            return 1
         print("SKIPPED: missing " + ", ".join(missing))
         return SKIP
     for path in (ARGS.dsserve, ARGS.table):
         if not os.path.exists(path):
             print("missing " + path + " (build dsserve and web_test first)")
             return 1
+    # The folder holds this run's screenshots only, so a missing one is not hidden by an old one.
+    if os.path.isdir(ARGS.artifacts):
+        for name in os.listdir(ARGS.artifacts):
+            if name.endswith(".png"):
+                os.remove(os.path.join(ARGS.artifacts, name))
     # Selenium must not go looking for drivers on the network.
     os.environ["SE_OFFLINE"] = "true"
     program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)

@@ -11,8 +11,9 @@
 
 #include "chat/jinja/pystring.h"
 #include "chat/jinja/renderer.h"
-#include "chat/pyjson.h"
 #include "core/error.h"
+#include "core/pyjson.h"
+#include "core/utf8.h"
 
 namespace dsserve::chat::jinja {
 namespace {
@@ -223,7 +224,7 @@ std::optional<Value> str_method(const Value& self, const std::string& name) {
                 size_t i = 0;
                 bool all = !s.empty();
                 while (i < s.size() && all) {
-                    all = is_py_space(next_code_point(s, i));
+                    all = is_python_space(utf8_next(s, i));
                 }
                 return Value::boolean(all);
             }
@@ -259,7 +260,7 @@ std::optional<Value> str_method(const Value& self, const std::string& name) {
             size_t start = 0;
             while (i < s.size()) {
                 const size_t at = i;
-                const char32_t cp = next_code_point(s, i);
+                const char32_t cp = utf8_next(s, i);
                 const bool breaks = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C ||
                                     cp == 0x1C || cp == 0x1D || cp == 0x1E || cp == 0x85 ||
                                     cp == 0x2028 || cp == 0x2029;
@@ -544,7 +545,7 @@ std::vector<std::string> py_splitlines(const std::string& s) {
     size_t start = 0;
     while (i < s.size()) {
         const size_t at = i;
-        const char32_t cp = next_code_point(s, i);
+        const char32_t cp = utf8_next(s, i);
         if (cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x1C || cp == 0x1D ||
             cp == 0x1E || cp == 0x85 || cp == 0x2028 || cp == 0x2029) {
             if (cp == '\r' && i < s.size() && s[i] == '\n') {
@@ -1029,9 +1030,9 @@ Value filter_title(Renderer&, const Value& v, CallArgs&) {
     size_t i = 0;
     while (i < s.size()) {
         const size_t start = i;
-        const char32_t cp = next_code_point(s, i);
+        const char32_t cp = utf8_next(s, i);
         const bool separator =
-            is_py_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+            is_python_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
         std::string piece = s.substr(start, i - start);
         if (separator) {
             at_start = true;

@@ -6,6 +6,7 @@
 
 #include "chat/jinja/pystring.h"
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace dsserve::chat::jinja {
 namespace {
@@ -18,8 +19,8 @@ size_t space_len(std::string_view s, size_t pos) {
         return 0;
     }
     size_t next = pos;
-    const char32_t cp = next_code_point(s, next);
-    return is_py_space(cp) ? next - pos : 0;
+    const char32_t cp = utf8_next(s, next);
+    return is_python_space(cp) ? next - pos : 0;
 }
 
 size_t skip_spaces(std::string_view s, size_t pos) {
@@ -125,7 +126,7 @@ std::string unescape(std::string_view body) {
                 const size_t count = e == 'x' ? 2 : (e == 'u' ? 4 : 8);
                 DS_CHECK(hex_value(i, count, cp) && cp <= 0x10FFFF, "invalid \\", e,
                          " escape in string literal");
-                append_utf8(out, cp);
+                utf8_append(out, cp);
                 i += count;
                 break;
             }
@@ -136,7 +137,7 @@ std::string unescape(std::string_view body) {
                          ++k, ++i) {
                         cp = cp * 8 + static_cast<char32_t>(body[i] - '0');
                     }
-                    append_utf8(out, cp);
+                    utf8_append(out, cp);
                 } else {
                     // Unknown escapes stay as written, backslash included.
                     out += '\\';

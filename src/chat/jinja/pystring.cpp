@@ -2,62 +2,9 @@
 
 #include <cstdio>
 
+#include "core/utf8.h"
+
 namespace dsserve::chat::jinja {
-
-char32_t next_code_point(std::string_view s, size_t& i) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    int len = 0;
-    char32_t cp = 0;
-    if (b0 < 0x80) {
-        ++i;
-        return b0;
-    }
-    if ((b0 & 0xE0) == 0xC0) {
-        len = 2;
-        cp = b0 & 0x1F;
-    } else if ((b0 & 0xF0) == 0xE0) {
-        len = 3;
-        cp = b0 & 0x0F;
-    } else if ((b0 & 0xF8) == 0xF0) {
-        len = 4;
-        cp = b0 & 0x07;
-    } else {
-        ++i;
-        return b0;
-    }
-    if (i + static_cast<size_t>(len) > s.size()) {
-        ++i;
-        return b0;
-    }
-    for (int k = 1; k < len; ++k) {
-        const auto b = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
-        if ((b & 0xC0) != 0x80) {
-            ++i;
-            return b0;
-        }
-        cp = (cp << 6) | (b & 0x3F);
-    }
-    i += static_cast<size_t>(len);
-    return cp;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
 
 std::vector<size_t> code_point_offsets(std::string_view text) {
     std::vector<size_t> offsets;
@@ -65,7 +12,7 @@ std::vector<size_t> code_point_offsets(std::string_view text) {
     size_t i = 0;
     while (i < text.size()) {
         offsets.push_back(i);
-        next_code_point(text, i);
+        utf8_next(text, i);
     }
     offsets.push_back(text.size());
     return offsets;
@@ -75,47 +22,21 @@ size_t code_point_count(std::string_view text) {
     size_t count = 0;
     size_t i = 0;
     while (i < text.size()) {
-        next_code_point(text, i);
+        utf8_next(text, i);
         ++count;
     }
     return count;
-}
-
-bool is_py_space(char32_t cp) {
-    switch (cp) {
-        case 0x09:
-        case 0x0A:
-        case 0x0B:
-        case 0x0C:
-        case 0x0D:
-        case 0x1C:
-        case 0x1D:
-        case 0x1E:
-        case 0x1F:
-        case 0x20:
-        case 0x85:
-        case 0xA0:
-        case 0x1680:
-        case 0x2028:
-        case 0x2029:
-        case 0x202F:
-        case 0x205F:
-        case 0x3000:
-            return true;
-        default:
-            return cp >= 0x2000 && cp <= 0x200A;
-    }
 }
 
 namespace {
 
 bool in_chars(char32_t cp, const std::optional<std::string>& chars) {
     if (!chars) {
-        return is_py_space(cp);
+        return is_python_space(cp);
     }
     size_t i = 0;
     while (i < chars->size()) {
-        if (next_code_point(*chars, i) == cp) {
+        if (utf8_next(*chars, i) == cp) {
             return true;
         }
     }
@@ -131,7 +52,7 @@ std::string py_strip(std::string_view text, const std::optional<std::string>& ch
     size_t end = offsets.size() - 1;
     const auto cp_at = [&](size_t k) {
         size_t pos = offsets[k];
-        return next_code_point(text, pos);
+        return utf8_next(text, pos);
     };
     if (left) {
         while (begin < end && in_chars(cp_at(begin), chars)) {
@@ -187,7 +108,7 @@ std::vector<std::string> py_split(std::string_view text, const std::optional<std
     const size_t n = offsets.size() - 1;
     const auto space_at = [&](size_t idx) {
         size_t pos = offsets[idx];
-        return is_py_space(next_code_point(text, pos));
+        return is_python_space(utf8_next(text, pos));
     };
     if (!from_right) {
         while (k < n) {
@@ -332,7 +253,7 @@ std::string py_str_repr(std::string_view text) {
     size_t i = 0;
     while (i < text.size()) {
         const size_t start = i;
-        const char32_t cp = next_code_point(text, i);
+        const char32_t cp = utf8_next(text, i);
         if (cp == static_cast<char32_t>(quote) || cp == '\\') {
             out += '\\';
             out += static_cast<char>(cp);

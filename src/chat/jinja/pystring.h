@@ -15,12 +15,6 @@ namespace dsserve::chat::jinja {
 std::vector<size_t> code_point_offsets(std::string_view text);
 size_t code_point_count(std::string_view text);
 
-// Python's str.isspace() for one code point.
-bool is_py_space(char32_t cp);
-// Decodes the code point at `pos` and advances it.
-char32_t next_code_point(std::string_view text, size_t& pos);
-void append_utf8(std::string& out, char32_t cp);
-
 // str.strip / lstrip / rstrip; `chars` nullopt strips Unicode whitespace.
 std::string py_strip(std::string_view text, const std::optional<std::string>& chars, bool left,
                      bool right);

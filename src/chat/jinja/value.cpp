@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "chat/jinja/pystring.h"
-#include "chat/pyjson.h"
 #include "core/error.h"
+#include "core/pyjson.h"
 
 namespace dsserve::chat::jinja {
 

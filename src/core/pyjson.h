@@ -1,15 +1,17 @@
 // JSON text exactly as Python's json.dumps writes it. DeepSeek's reference encoder and Hugging Face
 // chat templates (transformers' `tojson`) both call json.dumps, so prompt bytes depend on its
 // choices: ", " and ": " separators, floats written as Python's repr, non-ASCII kept when
-// ensure_ascii is false, and Python's own set of escapes.
+// ensure_ascii is false, and Python's own set of escapes. The reference output parsers write tool
+// arguments with json.dumps too, so the parsers' streaming normalizer builds on the same pieces.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/json.h"
 
-namespace dsserve::chat {
+namespace dsserve {
 
 struct PyJsonOptions {
     bool ensure_ascii = false;
@@ -34,4 +36,12 @@ std::string py_float_repr(double value);
 // Appends `text` as a JSON string literal (with quotes) the way json.dumps escapes it.
 void py_json_append_string(std::string& out, std::string_view text, bool ensure_ascii);
 
-}  // namespace dsserve::chat
+// The contents of that literal, without quotes: \" \\ \n \r \t \b \f, other bytes below 0x20
+// as \u00XX; with ensure_ascii every other non-ASCII character as \uXXXX (a surrogate pair above
+// U+FFFF). Bytes that are not UTF-8 are copied through, as is all non-ASCII text otherwise.
+void py_json_append_escaped(std::string& out, std::string_view text, bool ensure_ascii);
+
+// One UTF-16 code unit as json.dumps escapes it: "\u" and four lowercase hex digits.
+void py_json_append_u_escape(std::string& out, unsigned code_unit);
+
+}  // namespace dsserve

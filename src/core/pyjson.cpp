@@ -1,4 +1,4 @@
-#include "chat/pyjson.h"
+#include "core/pyjson.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,58 +8,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
-namespace dsserve::chat {
+namespace dsserve {
 namespace {
-
-// Decodes one UTF-8 sequence at `i`; invalid bytes decode as themselves (U+0080..U+00FF would be
-// wrong, so they are reported with `ok = false` and copied through unchanged by the caller).
-char32_t decode_utf8(std::string_view s, size_t& i, bool& ok) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    ok = true;
-    if (b0 < 0x80) {
-        ++i;
-        return b0;
-    }
-    int len = 0;
-    char32_t cp = 0;
-    if ((b0 & 0xE0) == 0xC0) {
-        len = 2;
-        cp = b0 & 0x1F;
-    } else if ((b0 & 0xF0) == 0xE0) {
-        len = 3;
-        cp = b0 & 0x0F;
-    } else if ((b0 & 0xF8) == 0xF0) {
-        len = 4;
-        cp = b0 & 0x07;
-    } else {
-        ok = false;
-        ++i;
-        return b0;
-    }
-    if (i + len > s.size()) {
-        ok = false;
-        ++i;
-        return b0;
-    }
-    for (int k = 1; k < len; ++k) {
-        const auto b = static_cast<unsigned char>(s[i + k]);
-        if ((b & 0xC0) != 0x80) {
-            ok = false;
-            ++i;
-            return b0;
-        }
-        cp = (cp << 6) | (b & 0x3F);
-    }
-    i += len;
-    return cp;
-}
-
-void append_u_escape(std::string& out, unsigned value) {
-    char buf[16];
-    std::snprintf(buf, sizeof(buf), "\\u%04x", value & 0xFFFFu);
-    out += buf;
-}
 
 void dump(std::string& out, const Json& value, const PyJsonOptions& options,
           const std::string& item_sep, const std::string& key_sep, int depth) {
@@ -69,6 +21,21 @@ void dump(std::string& out, const Json& value, const PyJsonOptions& options,
         for (int k = 0; k < level; ++k) {
             out += *options.indent;
         }
+    };
+    // What comes before the index-th element or member, and before the closing bracket.
+    const auto before_item = [&](size_t index) {
+        if (index > 0) {
+            out += item_sep;
+        }
+        if (options.indent) {
+            newline_indent(depth + 1);
+        }
+    };
+    const auto close = [&](char bracket) {
+        if (options.indent) {
+            newline_indent(depth);
+        }
+        out += bracket;
     };
     switch (value.type()) {
         case Json::value_t::null:
@@ -95,21 +62,11 @@ void dump(std::string& out, const Json& value, const PyJsonOptions& options,
                 return;
             }
             out += '[';
-            bool first = true;
-            for (const auto& item : value) {
-                if (!first) {
-                    out += item_sep;
-                }
-                first = false;
-                if (options.indent) {
-                    newline_indent(depth + 1);
-                }
-                dump(out, item, options, item_sep, key_sep, depth + 1);
+            for (size_t k = 0; k < value.size(); ++k) {
+                before_item(k);
+                dump(out, value[k], options, item_sep, key_sep, depth + 1);
             }
-            if (options.indent) {
-                newline_indent(depth);
-            }
-            out += ']';
+            close(']');
             return;
         }
         case Json::value_t::object: {
@@ -126,23 +83,13 @@ void dump(std::string& out, const Json& value, const PyJsonOptions& options,
                                  [](const auto& a, const auto& b) { return a.key() < b.key(); });
             }
             out += '{';
-            bool first = true;
-            for (const auto& it : members) {
-                if (!first) {
-                    out += item_sep;
-                }
-                first = false;
-                if (options.indent) {
-                    newline_indent(depth + 1);
-                }
-                py_json_append_string(out, it.key(), options.ensure_ascii);
+            for (size_t k = 0; k < members.size(); ++k) {
+                before_item(k);
+                py_json_append_string(out, members[k].key(), options.ensure_ascii);
                 out += key_sep;
-                dump(out, it.value(), options, item_sep, key_sep, depth + 1);
+                dump(out, members[k].value(), options, item_sep, key_sep, depth + 1);
             }
-            if (options.indent) {
-                newline_indent(depth);
-            }
-            out += '}';
+            close('}');
             return;
         }
         case Json::value_t::binary:
@@ -153,57 +100,74 @@ void dump(std::string& out, const Json& value, const PyJsonOptions& options,
 
 }  // namespace
 
-void py_json_append_string(std::string& out, std::string_view text, bool ensure_ascii) {
-    out += '"';
+void py_json_append_u_escape(std::string& out, unsigned code_unit) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) {
+        out += kHex[(code_unit >> shift) & 0xF];
+    }
+}
+
+void py_json_append_escaped(std::string& out, std::string_view text, bool ensure_ascii) {
     size_t i = 0;
     while (i < text.size()) {
         const auto c = static_cast<unsigned char>(text[i]);
-        if (c < 0x80) {
-            ++i;
-            switch (c) {
-                case '"':
-                    out += "\\\"";
-                    break;
-                case '\\':
-                    out += "\\\\";
-                    break;
-                case '\n':
-                    out += "\\n";
-                    break;
-                case '\r':
-                    out += "\\r";
-                    break;
-                case '\t':
-                    out += "\\t";
-                    break;
-                case '\b':
-                    out += "\\b";
-                    break;
-                case '\f':
-                    out += "\\f";
-                    break;
-                default:
-                    if (c < 0x20) {
-                        append_u_escape(out, c);
-                    } else {
-                        out += static_cast<char>(c);
-                    }
+        if (c >= 0x80) {
+            if (!ensure_ascii) {
+                out += static_cast<char>(c);
+                ++i;
+                continue;
+            }
+            const size_t start = i;
+            bool ok = true;
+            const char32_t cp = utf8_next(text, i, &ok);
+            if (!ok) {
+                out.append(text.substr(start, i - start));
+            } else if (cp >= 0x10000) {
+                const char32_t v = cp - 0x10000;
+                py_json_append_u_escape(out, 0xD800 + static_cast<unsigned>(v >> 10));
+                py_json_append_u_escape(out, 0xDC00 + static_cast<unsigned>(v & 0x3FF));
+            } else {
+                py_json_append_u_escape(out, static_cast<unsigned>(cp));
             }
             continue;
         }
-        const size_t start = i;
-        bool ok = true;
-        const char32_t cp = decode_utf8(text, i, ok);
-        if (!ensure_ascii || !ok) {
-            out.append(text.substr(start, i - start));
-        } else if (cp >= 0x10000) {
-            const char32_t v = cp - 0x10000;
-            append_u_escape(out, 0xD800 + static_cast<unsigned>(v >> 10));
-            append_u_escape(out, 0xDC00 + static_cast<unsigned>(v & 0x3FF));
-        } else {
-            append_u_escape(out, static_cast<unsigned>(cp));
+        ++i;
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            default:
+                if (c < 0x20) {
+                    py_json_append_u_escape(out, c);
+                } else {
+                    out += static_cast<char>(c);
+                }
         }
     }
+}
+
+void py_json_append_string(std::string& out, std::string_view text, bool ensure_ascii) {
+    out += '"';
+    py_json_append_escaped(out, text, ensure_ascii);
     out += '"';
 }
 
@@ -272,4 +236,4 @@ std::string py_json_dumps(const Json& value, const PyJsonOptions& options) {
     return out;
 }
 
-}  // namespace dsserve::chat
+}  // namespace dsserve
