@@ -8,7 +8,7 @@
 #include <fstream>
 #include <numeric>
 
-#include "backend/top_positions.h"
+#include "backend/common.h"
 #include "core/error.h"
 
 namespace dsserve::backend::cpu {
@@ -249,12 +249,7 @@ void CpuOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlots
     const std::int64_t t = q.rows();
     const int heads = p.num_heads, nope = p.qk_nope_head_dim, rope = p.qk_rope_head_dim;
     const int lora = p.kv_lora_rank, v = p.v_head_dim, qk = nope + rope;
-    DS_ASSERT(q.cols() == static_cast<std::int64_t>(heads) * qk &&
-                  out.cols() == static_cast<std::int64_t>(heads) * v &&
-                  kv_b.rows() == static_cast<std::int64_t>(heads) * (nope + v) &&
-                  kv_b.cols() == lora,
-              q.cols(), " ", kv_b.rows());
-    DS_ASSERT(selected.empty() || static_cast<std::int64_t>(selected.size()) == t, selected.size());
+    check_mla_shapes(q, kv_b, p, selected, out);
     if (t == 0) {
         return;
     }
