@@ -24,6 +24,10 @@ fi
 
 # Paths under the checkout hash relatively, so another clone reuses the compiler cache.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(pwd)}"
+# The CUDA backend is built where nvcc exists; CUDA's default install is often not on PATH.
+if ! command -v nvcc >/dev/null && [ -z "${CUDACXX:-}" ] && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
 BUILD_DIR=${BUILD_DIR:-build}
 read -r -a extra <<< "${CMAKE_ARGS:-}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "${extra[@]}"
