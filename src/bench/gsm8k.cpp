@@ -87,8 +87,8 @@ Gsm8kResult run_gsm8k(const Gsm8kOptions& options) {
                            {"stop", {"Question", "Assistant:", "<|separator|>"}},
                            {"skip_special_tokens", true}};
     const auto t0 = std::chrono::steady_clock::now();
-    const auto results =
-        generate_all(options.url, prompts, sampling, options.parallel, options.show_progress);
+    const auto results = generate_all(options.url, prompts, sampling, options.parallel,
+                                      options.show_progress, options.request_timeout);
     r.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::int64_t tokens = 0;
     int correct = 0, invalid = 0;

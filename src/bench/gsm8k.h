@@ -2,6 +2,7 @@
 // the first k test questions, the same stop strings, the same answer extraction and printout.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -38,6 +39,7 @@ struct Gsm8kOptions {
     int parallel = 128;
     int max_new_tokens = 512;
     bool show_progress = true;
+    std::chrono::seconds request_timeout{600};  // see generate_all
 };
 
 struct Gsm8kResult {

@@ -188,8 +188,8 @@ MmluResult run_mmlu(const MmluOptions& options) {
     check_server(options.url);
     const Json sampling = {{"max_new_tokens", 1}, {"temperature", 0.0}};
     const auto t0 = std::chrono::steady_clock::now();
-    const auto outputs =
-        generate_all(options.url, prompts, sampling, options.parallel, options.show_progress);
+    const auto outputs = generate_all(options.url, prompts, sampling, options.parallel,
+                                      options.show_progress, options.request_timeout);
     result.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::size_t at = 0, total_correct = 0;
     for (MmluSubjectResult& s : result.subjects) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -47,6 +48,7 @@ struct MmluOptions {
     int nsub = 60;
     int parallel = 64;
     bool show_progress = true;
+    std::chrono::seconds request_timeout{600};  // see generate_all
 };
 
 struct MmluSubjectResult {
