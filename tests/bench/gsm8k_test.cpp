@@ -27,6 +27,10 @@ TEST(Gsm8kAnswerValue, TrickyOutputs) {
     EXPECT_EQ(gsm8k_answer_value("x 123456789012345678901234567890"),
               "123456789012345678901234567890");  // longer than any integer type
     EXPECT_EQ(gsm8k_answer_value("costs $18.\nQuestion"), "18");
+    // Several numbers, some with thousands commas: the last one, commas gone.
+    EXPECT_EQ(gsm8k_answer_value("from 1,000 to 12,500 people, so 11,500"), "11500");
+    EXPECT_EQ(gsm8k_answer_value("It fell to -18."), gsm8k_answer_value("#### 18"));  // as SGLang
+    EXPECT_EQ(gsm8k_answer_value("-"), std::nullopt);  // a sign alone is no number
 }
 
 TEST(Gsm8k, PromptLayoutOfFewShotGsm8k) {
