@@ -68,6 +68,12 @@ class Handler(BaseHTTPRequestHandler):
     def event(self, obj):
         self.chunk("data: " + (obj if isinstance(obj, str) else json.dumps(obj)) + "\n\n")
 
+    def parse_request(self):
+        # Routes are matched on the path alone: bench_serving's flush sends "?timeout=...".
+        ok = super().parse_request()
+        self.path = self.path.split("?", 1)[0]
+        return ok
+
     def do_GET(self):
         if self.path == "/get_server_info":
             info = {"version": "fake", "internal_states": [{}]}
