@@ -21,6 +21,8 @@
 #   ROUNDS=4 tools/compare_bench_serving.sh venv/bin/python OUT_DIR [BACKEND]
 #   python3 tools/bench/compare_bench_results.py OUT_DIR     # the tables
 #
+# Knobs: ROUNDS (4), PARTS ("fake serve"), NUM_PROMPTS (64), MAX_CONCURRENCY (8), PORT.
+#
 # SGLang's random dataset takes prompt text from a ShareGPT file of two-turn conversations;
 # the repository's copy has first turns only, so a second (unused) turn is added to a copy.
 set -euo pipefail
@@ -41,9 +43,11 @@ SERVER_CPU=() CLIENT_CPU=()
 if [ "$(nproc)" -ge 2 ]; then
     SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1)
 fi
-WORKLOAD=(--backend "$BACKEND" --host 127.0.0.1 --dataset-name random --num-prompts 64
-          --random-input-len 256 --random-output-len 64 --random-range-ratio 0.5
-          --max-concurrency 8 --seed 1 --warmup-requests 1 --flush-cache
+PARTS=${PARTS:-fake serve}
+WORKLOAD=(--backend "$BACKEND" --host 127.0.0.1 --dataset-name random
+          --num-prompts "${NUM_PROMPTS:-64}" --random-input-len 256 --random-output-len 64
+          --random-range-ratio 0.5 --max-concurrency "${MAX_CONCURRENCY:-8}" --seed 1
+          --warmup-requests 1 --flush-cache
           --dataset-path "$OUT/sharegpt_2turn.json")
 # run TOOL PART PORT: one run, its table appended to PART_TOOL.txt, its JSON line to
 # PART_TOOL.jsonl and its client CPU seconds (user system) to PART_TOOL.cpu.
@@ -62,6 +66,7 @@ run() {
 
 # Part 1: the recording stand-in, restarted per run so each run's bodies are its own.
 for r in $(seq "${ROUNDS:-4}"); do
+    [[ " $PARTS " == *" fake "* ]] || break
     for tool in dsserve sglang; do
         "${SERVER_CPU[@]}" python3 tests/bench/fake_server.py --record --token-delay 0.02 \
             > "$OUT/fake.port" &
@@ -77,6 +82,7 @@ for r in $(seq "${ROUNDS:-4}"); do
 done
 
 # Part 2: one dsserve serve for every run.
+[[ " $PARTS " == *" serve "* ]] || exit 0
 OPENBLAS_NUM_THREADS=1 "${SERVER_CPU[@]}" "${DSSERVE_SERVE_BIN:-build/dsserve}" serve \
     --host 127.0.0.1 --port "$PORT" --threads 1 --enable-metrics 2> "$OUT/serve.log" &
 SERVER=$!
