@@ -6,12 +6,16 @@
 - numpy_random.json: what numpy's legacy global generator draws after np.random.seed(s):
   randint(low, high, size=n) and exponential(scale) values, the calls SGLang's bench_serving
   makes for the random dataset lengths and the Poisson request gaps.
+- python_random.json: what Python's `random` draws after random.seed(s): getrandbits(k) values
+  and random.shuffle of list(range(n)), the call SGLang's bench_serving orders the ShareGPT
+  conversations with.
 - table.txt: the "Serving Benchmark Result" table for the figures of the V3.2 cookbook example,
   printed with the format strings SGLang's bench_serving uses ("{:<40} {:<10}" rows, 2-decimal
   floats, rules of 50 characters with centred titles); the input figures are in table_input.json.
 """
 import json
 import pathlib
+import random
 import sys
 
 import numpy as np
@@ -30,6 +34,20 @@ def numpy_goldens():
     return {"randint": cases,
             "randint_then_exponential": {"seed": 1, "randint": [1, 1025, 8], "values": first,
                                          "scale": 0.25, "exponentials": gaps}}
+
+
+def python_random_goldens():
+    bits = []
+    for seed, k, n in [(1, 32, 8), (0, 7, 16), (2**32 + 5, 13, 8)]:
+        random.seed(seed)
+        bits.append({"seed": seed, "k": k, "values": [random.getrandbits(k) for _ in range(n)]})
+    shuffles = []
+    for seed, n in [(1, 500), (0, 10), (7, 3), (2**31, 64), (1, 1)]:
+        random.seed(seed)
+        order = list(range(n))
+        random.shuffle(order)
+        shuffles.append({"seed": seed, "n": n, "order": order})
+    return {"getrandbits": bits, "shuffle": shuffles}
 
 
 TABLE_INPUT = {
@@ -86,6 +104,7 @@ def table(d):
 def main():
     out = pathlib.Path(sys.argv[1])
     (out / "numpy_random.json").write_text(json.dumps(numpy_goldens(), indent=1) + "\n")
+    (out / "python_random.json").write_text(json.dumps(python_random_goldens()) + "\n")
     d = dict(TABLE_INPUT)
     (out / "table_input.json").write_text(
         json.dumps({**d, "request_rate": "inf"}, indent=1) + "\n")

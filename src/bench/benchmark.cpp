@@ -43,7 +43,9 @@ void raise_open_file_limit() {
     }
 }
 
-// A tqdm-like line on stderr, redrawn at most ten times a second.
+// A tqdm-like line on stderr, redrawn at most ten times a second, and once a second while
+// nothing completes (the dispatcher's tick), so that a stalled run shows its true count and a
+// clock that keeps going rather than the count of its last burst.
 class ProgressBar {
 public:
     ProgressBar(std::size_t total, bool enabled)
@@ -102,6 +104,7 @@ public:
           config_(config),
           rows_(rows),
           timer_(io),
+          tick_(io),
           outputs_(rows.size()),
           progress_(rows.size(), show_progress) {
         const Backend backend = parse_backend(config.backend_name);
@@ -129,6 +132,7 @@ public:
         t0_ = Clock::now();
         next_arrival_ = t0_;
         arrive();
+        tick();
         io_.run();
         *duration_s = seconds(end_ - t0_);
         return std::move(outputs_);
@@ -158,6 +162,19 @@ private:
                 }
             });
         }
+    }
+
+    void tick() {
+        if (completed_ == rows_.size()) {
+            return;
+        }
+        progress_.update(completed_);
+        tick_.expires_after(std::chrono::seconds(1));
+        tick_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) {
+                tick();
+            }
+        });
     }
 
     void dispatch() {
@@ -190,6 +207,7 @@ private:
                  progress_.update(completed_);
                  if (completed_ == rows_.size()) {
                      end_ = Clock::now();
+                     tick_.cancel();  // the last pending work: io_.run() returns
                  }
                  dispatch();
              }});
@@ -201,6 +219,7 @@ private:
     const std::vector<DatasetRow>& rows_;
     Backend backend_ = Backend::kGenerate;
     asio::steady_timer timer_;
+    asio::steady_timer tick_;
     std::vector<std::string> bodies_;
     std::vector<double> gaps_;
     std::vector<RequestOutput> outputs_;
@@ -219,7 +238,7 @@ std::vector<RequestOutput> send_requests(const BenchmarkConfig& config,
                                          bool show_progress, double* duration_s) {
     raise_open_file_limit();
     asio::io_context io;
-    HttpClient client(io, config.url, config.idle_timeout);
+    HttpClient client(io, config.url, config.request_timeout);
     Dispatcher dispatcher(io, client, config, rows, np_rng, show_progress);
     return dispatcher.run(duration_s);
 }

@@ -28,7 +28,10 @@ struct BenchmarkConfig {
     std::int64_t warmup_requests = 1;
     bool flush_cache = false;   // POST /flush_cache before timing
     bool show_progress = true;  // progress bar on stderr
-    std::chrono::seconds idle_timeout{3600};
+    // A request fails, and the run goes on, when the server sends nothing for this long (no
+    // header, no next piece of the stream). Not a limit on the whole request: a generation that
+    // keeps streaming is never cut, however long, so figures of long runs stay whole.
+    std::chrono::seconds request_timeout{300};
 };
 
 struct BenchmarkResult {

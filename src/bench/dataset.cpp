@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <random>
 
+#include "bench/python_random.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
@@ -14,7 +14,11 @@ namespace dsserve::bench {
 std::vector<std::string> load_sharegpt_prompts(const std::filesystem::path& path) {
     const Json data = Json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
     DS_CHECK(data.is_array(), path.string(), ": expected a JSON array of conversations");
-    std::vector<std::string> prompts;
+    // SGLang keeps only conversations of two or more turns; the repository's copy holds first
+    // turns alone, so that rule applies only to a file that has longer conversations at all.
+    // Either way the list is in file order, so the seeded shuffle picks the same prompts.
+    std::vector<std::pair<std::string, std::size_t>> firsts;  // prompt, number of turns
+    bool any_reply = false;
     for (const Json& item : data) {
         if (!item.is_object() || !item.contains("conversations")) {
             continue;
@@ -24,8 +28,15 @@ std::vector<std::string> load_sharegpt_prompts(const std::filesystem::path& path
             continue;
         }
         auto value = turns[0].find("value");
-        if (value != turns[0].end() && value->is_string() && !value->get<std::string>().empty()) {
-            prompts.push_back(value->get<std::string>());
+        if (value != turns[0].end() && value->is_string()) {
+            firsts.emplace_back(value->get<std::string>(), turns.size());
+            any_reply = any_reply || turns.size() >= 2;
+        }
+    }
+    std::vector<std::string> prompts;
+    for (auto& [prompt, num_turns] : firsts) {
+        if (!any_reply || num_turns >= 2) {
+            prompts.push_back(std::move(prompt));
         }
     }
     DS_CHECK(!prompts.empty(), path.string(), ": no prompts found");
@@ -43,11 +54,11 @@ std::vector<std::int64_t> draw_lengths(NumpyRandom& rng, std::int64_t len, doubl
 
 namespace {
 
+// random.seed(seed); random.shuffle(dataset), as bench_serving orders the conversations.
 std::vector<std::size_t> shuffled_order(std::size_t n, std::uint64_t seed) {
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(seed);
-    std::shuffle(order.begin(), order.end(), rng);
+    PythonRandom(seed).shuffle(order);
     return order;
 }
 

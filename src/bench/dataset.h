@@ -29,8 +29,9 @@ struct DatasetRow {
     std::int64_t output_len = 0;  // max new tokens asked for
 };
 
-// First human turns of a ShareGPT JSON file ([{"conversations": [{"from", "value"}, ...]}]).
-// The repository's copy holds only first turns; a full file works too (later turns are ignored).
+// First human turns of a ShareGPT JSON file ([{"conversations": [{"from", "value"}, ...]}]), in
+// file order. The repository's copy holds only first turns; in a file with replies, as SGLang
+// does, conversations of a single turn are left out (later turns are otherwise ignored).
 std::vector<std::string> load_sharegpt_prompts(const std::filesystem::path& path);
 
 struct RandomSpec {
@@ -44,18 +45,19 @@ struct RandomSpec {
 std::vector<std::int64_t> draw_lengths(NumpyRandom& rng, std::int64_t len, double range_ratio,
                                        std::size_t n);
 
-// SGLang's "random" dataset: prompt i is a ShareGPT prompt (taken in shuffled order, wrapping
-// around when there are fewer than n) tokenized, cut or repeated to exactly input_lens[i] tokens,
-// then decoded back to text.
+// SGLang's "random" dataset: prompt i is a ShareGPT prompt (in the order Python's
+// random.shuffle gives after random.seed(shuffle_seed), as in bench_serving; wrapping around when
+// there are fewer than n) tokenized, cut or repeated to exactly input_lens[i] tokens, then decoded
+// back to text. Prompts that encode to nothing are skipped.
 std::vector<DatasetRow> sample_random_requests(const std::vector<std::string>& prompts,
                                                const TokenCodec& codec, const RandomSpec& spec,
                                                std::size_t num_prompts, NumpyRandom& np_rng,
                                                std::uint64_t shuffle_seed);
 
-// ShareGPT prompts in shuffled order, each with its token count. The copy has no reference
-// replies, so every output length is fixed_output_len when given, else drawn like the random
-// dataset's output lengths. Prompts under 2 tokens are skipped (as SGLang does); the list wraps
-// around when num_prompts exceeds what the file holds.
+// ShareGPT prompts in bench_serving's shuffled order (as above), each with its token count. The
+// copy has no reference replies, so every output length is fixed_output_len when given, else
+// drawn like the random dataset's output lengths. Prompts under 2 tokens are skipped (as SGLang
+// does); the list wraps around when num_prompts exceeds what the file holds.
 std::vector<DatasetRow> sample_sharegpt_requests(const std::vector<std::string>& prompts,
                                                  const TokenCodec& codec, std::size_t num_prompts,
                                                  std::optional<std::int64_t> fixed_output_len,

@@ -69,7 +69,7 @@ GenerateResult parse_generate(int status, const std::string& body, const std::st
 
 std::vector<GenerateResult> generate_all(const Url& url, const std::vector<std::string>& prompts,
                                          const Json& sampling_params, int parallel,
-                                         bool show_progress) {
+                                         bool show_progress, std::chrono::seconds timeout) {
     DS_CHECK(parallel >= 1, "--parallel must be at least 1");
     const std::string prefix = common_prefix(prompts);
     if (prompts.size() > 1 && prefix.size() > 64) {
@@ -80,7 +80,7 @@ std::vector<GenerateResult> generate_all(const Url& url, const std::vector<std::
                     {}});
     }
     asio::io_context io;
-    HttpClient client(io, url);
+    HttpClient client(io, url, timeout);
     std::vector<GenerateResult> results(prompts.size());
     std::size_t next = 0, done = 0;
     std::function<void()> launch = [&] {

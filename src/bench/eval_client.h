@@ -4,6 +4,7 @@
 // prompt is one non-streamed /generate, `parallel` at a time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,9 +28,12 @@ std::string common_prefix(const std::vector<std::string>& prompts);
 void check_server(const Url& url);
 
 // Runs the prompts (same sampling_params each) and returns one result per prompt, in order.
-// Failed requests are results with success == false; they never throw.
+// Failed requests are results with success == false; they never throw. A request fails when
+// the server sends nothing for `timeout` (the responses are not streamed, so that is the time
+// to the whole answer).
 std::vector<GenerateResult> generate_all(const Url& url, const std::vector<std::string>& prompts,
                                          const Json& sampling_params, int parallel,
-                                         bool show_progress);
+                                         bool show_progress,
+                                         std::chrono::seconds timeout = std::chrono::seconds(600));
 
 }  // namespace dsserve::bench

@@ -1,5 +1,9 @@
 #include "bench/gsm8k.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -28,31 +32,76 @@ std::vector<Gsm8kItem> load_gsm8k(const std::filesystem::path& jsonl) {
     return items;
 }
 
+namespace {
+
+// Python's `\d+` on a str: runs of Unicode decimal digits (category Nd), not only ASCII ones.
+// PCRE2 with UCP has the same class; Debian 12's PCRE2 and Python 3.11 both use Unicode 14.
+// Invalid UTF-8 never matches (it cannot reach Python's re at all).
+class DigitRuns {
+public:
+    DigitRuns() {
+        int error = 0;
+        PCRE2_SIZE offset = 0;
+        code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>("\\d+"), PCRE2_ZERO_TERMINATED,
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error, &offset,
+                              nullptr);
+        DS_ASSERT(code_ != nullptr, "cannot compile \\d+: PCRE2 error ", error);
+    }
+    ~DigitRuns() { pcre2_code_free(code_); }
+    DigitRuns(const DigitRuns&) = delete;
+    DigitRuns& operator=(const DigitRuns&) = delete;
+
+    // The last run in text, or nullopt when there is none.
+    std::optional<std::string_view> last(std::string_view text) const {
+        pcre2_match_data* data = pcre2_match_data_create_from_pattern(code_, nullptr);
+        DS_ASSERT(data != nullptr, "out of memory");
+        std::optional<std::string_view> found;
+        PCRE2_SIZE start = 0;
+        while (start <= text.size() && pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()),
+                                                   text.size(), start, 0, data, nullptr) > 0) {
+            const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
+            found = text.substr(ovector[0], ovector[1] - ovector[0]);
+            start = ovector[1];  // a run is never empty, so this moves on
+        }
+        pcre2_match_data_free(data);
+        return found;
+    }
+
+private:
+    pcre2_code* code_ = nullptr;
+};
+
+}  // namespace
+
 std::optional<std::string> gsm8k_answer_value(std::string_view text) {
-    std::optional<std::string> last;
-    std::string run;
-    bool in_run = false;
-    const auto close_run = [&] {
-        if (in_run) {
-            const std::size_t nz = run.find_first_not_of('0');
-            last = nz == std::string::npos ? "0" : run.substr(nz);
-            run.clear();
-            in_run = false;
-        }
-    };
+    std::string no_commas;
+    no_commas.reserve(text.size());
     for (char c : text) {
-        if (c == ',') {
-            continue;  // commas are deleted before matching: "1,000" is one number
-        }
-        if (c >= '0' && c <= '9') {
-            run += c;
-            in_run = true;
-        } else {
-            close_run();
+        if (c != ',') {
+            no_commas += c;  // commas are deleted before matching: "1,000" is one number
         }
     }
-    close_run();
-    return last;
+    static const DigitRuns digit_runs;
+    const std::optional<std::string_view> run = digit_runs.last(no_commas);
+    if (!run) {
+        return std::nullopt;
+    }
+    // SGLang evaluates the run with ast.literal_eval, which takes only a Python integer literal:
+    // ASCII digits ("２" is a SyntaxError) without a leading zero unless all are zeros ("007"
+    // is a SyntaxError, "00" is 0). Anything else is its INVALID.
+    const bool ascii =
+        std::all_of(run->begin(), run->end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!ascii) {
+        return std::nullopt;
+    }
+    const std::size_t nonzero = run->find_first_not_of('0');
+    if (nonzero == std::string_view::npos) {
+        return "0";
+    }
+    if (nonzero > 0) {
+        return std::nullopt;
+    }
+    return std::string(*run);
 }
 
 std::string gsm8k_few_shot(const std::vector<Gsm8kItem>& items, int num_shots) {
@@ -87,8 +136,8 @@ Gsm8kResult run_gsm8k(const Gsm8kOptions& options) {
                            {"stop", {"Question", "Assistant:", "<|separator|>"}},
                            {"skip_special_tokens", true}};
     const auto t0 = std::chrono::steady_clock::now();
-    const auto results =
-        generate_all(options.url, prompts, sampling, options.parallel, options.show_progress);
+    const auto results = generate_all(options.url, prompts, sampling, options.parallel,
+                                      options.show_progress, options.request_timeout);
     r.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::int64_t tokens = 0;
     int correct = 0, invalid = 0;

@@ -2,6 +2,7 @@
 // the first k test questions, the same stop strings, the same answer extraction and printout.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -19,10 +20,11 @@ struct Gsm8kItem {
 
 std::vector<Gsm8kItem> load_gsm8k(const std::filesystem::path& jsonl);
 
-// SGLang's get_answer_value: delete commas, take the last maximal run of ASCII digits. Signs and
-// decimal points are not part of the number ("-3.5" gives 5). nullopt is SGLang's INVALID.
-// The digits come back without leading zeros ("007" -> "7"), so equal numbers compare equal
-// however long they are.
+// SGLang's get_answer_value: delete commas, take the last maximal run of digits (Python's \d:
+// any Unicode decimal digit) and read it with ast.literal_eval. Signs and decimal points are not
+// part of the number ("-3.5" gives 5). nullopt is SGLang's INVALID: no digit at all, or a last
+// run that is no Python integer literal (a non-ASCII digit in it, or a leading zero as in "007").
+// The digits come back as a string, so numbers of any length compare exactly.
 std::optional<std::string> gsm8k_answer_value(std::string_view text);
 
 // "Question: q\nAnswer: a\n\n" for the first num_shots items.
@@ -38,6 +40,7 @@ struct Gsm8kOptions {
     int parallel = 128;
     int max_new_tokens = 512;
     bool show_progress = true;
+    std::chrono::seconds request_timeout{600};  // see generate_all
 };
 
 struct Gsm8kResult {

@@ -99,7 +99,7 @@ public:
 private:
     void on_connect(beast::error_code ec) {
         if (ec) {
-            return finish(str_cat("connect: ", ec.message()));
+            return finish(describe("connect", ec));
         }
         stream_.socket().set_option(tcp::no_delay(true), ec);
         stream_.expires_after(idle_timeout_);
@@ -111,7 +111,7 @@ private:
 
     void on_write(beast::error_code ec) {
         if (ec) {
-            return finish(str_cat("write: ", ec.message()));
+            return finish(describe("write", ec));
         }
         // No limit. Not boost::none: Boost 1.74 compares a Content-Length against an empty
         // optional as "greater" and rejects every sized body.
@@ -126,7 +126,7 @@ private:
 
     void on_header(beast::error_code ec) {
         if (ec) {
-            return finish(str_cat("read header: ", ec.message()));
+            return finish(describe("read header", ec));
         }
         const auto& head = parser_.get();
         if (callbacks_.on_status) {
@@ -158,9 +158,17 @@ private:
             callbacks_.on_data(std::string_view(body_buf_.data(), filled));
         }
         if (ec) {
-            return finish(str_cat("read body: ", ec.message()));
+            return finish(describe("read body", ec));
         }
         read_body();
+    }
+
+    std::string describe(std::string_view step, beast::error_code ec) const {
+        if (ec == beast::error::timeout) {
+            return str_cat(step, ": timed out, nothing from the server for ", idle_timeout_.count(),
+                           " s");
+        }
+        return str_cat(step, ": ", ec.message());
     }
 
     void finish(const std::string& error) {

@@ -51,9 +51,10 @@ struct ResponseCallbacks {
 class HttpClient {
 public:
     // idle_timeout bounds each network operation (connect, write, and the wait for the next piece
-    // of body), not the whole exchange: a long generation that keeps streaming never times out.
+    // of body), not the whole exchange: a long generation that keeps streaming never times out,
+    // and a server that stops sending fails the exchange ("timed out") instead of holding it.
     HttpClient(boost::asio::io_context& io, Url url,
-               std::chrono::seconds idle_timeout = std::chrono::seconds(3600));
+               std::chrono::seconds idle_timeout = std::chrono::seconds(600));
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
     HttpClient& operator=(const HttpClient&) = delete;

@@ -9,6 +9,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "tokenizer/unicode_classes.h"
+#include "tokenizer/utf8.h"
 
 namespace dsserve::bench {
 
@@ -79,6 +81,22 @@ std::vector<std::vector<std::string>> parse_csv(std::string_view text) {
     return rows;
 }
 
+// pandas.read_csv's default NA strings: SGLang's harness reads the CSVs with pandas, so a field
+// such as "None" reaches its prompt as "nan" (the only case in the repository's copy: 10 choices,
+// e.g. college_mathematics).
+std::string mmlu_cell_as_pandas_prints(std::string field) {
+    static constexpr std::string_view kNa[] = {"",         "#N/A", "#N/A N/A", "#NA",    "-1.#IND",
+                                               "-1.#QNAN", "-NaN", "-nan",     "1.#IND", "1.#QNAN",
+                                               "<NA>",     "N/A",  "NA",       "NULL",   "NaN",
+                                               "None",     "n/a",  "nan",      "null"};
+    for (std::string_view na : kNa) {
+        if (field == na) {
+            return "nan";
+        }
+    }
+    return field;
+}
+
 std::vector<MmluQuestion> load_mmlu_csv(const std::filesystem::path& path) {
     const auto rows = parse_csv(read_file(path));
     DS_CHECK(!rows.empty() && rows[0].size() == 6 && rows[0][0] == "question", path.string(),
@@ -89,7 +107,10 @@ std::vector<MmluQuestion> load_mmlu_csv(const std::filesystem::path& path) {
         DS_CHECK(f.size() == 6, path.string(), ": row ", r, " has ", f.size(), " fields");
         DS_CHECK(f[5].size() == 1 && f[5][0] >= '0' && f[5][0] <= '3', path.string(), ": row ", r,
                  ": answer must be 0..3, got '", f[5], "'");
-        out.push_back({f[0], {f[1], f[2], f[3], f[4]}, static_cast<char>('A' + (f[5][0] - '0'))});
+        out.push_back({mmlu_cell_as_pandas_prints(f[0]),
+                       {mmlu_cell_as_pandas_prints(f[1]), mmlu_cell_as_pandas_prints(f[2]),
+                        mmlu_cell_as_pandas_prints(f[3]), mmlu_cell_as_pandas_prints(f[4])},
+                       static_cast<char>('A' + (f[5][0] - '0'))});
     }
     return out;
 }
@@ -150,16 +171,31 @@ int mmlu_num_shots(std::string_view subject, int ntrain) {
     return ntrain;
 }
 
+namespace {
+
+// Python's str.isspace() (Unicode 14, as in Python 3.11), which str.strip() removes: the ASCII
+// controls and separators, NEL, no-break and other Unicode spaces, line and paragraph separators.
+bool is_python_space(char32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+}  // namespace
+
 std::string mmlu_prediction(std::string_view output) {
-    constexpr std::string_view kSpace = " \t\n\r\v\f";
-    const std::size_t first = output.find_first_not_of(kSpace);
-    if (first == std::string_view::npos) {
-        return {};
+    // Python sees code points; a server's text is valid UTF-8, and anything else is read as
+    // Python's decoder with errors="replace" would read it.
+    const std::string text = tokenizer::to_utf8_lossy(output);
+    for (std::size_t pos = 0; pos < text.size();) {
+        std::size_t length = 0;
+        const char32_t c = tokenizer::decode_at(text, pos, length);
+        if (!is_python_space(c)) {
+            return text.substr(pos, length);  // str[0]: one code point, all its bytes
+        }
+        pos += length;
     }
-    // Python's str[0] is one code point: take the whole UTF-8 sequence.
-    const auto lead = static_cast<unsigned char>(output[first]);
-    const std::size_t len = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-    return std::string(output.substr(first, len));
+    return {};
 }
 
 MmluResult run_mmlu(const MmluOptions& options) {
@@ -188,8 +224,8 @@ MmluResult run_mmlu(const MmluOptions& options) {
     check_server(options.url);
     const Json sampling = {{"max_new_tokens", 1}, {"temperature", 0.0}};
     const auto t0 = std::chrono::steady_clock::now();
-    const auto outputs =
-        generate_all(options.url, prompts, sampling, options.parallel, options.show_progress);
+    const auto outputs = generate_all(options.url, prompts, sampling, options.parallel,
+                                      options.show_progress, options.request_timeout);
     result.latency_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::size_t at = 0, total_correct = 0;
     for (MmluSubjectResult& s : result.subjects) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -23,8 +24,16 @@ struct MmluQuestion {
 // RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes) into rows of fields.
 std::vector<std::vector<std::string>> parse_csv(std::string_view text);
 
-// The repository's copy: a header line, then question, 4 choices, answer index 0..3.
+// The repository's copy: a header line, then question, 4 choices, answer index 0..3. Text
+// fields come back as SGLang's harness, which reads the CSVs with pandas, puts them in its
+// prompts: see mmlu_cell_as_pandas_prints.
 std::vector<MmluQuestion> load_mmlu_csv(const std::filesystem::path& path);
+
+// A CSV field as str() of what pandas.read_csv makes of it: pandas' default NA strings ("None",
+// "NA", "", ...) become "nan"; anything else is unchanged. (pandas also gives an all-numeric
+// column a numeric type, which could reformat "1" as "1.0"; no column of the repository's copy
+// changes that way, checked with pandas 3.)
+std::string mmlu_cell_as_pandas_prints(std::string field);
 
 // Subjects with a {subject}_test.csv in dir/test, in sorted order.
 std::vector<std::string> mmlu_subjects(const std::filesystem::path& dir);
@@ -37,7 +46,8 @@ std::string mmlu_example(const MmluQuestion& q, bool include_answer);
 // mmlu_token_counts.inc; a subject not there keeps ntrain).
 int mmlu_num_shots(std::string_view subject, int ntrain);
 
-// First character of the stripped output, or "" (SGLang's prediction).
+// SGLang's prediction: output.strip()[0] in Python (Unicode whitespace stripped, one code
+// point), or "" when nothing is left.
 std::string mmlu_prediction(std::string_view output);
 
 struct MmluOptions {
@@ -47,6 +57,7 @@ struct MmluOptions {
     int nsub = 60;
     int parallel = 64;
     bool show_progress = true;
+    std::chrono::seconds request_timeout{600};  // see generate_all
 };
 
 struct MmluSubjectResult {

@@ -1,5 +1,6 @@
 // `dsserve bench`: the serving benchmark (SGLang's bench_serving, spec §6) against any
 // SGLang-compatible server, and `--sweep-concurrency` series with a CSV and a plot.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +43,7 @@ struct BenchArgs {
     std::string request_rate = "inf";
     std::optional<std::int64_t> max_concurrency;
     std::int64_t warmup_requests = 1;
+    std::int64_t request_timeout_s = 300;
     std::uint32_t seed = 1;
     bool disable_stream = false;
     bool disable_ignore_eos = false;
@@ -94,6 +96,8 @@ void run_bench(const BenchArgs& a) {
     config.max_concurrency = a.max_concurrency;
     DS_CHECK(!a.max_concurrency || *a.max_concurrency >= 1, "--max-concurrency must be >= 1");
     config.warmup_requests = a.warmup_requests;
+    DS_CHECK(a.request_timeout_s >= 1, "--request-timeout must be at least 1 second");
+    config.request_timeout = std::chrono::seconds(a.request_timeout_s);
     config.flush_cache = a.flush_cache;
     config.show_progress = !a.disable_progress;
     DS_CHECK(a.num_prompts >= 1, "--num-prompts must be at least 1");
@@ -227,6 +231,10 @@ void add_bench_command(CLI::App& app) {
                     "most requests in flight at once (default: no limit)");
     cmd->add_option("--warmup-requests", args->warmup_requests,
                     "requests sent before timing (copies of the first, at most 32 output tokens)")
+        ->capture_default_str();
+    cmd->add_option("--request-timeout", args->request_timeout_s,
+                    "seconds without any data from the server after which a request fails (a "
+                    "stream that keeps coming is never cut)")
         ->capture_default_str();
     cmd->add_option("--seed", args->seed, "seed of the dataset and arrival draws")
         ->capture_default_str();

@@ -1,5 +1,7 @@
 // `dsserve eval gsm8k` and `dsserve eval mmlu`: SGLang's few_shot_gsm8k and MMLU harnesses
 // (spec §7) against any server with the native /generate route.
+#include <chrono>
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -8,6 +10,7 @@
 #include "bench/mmlu.h"
 #include "cli/commands.h"
 #include "cli/data_path.h"
+#include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
 
@@ -18,7 +21,12 @@ struct ServerArgs {
     std::string base_url;
     std::string host = "http://127.0.0.1";
     int port = 30000;
+    std::int64_t request_timeout_s = 600;
 
+    std::chrono::seconds request_timeout() const {
+        DS_CHECK(request_timeout_s >= 1, "--request-timeout must be at least 1 second");
+        return std::chrono::seconds(request_timeout_s);
+    }
     bench::Url url() const {
         return base_url.empty() ? bench::Url::from_host_port(host, port)
                                 : bench::Url::parse(base_url);
@@ -29,6 +37,9 @@ void add_server_options(CLI::App* cmd, ServerArgs& s) {
     cmd->add_option("--host", s.host, "server host")->capture_default_str();
     cmd->add_option("--port", s.port, "server port")->capture_default_str();
     cmd->add_option("--base-url", s.base_url, "server URL (instead of --host/--port)");
+    cmd->add_option("--request-timeout", s.request_timeout_s,
+                    "seconds without an answer after which a question is scored as failed")
+        ->capture_default_str();
 }
 
 struct Gsm8kArgs {
@@ -48,6 +59,7 @@ struct MmluArgs {
 
 void run_gsm8k(Gsm8kArgs& a) {
     a.options.url = a.server.url();
+    a.options.request_timeout = a.server.request_timeout();
     a.options.data = a.data_path.empty() ? datasets_dir() / "gsm8k" / "test.jsonl"
                                          : std::filesystem::path(a.data_path);
     a.options.show_progress = !a.disable_progress;
@@ -69,6 +81,7 @@ void run_gsm8k(Gsm8kArgs& a) {
 
 void run_mmlu(MmluArgs& a) {
     a.options.url = a.server.url();
+    a.options.request_timeout = a.server.request_timeout();
     a.options.data_dir =
         a.data_dir.empty() ? datasets_dir() / "mmlu" : std::filesystem::path(a.data_dir);
     a.options.show_progress = !a.disable_progress;

@@ -1,9 +1,12 @@
 #include "server/http.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <deque>
 #include <optional>
 
@@ -41,6 +44,23 @@ const char* status_text(int status) {
             return "Service Unavailable";
         default:
             return "Unknown";
+    }
+}
+
+PeerState probe_peer(int fd) {
+    char byte = 0;
+    for (;;) {
+        const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) {
+            return PeerState::kData;
+        }
+        if (n == 0) {
+            return PeerState::kClosed;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return errno == EAGAIN || errno == EWOULDBLOCK ? PeerState::kIdle : PeerState::kClosed;
     }
 }
 
@@ -217,15 +237,18 @@ private:
                                    return;
                                }
                                // Readable while we respond: EOF (client gone) or a pipelined byte.
-                               // Readiness can be spurious, so peek without blocking the strand.
-                               char probe;
-                               beast::error_code pe;
-                               std::size_t n = self->socket_.receive(asio::buffer(&probe, 1),
-                                                                     tcp::socket::message_peek, pe);
-                               if (pe == asio::error::would_block || pe == asio::error::try_again) {
-                                   self->watch();
-                               } else if (pe || n == 0) {
-                                   self->close();
+                               // Not socket_.receive: in Asio's default blocking mode it waits
+                               // for a byte, so a spurious readiness held this strand, and every
+                               // output posted to it, until the client gave up.
+                               switch (probe_peer(self->socket_.native_handle())) {
+                                   case PeerState::kIdle:
+                                       self->watch();
+                                       break;
+                                   case PeerState::kClosed:
+                                       self->close();
+                                       break;
+                                   case PeerState::kData:
+                                       break;  // a pipelined request: the next read takes it
                                }
                            }));
     }

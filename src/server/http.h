@@ -71,4 +71,11 @@ private:
 
 const char* status_text(int status);
 
+// What a connected socket holds, looked at without consuming anything and without blocking, even
+// on a blocking descriptor: the server probes this way when a connection polls readable while a
+// response is being produced. kIdle is a readiness that turned out spurious (it happens: an
+// epoll event can be harvested just before the request bytes it announced are read).
+enum class PeerState { kIdle, kData, kClosed };
+PeerState probe_peer(int fd);
+
 }  // namespace dsserve::server

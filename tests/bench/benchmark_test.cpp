@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <limits>
 
 #include "core/error.h"
@@ -72,6 +73,36 @@ TEST(Benchmark, BrokenRequestsAreCountedPerRequestAndNeverStopTheRun) {
         EXPECT_EQ(m.failed, 5);
         EXPECT_EQ(m.total_output, 12);
         EXPECT_EQ(m.total_input, 8 + 14);
+    }
+}
+
+// A server that stops sending (here: after the stream's header, or before any answer) must cost
+// one failed request after the timeout, never the run: the rest completes and is reported.
+TEST(Benchmark, StalledResponsesTimeOutAsFailedRequests) {
+    FakeServer server;
+    for (const bool stream : {true, false}) {
+        BenchmarkConfig c = config_for(server, "sglang");
+        c.request.stream = stream;
+        c.request_timeout = std::chrono::seconds(1);
+        c.max_concurrency = 2;
+        NumpyRandom rng(1);
+        double duration = 0;
+        const auto rows = rows_of({"a", "STALL", "b", "STALL", "c", "d"}, 3);
+        const auto out = send_requests(c, rows, rng, false, &duration);
+        ASSERT_EQ(out.size(), rows.size());
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const bool stalled = rows[i].prompt == "STALL";
+            EXPECT_EQ(out[i].success, !stalled) << i << ": " << out[i].error;
+            if (stalled) {
+                EXPECT_NE(out[i].error.find("timed out"), std::string::npos) << out[i].error;
+            }
+        }
+        EXPECT_GE(duration, 1.0);
+        EXPECT_LT(duration, 10.0);
+        const BenchmarkMetrics m =
+            calculate_metrics(out, std::vector<std::int64_t>(6, 1), duration);
+        EXPECT_EQ(m.completed, 4);
+        EXPECT_EQ(m.failed, 2);
     }
 }
 

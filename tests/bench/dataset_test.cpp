@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "core/error.h"
+#include "core/file.h"
+#include "core/json.h"
 #include "test_codec.h"
 
 namespace dsserve::bench {
@@ -64,6 +68,46 @@ TEST(RandomDataset, PromptsHaveExactlyTheDrawnTokenCount) {
     for (std::size_t i = 0; i < rows.size(); ++i) {
         EXPECT_EQ(rows[i].prompt, rows2[i].prompt);
     }
+}
+
+// bench_serving calls random.seed(seed) and random.shuffle(conversations); with the same seed the
+// prompts must come in the same order, or the two tools send different text.
+TEST(RandomDataset, PromptsInTheOrderOfPythonsShuffle) {
+    const Json golden =
+        Json::parse(read_file(DSSERVE_GOLDEN_DIR "/bench/python_random.json"))["shuffle"];
+    const auto it = std::find_if(golden.begin(), golden.end(),
+                                 [](const Json& c) { return c["seed"] == 0 && c["n"] == 10; });
+    ASSERT_NE(it, golden.end());
+    std::vector<std::string> source;
+    for (int i = 0; i < 10; ++i) {
+        source.push_back("prompt " + std::to_string(i) + ".");
+    }
+    ByteCodec codec;
+    NumpyRandom rng(0);
+    const auto rows = sample_random_requests(source, codec, {9, 4, 1.0}, 10, rng, 0);
+    NumpyRandom rng2(0);
+    const auto shared = sample_sharegpt_requests(source, codec, 10, 4, {}, rng2, 0);
+    for (std::size_t i = 0; i < 10; ++i) {
+        const std::string& want = source[(*it)["order"][i].get<std::size_t>()];
+        EXPECT_EQ(rows[i].prompt, want.substr(0, 9)) << i;
+        EXPECT_EQ(shared[i].prompt, want) << i;
+    }
+}
+
+TEST(ShareGpt, SingleTurnConversationsSkippedOnlyInAFileWithReplies) {
+    const std::filesystem::path dir = ::testing::TempDir();
+    const auto conv = [](std::vector<std::string> turns) {
+        Json c = Json::array();
+        for (const auto& t : turns) {
+            c.push_back({{"from", "human"}, {"value", t}});
+        }
+        return Json{{"conversations", c}};
+    };
+    write_file(dir / "replies.json",
+               Json::array({conv({"a", "ra"}), conv({"b"}), conv({"c", "rc"})}).dump());
+    EXPECT_EQ(load_sharegpt_prompts(dir / "replies.json"), (std::vector<std::string>{"a", "c"}));
+    write_file(dir / "firsts.json", Json::array({conv({"a"}), conv({"b"})}).dump());
+    EXPECT_EQ(load_sharegpt_prompts(dir / "firsts.json"), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(ShareGptDataset, OutputLengthsFixedOrDrawnAndWrapsAround) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "core/error.h"
 #include "fake_server.h"
 
@@ -36,6 +38,17 @@ TEST(GenerateAll, ResultsInOrderAndFailuresKept) {
     EXPECT_EQ(warm["text"], shared);
     EXPECT_EQ(warm["sampling_params"]["max_new_tokens"], 0);
     EXPECT_THROW(check_server(Url::parse("http://127.0.0.1:1")), Error);
+}
+
+TEST(GenerateAll, AnUnansweredQuestionTimesOutAndTheRestComplete) {
+    testing::FakeServer server;
+    const auto results = generate_all(server.url(), {"q1", "q2 STALL", "q3"},
+                                      {{"max_new_tokens", 2}}, 2, false, std::chrono::seconds(1));
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_TRUE(results[0].success) << results[0].error;
+    EXPECT_FALSE(results[1].success);
+    EXPECT_NE(results[1].error.find("timed out"), std::string::npos) << results[1].error;
+    EXPECT_TRUE(results[2].success) << results[2].error;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@ picks a behaviour, so one run can mix good and broken requests:
   STREAMERR  -> an error event inside the stream, then [DONE]
   NODONE     -> a complete chunked body that never sends [DONE]
   MULTI      -> two tokens per event
+  STALL      -> the response header (streams only), then nothing until the client hangs up
 otherwise one token per event ("tok0 tok1 ..."), max_new_tokens / max_tokens of them.
 --answers FILE (JSON object suffix -> reply) makes a prompt ending in `suffix` get `reply`.
 Prints the port it listens on as the first line of stdout.
@@ -66,6 +67,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def event(self, obj):
         self.chunk("data: " + (obj if isinstance(obj, str) else json.dumps(obj)) + "\n\n")
+
+    def parse_request(self):
+        # Routes are matched on the path alone: bench_serving's flush sends "?timeout=...".
+        ok = super().parse_request()
+        self.path = self.path.split("?", 1)[0]
+        return ok
 
     def do_GET(self):
         if self.path == "/get_server_info":
@@ -128,12 +135,19 @@ class Handler(BaseHTTPRequestHandler):
         else:
             tokens = ["tok%d " % i for i in range(n)]
         if not body.get("stream", False):
+            if "STALL" in prompt:
+                self.stall()
+                return
             self.send_json(200, self.whole(path, body, "".join(tokens), len(tokens)))
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        if "STALL" in prompt:
+            self.wfile.flush()
+            self.stall()
+            return
         step = 2 if "MULTI" in prompt else 1
         rid = "0123456789abcdef0123456789abcdef"
         if path == "/v1/chat/completions":
@@ -176,6 +190,15 @@ class Handler(BaseHTTPRequestHandler):
         if "NODONE" not in prompt:
             self.event("[DONE]")
         self.chunk("")  # terminating zero-length chunk
+
+    def stall(self):
+        """Holds the connection, sending nothing, until the client closes it."""
+        self.close_connection = True
+        try:
+            while self.connection.recv(4096):
+                pass
+        except OSError:
+            pass
 
     def whole(self, path, body, text, count):
         usage = {"prompt_tokens": 3, "completion_tokens": count, "total_tokens": 3 + count}

@@ -21,12 +21,27 @@ TEST(Gsm8kAnswerValue, TrickyOutputs) {
     EXPECT_EQ(gsm8k_answer_value("3 apples and 4 pears: 7 fruits"), "7");  // several numbers
     EXPECT_EQ(gsm8k_answer_value("no number here"), std::nullopt);         // INVALID
     EXPECT_EQ(gsm8k_answer_value(""), std::nullopt);
-    EXPECT_EQ(gsm8k_answer_value("#### 007"), "7");  // int("007") == 7
     EXPECT_EQ(gsm8k_answer_value("#### 0"), "0");
-    EXPECT_EQ(gsm8k_answer_value("1,2,3"), "123");  // commas deleted first
+    // The last run goes through ast.literal_eval (checked with CPython 3.11): a leading zero is
+    // a SyntaxError, so INVALID, except for zeros alone.
+    EXPECT_EQ(gsm8k_answer_value("#### 007"), std::nullopt);
+    EXPECT_EQ(gsm8k_answer_value("18 then 0018"), std::nullopt);
+    EXPECT_EQ(gsm8k_answer_value("#### 000"), "0");
+    // Python's \d is any Unicode decimal digit: such a run is the last number, and INVALID.
+    EXPECT_EQ(gsm8k_answer_value("18 \uFF12"), std::nullopt);        // fullwidth 2
+    EXPECT_EQ(gsm8k_answer_value("18 \u06F1\u06F3"), std::nullopt);  // extended Arabic-Indic 13
+    EXPECT_EQ(gsm8k_answer_value("\u0661 then 18"), "18");           // Arabic-Indic 1, then 18
+    EXPECT_EQ(gsm8k_answer_value("1\uFF12"), std::nullopt);          // one mixed run
+    EXPECT_EQ(gsm8k_answer_value("x\u00B2 and 18\u00B2"), "18");     // superscripts are no Nd
+    EXPECT_EQ(gsm8k_answer_value("18 \xFF\xFE"), "18");              // bad UTF-8 never matches
+    EXPECT_EQ(gsm8k_answer_value("1,2,3"), "123");                   // commas deleted first
     EXPECT_EQ(gsm8k_answer_value("x 123456789012345678901234567890"),
               "123456789012345678901234567890");  // longer than any integer type
     EXPECT_EQ(gsm8k_answer_value("costs $18.\nQuestion"), "18");
+    // Several numbers, some with thousands commas: the last one, commas gone.
+    EXPECT_EQ(gsm8k_answer_value("from 1,000 to 12,500 people, so 11,500"), "11500");
+    EXPECT_EQ(gsm8k_answer_value("It fell to -18."), gsm8k_answer_value("#### 18"));  // as SGLang
+    EXPECT_EQ(gsm8k_answer_value("-"), std::nullopt);  // a sign alone is no number
 }
 
 TEST(Gsm8k, PromptLayoutOfFewShotGsm8k) {

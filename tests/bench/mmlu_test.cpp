@@ -58,6 +58,27 @@ TEST(Mmlu, Prediction) {
     EXPECT_EQ(mmlu_prediction("\n  C."), "C");
     EXPECT_EQ(mmlu_prediction("  "), "");
     EXPECT_EQ(mmlu_prediction("é"), "é");
+    // Python's str.strip() removes Unicode whitespace too (str.isspace, checked with CPython).
+    EXPECT_EQ(mmlu_prediction("\u3000A"), "A");
+    EXPECT_EQ(mmlu_prediction("\u00A0\u2028\x1c D"), "D");
+    EXPECT_EQ(mmlu_prediction("\u200B A"), "\u200B");  // zero width space: not whitespace
+    EXPECT_EQ(mmlu_prediction("\u2003"), "");
+}
+
+// SGLang reads the CSVs with pandas: its NA strings reach the prompt as "nan".
+TEST(Mmlu, FieldsAsPandasPrintsThem) {
+    for (const char* na : {"None", "NA", "N/A", "null", "NaN", ""}) {
+        EXPECT_EQ(mmlu_cell_as_pandas_prints(na), "nan") << na;
+    }
+    for (const char* kept : {"none", "None of these", " None", "0", "1.5", "nan."}) {
+        EXPECT_EQ(mmlu_cell_as_pandas_prints(kept), kept);
+    }
+    // college_mathematics test row 8 has the choice A "None" (found with pandas 3.1).
+    const auto q = load_mmlu_csv(kMmlu + "/test/college_mathematics_test.csv");
+    const auto raw = parse_csv(read_file(kMmlu + "/test/college_mathematics_test.csv"));
+    ASSERT_EQ(raw[9][1], "None");
+    EXPECT_EQ(q[8].choices[0], "nan");
+    EXPECT_EQ(q[8].choices[1], raw[9][2]);
 }
 
 // Forced answers: right for every question of the first subject, wrong for the second.
