@@ -61,14 +61,22 @@ void Scheduler::abort_all(const std::string& message) {
     running_.clear();
 }
 
-std::vector<std::int32_t> Scheduler::slots_of(const Request& req, std::int32_t positions) const {
-    std::vector<std::int32_t> slots(static_cast<std::size_t>(positions));
+model::ForwardBatch Scheduler::assemble(const StepPlan& plan) {
+    model::ForwardBatch batch;
     const std::int32_t ps = pool_.page_size();
-    for (std::int32_t p = 0; p < positions; ++p) {
-        slots[static_cast<std::size_t>(p)] =
-            pool_.slot(req.pages[static_cast<std::size_t>(p / ps)], p % ps);
+    for (const auto& e : plan.entries) {
+        Request& req = *e.req;
+        const std::int32_t positions = req.computed + e.num_new;
+        batch.tokens.insert(batch.tokens.end(), req.tokens.begin() + req.computed,
+                            req.tokens.begin() + positions);
+        req.slots.resize(static_cast<std::size_t>(positions));
+        for (std::int32_t p = 0; p < positions; ++p) {
+            req.slots[static_cast<std::size_t>(p)] =
+                pool_.slot(req.pages[static_cast<std::size_t>(p / ps)], p % ps);
+        }
+        batch.seqs.push_back({req.computed, e.num_new, req.slots});
     }
-    return slots;
+    return batch;
 }
 
 bool Scheduler::ensure_pages(Request& req, std::int32_t positions) {
@@ -131,6 +139,7 @@ void Scheduler::release(Request& req) {
     }
     req.lock_node = nullptr;
     req.pages.clear();
+    req.slots.clear();
     req.shared_pages = 0;
     req.computed = 0;
 }

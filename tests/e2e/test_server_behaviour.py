@@ -145,6 +145,25 @@ def test_operational_routes(server):
     assert 'model_name="deepseek-ai/DeepSeek-V3.2"' in metrics
 
 
+def test_step_time_breakdown(server):
+    before = server.info()["internal_states"][0]
+    status, _ = http("POST", server.url + "/generate",
+                     {"text": "time me", "sampling_params": {"max_new_tokens": 12, "ignore_eos": True,
+                                                             "temperature": 1.0, "top_p": 0.9}})
+    assert status == 200
+    st = server.info()["internal_states"][0]
+    for key in ["scheduler_plan_seconds", "scheduler_commit_seconds", "sampling_seconds",
+                "forward_seconds"]:
+        assert st[key] > before[key], key
+    # scheduler_seconds is the scheduler's own time, without sampling or the forward.
+    assert abs(st["scheduler_seconds"] - st["scheduler_plan_seconds"]
+               - st["scheduler_commit_seconds"]) < 1e-6
+    lines = [l for l in server.output().splitlines() if "Decode batch." in l]
+    assert lines and "gen throughput (token/s): " in lines[-1], server.output()[-2000:]
+    assert "ms per step: scheduler " in lines[-1] and ", sampling " in lines[-1]
+    assert st["last_gen_throughput"] > 0
+
+
 def test_chat_sse_framing_and_order(server):
     status, raw = http("POST", server.url + CHAT, chat_body(stream=True, max_tokens=5, n=2,
                                                              stream_options={"include_usage": True}))
