@@ -69,12 +69,17 @@ model::ForwardBatch Scheduler::assemble(const StepPlan& plan) {
         const std::int32_t positions = req.computed + e.num_new;
         batch.tokens.insert(batch.tokens.end(), req.tokens.begin() + req.computed,
                             req.tokens.begin() + positions);
-        req.slots.resize(static_cast<std::size_t>(positions));
-        for (std::int32_t p = 0; p < positions; ++p) {
-            req.slots[static_cast<std::size_t>(p)] =
-                pool_.slot(req.pages[static_cast<std::size_t>(p / ps)], p % ps);
+        // Pages only ever grow at the end until release() clears both lists, so the slots
+        // already listed stay right: add the new positions only, and a decode step costs one
+        // slot per request instead of its whole context.
+        DS_ASSERT(static_cast<std::int32_t>(req.slots.size()) <= positions, req.spec.rid, " lists ",
+                  req.slots.size(), " slots for ", positions, " positions");
+        for (auto p = static_cast<std::int32_t>(req.slots.size()); p < positions; ++p) {
+            req.slots.push_back(pool_.slot(req.pages[static_cast<std::size_t>(p / ps)], p % ps));
         }
-        batch.seqs.push_back({req.computed, e.num_new, req.slots});
+        batch.seqs.push_back(
+            {req.computed, e.num_new,
+             std::span<const std::int32_t>(req.slots.data(), static_cast<std::size_t>(positions))});
     }
     return batch;
 }
@@ -98,7 +103,7 @@ bool Scheduler::ensure_pages(Request& req, std::int32_t positions) {
 }
 
 bool Scheduler::admit(Request& req) {
-    DS_ASSERT(req.pages.empty() && req.lock_node == nullptr, req.spec.rid);
+    DS_ASSERT(req.pages.empty() && req.slots.empty() && req.lock_node == nullptr, req.spec.rid);
     req.computed = 0;
     req.shared_pages = 0;
     if (config_.prefix_cache) {
