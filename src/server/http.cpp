@@ -207,27 +207,30 @@ private:
 
     std::shared_ptr<Responder> make_responder();
 
+    // Watches the socket while the response is produced, with an asynchronous one-byte peek: it
+    // completes only when a byte or the end of the stream arrives, and leaves any byte for the
+    // next request's read. (A readiness wait does not do: epoll can report an edge whose data the
+    // request's read already took, and a synchronous peek after it blocks this strand, and the
+    // response with it, until the client sends again, which it never does while it waits.)
     void watch() {
         watching_ = true;
-        socket_.async_wait(tcp::socket::wait_read,
-                           asio::bind_executor(strand_, [self = shared_from_this(),
-                                                         id = current_](beast::error_code ec) {
-                               self->watching_ = false;
-                               if (ec || id != self->current_ || !self->responding()) {
-                                   return;
-                               }
-                               // Readable while we respond: EOF (client gone) or a pipelined byte.
-                               // Readiness can be spurious, so peek without blocking the strand.
-                               char probe;
-                               beast::error_code pe;
-                               std::size_t n = self->socket_.receive(asio::buffer(&probe, 1),
-                                                                     tcp::socket::message_peek, pe);
-                               if (pe == asio::error::would_block || pe == asio::error::try_again) {
-                                   self->watch();
-                               } else if (pe || n == 0) {
-                                   self->close();
-                               }
-                           }));
+        socket_.async_receive(
+            asio::buffer(&probe_, 1), tcp::socket::message_peek,
+            asio::bind_executor(strand_, [self = shared_from_this(), id = current_](
+                                             beast::error_code ec, std::size_t n) {
+                if (id != self->current_) {
+                    return;  // a watch of an earlier request on this connection
+                }
+                self->watching_ = false;
+                if (ec == asio::error::operation_aborted || !self->responding()) {
+                    return;
+                }
+                if (ec || n == 0) {
+                    self->close();  // the client went away
+                }
+                // A byte while responding: a pipelined request, which is not supported; it stays
+                // in the socket and the watch ends (re-arming would complete at once, forever).
+            }));
     }
     bool responding() const { return !responded_ || streaming_ || writing_; }
 
@@ -308,6 +311,7 @@ private:
     std::uint64_t current_ = 0, next_id_ = 0;
     bool keep_alive_ = true, responded_ = false, streaming_ = false, writing_ = false;
     bool response_done_ = false, closed_ = false, watching_ = false;
+    char probe_ = 0;  // the watch's peek target; the byte is never consumed
 };
 
 class SessionResponder final : public Responder {
