@@ -196,6 +196,9 @@ void add_serve_command(CLI::App& app) {
     cmd->add_flag("--enable-metrics-for-all-schedulers", o.enable_metrics_for_all_schedulers);
     cmd->add_flag("--log-requests", o.log_requests);
     cmd->add_option("--log-requests-level", o.log_requests_level)->capture_default_str();
+    cmd->add_option("--decode-log-interval", o.decode_log_interval)
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cmd->add_flag("--enable-cache-report", o.enable_cache_report);
     cmd->callback([args] {
         auto t0 = std::chrono::steady_clock::now();
@@ -264,7 +267,7 @@ void add_serve_command(CLI::App& app) {
         sc.context_length = ctx.context_length;
         sc.prefix_cache = !a.disable_radix_cache;
         sc.eos_token_id = config.eos_token_id;
-        runtime::Engine engine(loaded.model(), sc);
+        runtime::Engine engine(loaded.model(), sc, a.decode_log_interval);
         ctx.engine = &engine;
         ctx.metrics = std::make_unique<server::Metrics>(ctx.model_name);
         // The page at "/" and its files under "/static/", compiled into the binary (src/web).

@@ -1,23 +1,23 @@
 #include "runtime/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "core/log.h"
 
 namespace dsserve::runtime {
 namespace {
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
 }  // namespace
 
-Engine::Engine(model::DeepseekV32& model, const SchedulerConfig& config)
+Engine::Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval)
     : model_(model),
       config_(config),
       cache_(model.make_cache(config.num_pages * config.page_size)),
-      scheduler_(config) {
+      scheduler_(config),
+      decode_log_interval_(std::max(1, decode_log_interval)) {
     stats_.capacity_tokens = scheduler_.capacity_tokens();
 }
 
@@ -125,30 +125,40 @@ void Engine::drain_inbox() {
 }
 
 bool Engine::step() {
-    auto t0 = Clock::now();
+    const auto t0 = Clock::now();
     StepPlan plan = scheduler_.plan();
     if (plan.empty()) {
         return false;
     }
-    model::ForwardBatch batch;
-    std::vector<std::vector<std::int32_t>> slots(plan.entries.size());
-    for (std::size_t i = 0; i < plan.entries.size(); ++i) {
-        const auto& e = plan.entries[i];
-        const Request& req = *e.req;
-        batch.tokens.insert(batch.tokens.end(), req.tokens.begin() + req.computed,
-                            req.tokens.begin() + req.computed + e.num_new);
-        slots[i] = scheduler_.slots_of(req, req.computed + e.num_new);
-        batch.seqs.push_back({req.computed, e.num_new, slots[i]});
-    }
-    double plan_seconds = seconds_since(t0);
-    auto t1 = Clock::now();
-    auto result = model_.forward(batch, cache_);
-    double forward_seconds = seconds_since(t1);
+    const model::ForwardBatch batch = scheduler_.assemble(plan);
+    const auto t1 = Clock::now();
+    const auto result = model_.forward(batch, cache_);
+    const auto t2 = Clock::now();
+    Sampled sampled = sample(plan, result);
+    const auto t3 = Clock::now();
+    scheduler_.commit(plan, sampled.tokens, sampled.logprobs);
+    const auto t4 = Clock::now();
 
-    auto t2 = Clock::now();
+    const auto seconds = [](Clock::time_point a, Clock::time_point b) {
+        return std::chrono::duration<double>(b - a).count();
+    };
+    std::string log_line;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        log_line = record_locked(
+            plan, {seconds(t0, t1), seconds(t1, t2), seconds(t2, t3), seconds(t3, t4)});
+        refresh_stats_locked();
+    }
+    // Written after the lock: stderr may block, and HTTP threads read stats under it.
+    if (!log_line.empty()) {
+        log::info(log_line);
+    }
+    return true;
+}
+
+Engine::Sampled Engine::sample(const StepPlan& plan, const model::ForwardResult& result) {
     const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
-    std::vector<std::int32_t> sampled;
-    std::vector<TokenLogprob> logprobs;
+    Sampled out;
     std::vector<float> row;
     for (std::size_t i = 0; i < plan.entries.size(); ++i) {
         const auto& e = plan.entries[i];
@@ -179,7 +189,7 @@ bool Engine::step() {
             }
         }
         std::int32_t token = req.sampler->sample(row, sp);
-        sampled.push_back(token);
+        out.tokens.push_back(token);
         TokenLogprob lp;
         if (req.spec.return_logprob) {
             auto l = logprobs_of(raw, token, req.spec.top_logprobs);
@@ -187,23 +197,52 @@ bool Engine::step() {
             lp.logprob = l.logprob;
             lp.top = std::move(l.top);
         }
-        logprobs.push_back(std::move(lp));
+        out.logprobs.push_back(std::move(lp));
     }
-    scheduler_.commit(plan, sampled, logprobs);
-    double commit_seconds = seconds_since(t2);
+    return out;
+}
 
-    std::lock_guard<std::mutex> lock(mutex_);
+std::string Engine::record_locked(const StepPlan& plan, const StepTimes& t) {
     stats_.steps += 1;
     stats_.prefill_tokens += plan.num_prefill_tokens;
     stats_.decode_tokens += plan.num_decode_tokens;
-    stats_.schedule_seconds += plan_seconds + commit_seconds;
-    stats_.forward_seconds += forward_seconds;
-    if (plan.num_decode_tokens > 0) {
-        double total = plan_seconds + forward_seconds + commit_seconds;
-        stats_.last_gen_throughput = total > 0 ? plan.num_decode_tokens / total : 0.0;
+    stats_.plan_seconds += t.plan;
+    stats_.commit_seconds += t.commit;
+    stats_.schedule_seconds += t.plan + t.commit;
+    stats_.sample_seconds += t.sample;
+    stats_.forward_seconds += t.forward;
+    if (plan.num_decode_tokens == 0) {
+        return {};
     }
-    refresh_stats_locked();
-    return true;
+    window_steps_ += 1;
+    window_decode_tokens_ += plan.num_decode_tokens;
+    window_times_.plan += t.plan;
+    window_times_.forward += t.forward;
+    window_times_.sample += t.sample;
+    window_times_.commit += t.commit;
+    if (window_steps_ < decode_log_interval_) {
+        return {};
+    }
+    const double busy = window_times_.total();
+    stats_.last_gen_throughput = busy > 0 ? static_cast<double>(window_decode_tokens_) / busy : 0.0;
+    const double ms = 1000.0 / window_steps_;
+    const double usage =
+        stats_.capacity_tokens > 0
+            ? static_cast<double>(scheduler_.used_tokens()) / stats_.capacity_tokens
+            : 0.0;
+    char line[512];
+    std::snprintf(line, sizeof(line),
+                  "Decode batch. #running-req: %d, #token: %lld, token usage: %.2f, gen "
+                  "throughput (token/s): %.2f, #queue-req: %d, ms per step: scheduler %.3f "
+                  "(plan %.3f, commit %.3f), sampling %.3f, forward %.3f",
+                  scheduler_.num_running(), static_cast<long long>(scheduler_.used_tokens()), usage,
+                  stats_.last_gen_throughput, scheduler_.num_waiting(),
+                  (window_times_.plan + window_times_.commit) * ms, window_times_.plan * ms,
+                  window_times_.commit * ms, window_times_.sample * ms, window_times_.forward * ms);
+    window_steps_ = 0;
+    window_decode_tokens_ = 0;
+    window_times_ = StepTimes{};
+    return line;
 }
 
 void Engine::refresh_stats_locked() {

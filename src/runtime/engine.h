@@ -24,14 +24,35 @@ struct EngineStats {
     std::int64_t steps = 0;
     std::int64_t prefill_tokens = 0;  // computed, not served from the cache
     std::int64_t decode_tokens = 0;
-    double last_gen_throughput = 0.0;  // tokens/s over the last decode-logging window
-    double schedule_seconds = 0.0;     // scheduler time (plan + commit + sampling), total
-    double forward_seconds = 0.0;
+    // Decode tokens per second of step time over the last decode-log window (0 until one closes).
+    double last_gen_throughput = 0.0;
+
+    // Seconds summed over all steps, by who spent them. The scheduler's own work is kept apart
+    // from the model and from sampling because on a GPU it is the part the host adds between
+    // device steps; sampling would move to the device with the model.
+    double plan_seconds = 0.0;      // planning, prefix-cache matching and eviction, page
+                                    // allocation, batch assembly
+    double commit_seconds = 0.0;    // applying sampled tokens, stop checks, handing outputs over,
+                                    // returning pages and the prefix-cache insert
+    double schedule_seconds = 0.0;  // plan_seconds + commit_seconds: the scheduler's own time
+    double sample_seconds = 0.0;    // penalties, min_tokens masking, sampling, logprobs
+    double forward_seconds = 0.0;   // the model's forward
+};
+
+// The parts of one step, in seconds.
+struct StepTimes {
+    double plan = 0.0;
+    double forward = 0.0;
+    double sample = 0.0;
+    double commit = 0.0;
+    double total() const { return plan + forward + sample + commit; }
 };
 
 class Engine {
 public:
-    Engine(model::DeepseekV32& model, const SchedulerConfig& config);
+    // Every decode_log_interval decode steps the engine logs the batch and where the time went,
+    // and refreshes last_gen_throughput (SGLang's --decode-log-interval).
+    Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval = 40);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -53,7 +74,15 @@ public:
     void drain_inbox();
 
 private:
+    struct Sampled {
+        std::vector<std::int32_t> tokens;
+        std::vector<TokenLogprob> logprobs;
+    };
+
     void loop();
+    Sampled sample(const StepPlan& plan, const model::ForwardResult& result);
+    // Books a step's times; returns the decode log line when the step closes a window.
+    std::string record_locked(const StepPlan& plan, const StepTimes& times);
     void refresh_stats_locked();
 
     model::DeepseekV32& model_;
@@ -73,6 +102,12 @@ private:
     std::thread thread_;
     EngineStats stats_;
     std::uint64_t seed_counter_ = 0x5eed;
+
+    // The decode steps since the last decode log line.
+    int decode_log_interval_;
+    int window_steps_ = 0;
+    std::int64_t window_decode_tokens_ = 0;
+    StepTimes window_times_;
 };
 
 }  // namespace dsserve::runtime

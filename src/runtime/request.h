@@ -66,6 +66,8 @@ struct Request {
     int computed = 0;                 // tokens whose KV is in the cache
     int cached_tokens = 0;            // prompt tokens served from the prefix cache
     std::vector<std::int32_t> pages;  // page table: position p lives in pages[p / page_size]
+    std::vector<std::int32_t> slots;  // slots[p]: the cache slot of position p, for the positions
+                                      // planned so far; cleared with pages
     int shared_pages = 0;             // leading pages owned by the radix cache (pinned)
     RadixCache::Node* lock_node = nullptr;
     std::unique_ptr<Sampler> sampler;

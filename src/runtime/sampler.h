@@ -1,6 +1,7 @@
 // Turning a row of logits into a token: greedy at temperature 0, otherwise temperature, top-k,
 // top-p and min-p filtering and a draw from a per-request generator, so the same seed gives the
-// same tokens.
+// same tokens. A draw costs one pass of exp over the vocabulary and sorts only the few tokens
+// around the top-p boundary and the drawn one, never the whole vocabulary.
 #pragma once
 
 #include <cstdint>
@@ -40,14 +41,25 @@ void apply_penalties(std::span<float> logits, const SamplingParams& params,
 // log_softmax of a logits row at one token, and the k most likely tokens with theirs.
 TokenLogprobs logprobs_of(std::span<const float> logits, std::int32_t token, int top_k);
 
+// Sampling at temperature T draws from softmax(logits / T) restricted, in this order, to the
+// top_k most likely tokens, to the smallest most-likely-first prefix of those whose renormalized
+// probability reaches top_p, and to the tokens of that prefix with at least min_p times the best
+// token's probability. Of equal logits the lower token id counts as the more likely, which decides
+// which of them a cut keeps. Penalties are applied to the logits beforehand.
 class Sampler {
 public:
     explicit Sampler(std::uint64_t seed) : rng_(seed) {}
+    // One uniform draw per call (none when greedy), so a seed fixes the whole sequence.
     std::int32_t sample(std::span<const float> logits, const SamplingParams& params);
 
 private:
     std::mt19937_64 rng_;
 };
+
+// The tokens sample() can return for these logits and params, in ascending id order: the kept
+// set above, less any token of zero probability (a logit of -inf).
+std::vector<std::int32_t> sampling_support(std::span<const float> logits,
+                                           const SamplingParams& params);
 
 // Index of the largest logit; ties to the lower index.
 std::int32_t argmax(std::span<const float> logits);

@@ -61,14 +61,27 @@ void Scheduler::abort_all(const std::string& message) {
     running_.clear();
 }
 
-std::vector<std::int32_t> Scheduler::slots_of(const Request& req, std::int32_t positions) const {
-    std::vector<std::int32_t> slots(static_cast<std::size_t>(positions));
+model::ForwardBatch Scheduler::assemble(const StepPlan& plan) {
+    model::ForwardBatch batch;
     const std::int32_t ps = pool_.page_size();
-    for (std::int32_t p = 0; p < positions; ++p) {
-        slots[static_cast<std::size_t>(p)] =
-            pool_.slot(req.pages[static_cast<std::size_t>(p / ps)], p % ps);
+    for (const auto& e : plan.entries) {
+        Request& req = *e.req;
+        const std::int32_t positions = req.computed + e.num_new;
+        batch.tokens.insert(batch.tokens.end(), req.tokens.begin() + req.computed,
+                            req.tokens.begin() + positions);
+        // Pages only ever grow at the end until release() clears both lists, so the slots
+        // already listed stay right: add the new positions only, and a decode step costs one
+        // slot per request instead of its whole context.
+        DS_ASSERT(static_cast<std::int32_t>(req.slots.size()) <= positions, req.spec.rid, " lists ",
+                  req.slots.size(), " slots for ", positions, " positions");
+        for (auto p = static_cast<std::int32_t>(req.slots.size()); p < positions; ++p) {
+            req.slots.push_back(pool_.slot(req.pages[static_cast<std::size_t>(p / ps)], p % ps));
+        }
+        batch.seqs.push_back(
+            {req.computed, e.num_new,
+             std::span<const std::int32_t>(req.slots.data(), static_cast<std::size_t>(positions))});
     }
-    return slots;
+    return batch;
 }
 
 bool Scheduler::ensure_pages(Request& req, std::int32_t positions) {
@@ -90,7 +103,7 @@ bool Scheduler::ensure_pages(Request& req, std::int32_t positions) {
 }
 
 bool Scheduler::admit(Request& req) {
-    DS_ASSERT(req.pages.empty() && req.lock_node == nullptr, req.spec.rid);
+    DS_ASSERT(req.pages.empty() && req.slots.empty() && req.lock_node == nullptr, req.spec.rid);
     req.computed = 0;
     req.shared_pages = 0;
     if (config_.prefix_cache) {
@@ -131,6 +144,7 @@ void Scheduler::release(Request& req) {
     }
     req.lock_node = nullptr;
     req.pages.clear();
+    req.slots.clear();
     req.shared_pages = 0;
     req.computed = 0;
 }

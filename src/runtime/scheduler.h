@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/deepseek_v32.h"
 #include "runtime/kv_pool.h"
 #include "runtime/radix_cache.h"
 #include "runtime/request.h"
@@ -53,8 +54,10 @@ public:
     void abort_all(const std::string& message);
 
     StepPlan plan();
-    // The slots of every position a planned entry can see.
-    std::vector<std::int32_t> slots_of(const Request& req, std::int32_t positions) const;
+    // The model's input for a plan: every entry's new tokens, in plan order, and the cache slot of
+    // every position each entry can see. The slot lists belong to the requests: the spans stay
+    // valid until the next plan(), commit() or abort.
+    model::ForwardBatch assemble(const StepPlan& plan);
     // Applies a step's sampled tokens (one per entry with sample = true, in order), publishes
     // outputs and retires finished requests.
     void commit(const StepPlan& plan, const std::vector<std::int32_t>& sampled,

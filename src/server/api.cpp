@@ -1175,7 +1175,11 @@ Json server_info(ServerContext& ctx) {
                                                 {"num_steps", s.steps},
                                                 {"num_prefill_tokens", s.prefill_tokens},
                                                 {"num_decode_tokens", s.decode_tokens},
+                                                // The scheduler's own time: plan + commit.
                                                 {"scheduler_seconds", s.schedule_seconds},
+                                                {"scheduler_plan_seconds", s.plan_seconds},
+                                                {"scheduler_commit_seconds", s.commit_seconds},
+                                                {"sampling_seconds", s.sample_seconds},
                                                 {"forward_seconds", s.forward_seconds}}});
     info["version"] = "dsserve 0.1.0";
     return info;

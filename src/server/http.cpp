@@ -232,8 +232,11 @@ private:
         socket_.async_wait(tcp::socket::wait_read,
                            asio::bind_executor(strand_, [self = shared_from_this(),
                                                          id = current_](beast::error_code ec) {
+                               if (id != self->current_) {
+                                   return;  // a watch of an earlier request on this connection
+                               }
                                self->watching_ = false;
-                               if (ec || id != self->current_ || !self->responding()) {
+                               if (ec || !self->responding()) {
                                    return;
                                }
                                // Readable while we respond: EOF (client gone) or a pipelined byte.

@@ -88,7 +88,8 @@ std::string Metrics::render(const runtime::EngineStats& s, double startup_second
            s.capacity_tokens
                ? static_cast<double>(s.used_tokens) / static_cast<double>(s.capacity_tokens)
                : 0.0);
-    metric(out, "sglang:gen_throughput", "gauge", "Decode tokens per second, last step.", labels_,
+    metric(out, "sglang:gen_throughput", "gauge",
+           "Decode tokens per second over the last decode-log window.", labels_,
            s.last_gen_throughput);
     const double input =
         static_cast<double>(s.prefill_tokens) + static_cast<double>(cached_tokens.load());

@@ -120,6 +120,7 @@ Json ServerArgs::to_json() const {
         {"enable_metrics", enable_metrics},
         {"log_requests", log_requests},
         {"log_requests_level", log_requests_level},
+        {"decode_log_interval", decode_log_interval},
         {"enable_cache_report", enable_cache_report}};
 }
 

@@ -77,6 +77,7 @@ struct ServerArgs {
     bool enable_metrics_for_all_schedulers = false;
     bool log_requests = false;
     int log_requests_level = 2;
+    int decode_log_interval = 40;  // decode steps between "Decode batch" log lines
     bool enable_cache_report = false;
 
     // Refuses what this build cannot do, with a message saying what is missing; returns warnings

@@ -97,7 +97,8 @@ def forced_model(workdir):
 @pytest.fixture(scope="session")
 def server(tiny_model):
     s = Server(["--model-path", str(tiny_model), "--served-model-name", "deepseek-ai/DeepSeek-V3.2",
-                "--enable-metrics", "--enable-cache-report", "--max-total-tokens", "65536"])
+                "--enable-metrics", "--enable-cache-report", "--max-total-tokens", "65536",
+                "--decode-log-interval", "4"])
     yield s
     assert s.stop() == 0, s.output()
 

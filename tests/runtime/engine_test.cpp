@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -243,6 +244,37 @@ TEST_F(EngineTest, SeededSamplingIsReproducibleAndThreadedEngineServes) {
     EXPECT_NE(out["s1"], out["s3"]);
     lock.unlock();
     engine.stop();
+}
+
+// Every second of a step is booked to exactly one of plan, forward, sampling and commit; the
+// scheduler's time is plan + commit, and gen throughput appears once a decode-log window closes.
+TEST_F(EngineTest, StatsSplitEachStepAndRefreshThroughputPerLogWindow) {
+    for (int interval : {3, 1000}) {
+        Engine engine(loaded_->model(), config(1024, 1, 4096), interval);
+        std::vector<GenerateRequest> reqs;
+        for (int i = 0; i < 2; ++i) {
+            reqs.push_back(greedy("t" + std::to_string(i), prompt(i, 6), 8));
+            reqs.back().sampling.temperature = 1.0f;
+            reqs.back().sampling.top_p = 0.9f;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        run_all(engine, reqs);
+        const double wall =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const auto s = engine.stats();
+        EXPECT_EQ(s.decode_tokens, 2 * 7);
+        EXPECT_GT(s.plan_seconds, 0.0);
+        EXPECT_GT(s.commit_seconds, 0.0);
+        EXPECT_GT(s.sample_seconds, 0.0);
+        EXPECT_GT(s.forward_seconds, 0.0);
+        EXPECT_NEAR(s.schedule_seconds, s.plan_seconds + s.commit_seconds, 1e-9);
+        EXPECT_LE(s.schedule_seconds + s.sample_seconds + s.forward_seconds, wall);
+        if (interval == 3) {
+            EXPECT_GT(s.last_gen_throughput, 0.0);
+        } else {
+            EXPECT_EQ(s.last_gen_throughput, 0.0);
+        }
+    }
 }
 
 }  // namespace
