@@ -669,8 +669,8 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
     starts.push_back(static_cast<std::int32_t>(perm_rows.size()));
     std::vector<std::int32_t> order_pos(pos.size());
     std::vector<float> order_weight(pos.size());
+    std::vector<int> ks(static_cast<std::size_t>(top_k));
     for (std::int64_t i = 0; i < t; ++i) {
-        std::vector<int> ks(static_cast<std::size_t>(top_k));
         std::iota(ks.begin(), ks.end(), 0);
         std::sort(ks.begin(), ks.end(), [&](int a, int b) {
             return routing.experts[static_cast<std::size_t>(i * top_k + a)] <
