@@ -1,0 +1,29 @@
+// Selections that stay on the device: the lightning indexer's top-k positions per query row and
+// DeepSeek-V3's group-limited expert routing. Every pointer is device memory; each launcher
+// enqueues on `stream` and checks the launch. Both reproduce their host counterparts exactly
+// (backend::top_positions, model::route_tokens), ties included.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace dsserve::backend::cuda {
+
+// For each row r < rows, the top_k largest of score[r * ld + p] for p < count[r] (ties to the
+// lower p; -0.0 equals +0.0), written as positions sorted ascending into out[r * top_k ...];
+// where count[r] <= top_k that is 0 .. count[r] - 1. The row's remaining entries are set to -1.
+// Any top_k >= 1 and any count fit; NaN scores give some valid selection, never a fault.
+void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* count, int rows,
+                     int top_k, std::int32_t* out, cudaStream_t stream);
+
+// DeepSeek-V3 noaux_tc routing of `tokens` rows of logits [tokens, experts] with the choice bias
+// [experts]: expert_out and weight_out are [tokens, top_k], experts largest choice first, as
+// model::route_tokens returns them. Needs experts % n_group == 0, at least two experts per group,
+// 1 <= topk_group <= n_group, 1 <= top_k <= experts and experts <= kMaxRoutedExperts.
+constexpr int kMaxRoutedExperts = 1024;
+void launch_moe_route(const float* logits, const float* bias, int tokens, int experts, int n_group,
+                      int topk_group, int top_k, bool norm_topk_prob, float routed_scaling_factor,
+                      std::int32_t* expert_out, float* weight_out, cudaStream_t stream);
+
+}  // namespace dsserve::backend::cuda
