@@ -1,0 +1,253 @@
+// Kernel micro-benchmarks for the CUDA backend, printed as a markdown table. Each case times one
+// launch with CUDA events, the median of kReps runs after kWarmup, with L2 flushed before every
+// run so that the figures are those of a cold cache, as a decode step sees a layer's KV cache.
+// Bandwidth is the bytes a kernel has to read at least, over the time, next to the H200's
+// measured copy bandwidth. A family of cases is one function returning rows; add more (FP8 GEMMs)
+// the same way and call them from main.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/mla_decode.h"
+
+namespace dsserve::backend::cuda {
+namespace {
+
+constexpr double kCopyGBs = 4280.0;  // H200, device-to-device copy, measured
+constexpr int kWarmup = 3, kReps = 25;
+constexpr std::size_t kFlushBytes = std::size_t{256} << 20;  // > the 50 MB L2
+
+class DeviceBuffer {
+public:
+    explicit DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
+        check_cuda(cudaMalloc(&ptr_, std::max<std::size_t>(bytes, 1)), "cudaMalloc");
+    }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { cudaFree(ptr_); }
+
+    template <typename T>
+    T* as() const {
+        return static_cast<T*>(ptr_);
+    }
+    template <typename T>
+    static DeviceBuffer from(const std::vector<T>& host) {
+        DeviceBuffer b(host.size() * sizeof(T));
+        check_cuda(cudaMemcpy(b.ptr_, host.data(), b.bytes_, cudaMemcpyHostToDevice),
+                   "cudaMemcpy to device");
+        return b;
+    }
+    DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr; }
+    DeviceBuffer& operator=(DeviceBuffer&&) = delete;
+
+    template <typename T>
+    std::vector<T> to_host() const {
+        std::vector<T> host(bytes_ / sizeof(T));
+        check_cuda(cudaMemcpy(host.data(), ptr_, host.size() * sizeof(T), cudaMemcpyDeviceToHost),
+                   "cudaMemcpy to host");
+        return host;
+    }
+
+private:
+    void* ptr_ = nullptr;
+    std::size_t bytes_;
+};
+
+// Median time of `launch` in microseconds.
+class Timer {
+public:
+    explicit Timer(cudaStream_t stream) : stream_(stream), flush_(kFlushBytes) {
+        check_cuda(cudaEventCreate(&start_), "cudaEventCreate");
+        check_cuda(cudaEventCreate(&stop_), "cudaEventCreate");
+    }
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+    ~Timer() {
+        cudaEventDestroy(start_);
+        cudaEventDestroy(stop_);
+    }
+
+    double median_us(const std::function<void()>& launch) {
+        std::vector<double> us;
+        for (int rep = 0; rep < kWarmup + kReps; ++rep) {
+            check_cuda(cudaMemsetAsync(flush_.as<void>(), rep & 0xff, kFlushBytes, stream_),
+                       "flush L2");
+            check_cuda(cudaEventRecord(start_, stream_), "cudaEventRecord");
+            launch();
+            check_cuda(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+            check_cuda(cudaEventSynchronize(stop_), "cudaEventSynchronize");
+            float ms = 0.0f;
+            check_cuda(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
+            if (rep >= kWarmup) {
+                us.push_back(1000.0 * ms);
+            }
+        }
+        std::nth_element(us.begin(), us.begin() + kReps / 2, us.end());
+        return us[kReps / 2];
+    }
+
+    cudaStream_t stream() const { return stream_; }
+
+private:
+    cudaStream_t stream_;
+    DeviceBuffer flush_;
+    cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
+struct Row {
+    std::string kernel, shape;
+    double us, bytes;
+    std::string note;  // e.g. the agreement with a reference kernel
+};
+
+void print_table(const std::vector<Row>& rows) {
+    std::printf(
+        "| kernel | shape | time (us) | bytes read (MB) | GB/s | %% of %.0f GB/s | note |\n",
+        kCopyGBs);
+    std::printf("|---|---|---:|---:|---:|---:|---|\n");
+    for (const Row& r : rows) {
+        const double gbs = r.bytes / (r.us * 1e3);
+        std::printf("| %s | %s | %.1f | %.2f | %.0f | %.1f | %s |\n", r.kernel.c_str(),
+                    r.shape.c_str(), r.us, r.bytes / 1e6, gbs, 100.0 * gbs / kCopyGBs,
+                    r.note.c_str());
+    }
+}
+
+// Uniform in [-1, 1), cheap enough for a gigabyte of cache.
+std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
+    std::vector<float> v(n);
+    std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (float& f : v) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        f = static_cast<float>(x >> 40) * (2.0f / 16777216.0f) - 1.0f;
+    }
+    return v;
+}
+
+// Absorbed MLA at decode with DeepSeek-V3.2's shape: launch_mla_attend (one block per token and
+// head) against launch_mla_decode (head groups, split keys). Selected keys are random distinct
+// slots among the first 200k rows (the sparse indexer's top-k); dense keys are each token's own
+// contiguous run. Bytes: each token's key rows, keys x (512 + 64) floats, read once.
+std::vector<Row> bench_mla_decode(Timer& timer) {
+    constexpr int kHeads = 128, kLora = 512, kRope = 64, kNope = 128, kQk = kNope + kRope;
+    constexpr int kMaxTokens = 64, kSelectRows = 200000, kDenseKeys = 8192;
+    constexpr std::int64_t kCacheRows = std::int64_t{kMaxTokens} * kDenseKeys;
+    const float scale = 1.0f / std::sqrt(float{kQk});
+
+    DeviceBuffer latent(static_cast<std::size_t>(kCacheRows) * kLora * sizeof(float));
+    DeviceBuffer k_rope(static_cast<std::size_t>(kCacheRows) * kRope * sizeof(float));
+    {
+        // One random block, tiled over the cache: the values only need to be plausible.
+        const std::vector<float> block = random_floats(std::size_t{1} << 24, 1);
+        const std::size_t block_bytes = block.size() * sizeof(float);
+        for (const DeviceBuffer* buf : {&latent, &k_rope}) {
+            const std::size_t total =
+                static_cast<std::size_t>(kCacheRows) * (buf == &latent ? kLora : kRope) * 4;
+            for (std::size_t at = 0; at < total; at += block_bytes) {
+                check_cuda(cudaMemcpy(buf->as<char>() + at, block.data(),
+                                      std::min(block_bytes, total - at), cudaMemcpyHostToDevice),
+                           "cudaMemcpy cache");
+            }
+        }
+    }
+    const std::size_t q_rows = std::size_t{kMaxTokens} * kHeads;
+    DeviceBuffer q_lat = DeviceBuffer::from(random_floats(q_rows * kLora, 2));
+    DeviceBuffer q = DeviceBuffer::from(random_floats(q_rows * kQk, 3));
+    DeviceBuffer out_attend(q_rows * kLora * sizeof(float));
+    DeviceBuffer out_decode(q_rows * kLora * sizeof(float));
+
+    std::mt19937 rng(5);
+    std::vector<Row> rows;
+    for (int keys_per_token : {1024, 2048, kDenseKeys}) {
+        const bool dense = keys_per_token == kDenseKeys;
+        for (int tokens : {1, 16, kMaxTokens}) {
+            std::vector<std::int32_t> keys, offset, count;
+            std::vector<std::int32_t> pool(kSelectRows);
+            std::iota(pool.begin(), pool.end(), 0);
+            for (int t = 0; t < tokens; ++t) {
+                offset.push_back(static_cast<std::int32_t>(keys.size()));
+                count.push_back(keys_per_token);
+                for (int j = 0; j < keys_per_token; ++j) {
+                    if (dense) {
+                        keys.push_back(t * kDenseKeys + j);
+                    } else {
+                        // Partial Fisher-Yates: distinct slots per token.
+                        std::uniform_int_distribution<int> pick(j, kSelectRows - 1);
+                        std::swap(pool[static_cast<std::size_t>(j)],
+                                  pool[static_cast<std::size_t>(pick(rng))]);
+                        keys.push_back(pool[static_cast<std::size_t>(j)]);
+                    }
+                }
+            }
+            DeviceBuffer d_keys = DeviceBuffer::from(keys), d_offset = DeviceBuffer::from(offset),
+                         d_count = DeviceBuffer::from(count);
+            const MlaShape shape{tokens, kHeads, kLora, kRope, kNope, kQk, scale};
+            DeviceBuffer workspace(mla_decode_workspace_bytes(shape, keys_per_token));
+            const double bytes = double{1} * tokens * keys_per_token * (kLora + kRope) * 4;
+            const std::string what = std::to_string(tokens) + " tok x " +
+                                     std::to_string(keys_per_token) +
+                                     (dense ? " dense keys" : " selected keys");
+            const double attend_us = timer.median_us([&] {
+                launch_mla_attend(q_lat.as<float>(), q.as<float>(), latent.as<float>(),
+                                  k_rope.as<float>(), d_keys.as<std::int32_t>(),
+                                  d_offset.as<std::int32_t>(), d_count.as<std::int32_t>(), shape,
+                                  out_attend.as<float>(), timer.stream());
+            });
+            const double decode_us = timer.median_us([&] {
+                launch_mla_decode(q_lat.as<float>(), q.as<float>(), latent.as<float>(),
+                                  k_rope.as<float>(), d_keys.as<std::int32_t>(),
+                                  d_offset.as<std::int32_t>(), d_count.as<std::int32_t>(), shape,
+                                  keys_per_token, workspace.as<void>(), out_decode.as<float>(),
+                                  timer.stream());
+            });
+            // The two must agree, or the timing means nothing.
+            const std::vector<float> a = out_attend.to_host<float>();
+            const std::vector<float> b = out_decode.to_host<float>();
+            const std::size_t n = static_cast<std::size_t>(tokens) * kHeads * kLora;
+            double diff = 0.0, mag = 1.0;
+            for (std::size_t i = 0; i < n; ++i) {
+                diff =
+                    std::isfinite(b[i]) ? std::max(diff, double{std::abs(a[i] - b[i])}) : INFINITY;
+                mag = std::max(mag, double{std::abs(a[i])});
+            }
+            char note[96];
+            std::snprintf(note, sizeof note, "%.1fx faster; rel diff %.1e", attend_us / decode_us,
+                          diff / mag);
+            rows.push_back({"mla_attend", what, attend_us, bytes, ""});
+            rows.push_back({"mla_decode", what, decode_us, bytes, note});
+        }
+    }
+    return rows;
+}
+
+}  // namespace
+}  // namespace dsserve::backend::cuda
+
+int main() {
+    using namespace dsserve::backend::cuda;
+    cudaDeviceProp prop{};
+    check_cuda(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    std::printf("# dsserve CUDA kernels on %s (%d SMs), median of %d runs, L2 flushed\n\n",
+                prop.name, prop.multiProcessorCount, kReps);
+    cudaStream_t stream = nullptr;
+    check_cuda(cudaStreamCreate(&stream), "cudaStreamCreate");
+    {
+        Timer timer(stream);
+        std::printf("## MLA decode (128 heads, lora 512, rope 64, float32 cache)\n\n");
+        print_table(bench_mla_decode(timer));
+    }
+    check_cuda(cudaStreamDestroy(stream), "cudaStreamDestroy");
+    return 0;
+}
