@@ -1,5 +1,6 @@
 #include "model/deepseek_v32.h"
 
+#include <array>
 #include <cmath>
 
 #include "core/error.h"
@@ -139,6 +140,12 @@ std::optional<Storage> DeepseekV32::placement(const WeightSpec& spec, const Mode
         !spec.name.ends_with("kv_b_proj.weight")) {
         return Storage::fp8_block;
     }
+    // An FP8 checkpoint keeps these in BF16: reading them as such halves the head's bytes.
+    if (config.quant.fp8 &&
+        (spec.kind == WeightKind::kEmbedding || spec.kind == WeightKind::kHead ||
+         spec.kind == WeightKind::kGateProj)) {
+        return Storage::bf16;
+    }
     return Storage::f32;
 }
 
@@ -149,7 +156,7 @@ KvCache DeepseekV32::make_cache(std::int32_t num_slots) {
 ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {
     check_batch(batch, cache, config_.max_position_embeddings);
     const auto positions = positions_of(batch);
-    Tensor x = ops_.zeros(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
+    Tensor x = ops_.empty(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
     ops_.embedding(*embed_, batch.tokens, x);
     for (const Layer& layer : layers_) {
         decoder_layer(layer, x, batch, positions, cache);
@@ -195,9 +202,9 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
         row += s.num_new;
     }
     const auto rows = static_cast<std::int64_t>(out.logit_rows.size());
-    Tensor picked = ops_.zeros(rows, config_.hidden_size);
+    Tensor picked = ops_.empty(rows, config_.hidden_size);
     ops_.gather_rows(x, out.logit_rows, picked);
-    Tensor logits = ops_.zeros(rows, config_.vocab_size);
+    Tensor logits = ops_.empty(rows, config_.vocab_size);
     ops_.linear(picked, lm_head, logits);
     out.logits = ops_.to_host(logits);
     out.hidden = std::move(x);
@@ -207,7 +214,7 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
 void DeepseekV32::decoder_layer(const Layer& layer, Tensor& x, const ForwardBatch& batch,
                                 std::span<const std::int32_t> positions, KvCache& cache) {
     const float eps = static_cast<float>(config_.rms_norm_eps);
-    Tensor h = ops_.zeros(x.shape);
+    Tensor h = ops_.empty(x.shape);
     ops_.rms_norm(x, *layer.attn_norm, eps, h);
     ops_.add(x, attention(layer, h, batch, positions, cache));
     ops_.rms_norm(x, *layer.mlp_norm, eps, h);
@@ -224,12 +231,29 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     LayerCacheView kv_cache = cache.layer(layer.index);
     const auto slots = new_slots(batch);
 
-    // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)].
-    Tensor q = ops_.zeros(t, static_cast<std::int64_t>(heads) * c.qk_head_dim());
+    // The down-projections of h (queries, the joint key-value latent, the indexer's key) read h
+    // together. Keys and values share one compressed latent c_KV = RMSNorm(W_DKV h) [T, kv_lora]
+    // and one rotary key k_R = RoPE(W_KR h) [T, rope]; only these enter the cache.
+    Tensor q = ops_.empty(t, static_cast<std::int64_t>(heads) * c.qk_head_dim());
     Tensor q_latent;  // [T, q_lora_rank], also the indexer's query input
+    Tensor kv = ops_.empty(t, c.kv_lora_rank + rope);
+    Tensor ik;  // the indexer's key, [T, index_head_dim]
+    std::vector<const Tensor*> down_w{a.kv_a};
+    std::vector<Tensor*> down_y{&kv};
     if (a.q_a != nullptr) {
-        q_latent = ops_.zeros(t, c.q_lora_rank);
-        ops_.linear(h, *a.q_a, q_latent);
+        q_latent = ops_.empty(t, c.q_lora_rank);
+        down_w.push_back(a.q_a);
+        down_y.push_back(&q_latent);
+    }
+    if (c.sparse_attention) {
+        ik = ops_.empty(t, c.index_head_dim);
+        down_w.push_back(a.idx_wk);
+        down_y.push_back(&ik);
+    }
+    ops_.linears(h, down_w, down_y);
+
+    // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)].
+    if (a.q_a != nullptr) {
         ops_.rms_norm(q_latent, *a.q_a_norm, eps, q_latent);
         ops_.linear(q_latent, *a.q_b, q);
     } else {
@@ -238,11 +262,7 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     ops_.rope(q, heads, c.qk_head_dim(), nope, rope, positions, rope_.inv_freq,
               rope_.attention_factor, /*interleaved=*/true);
 
-    // Keys and values share one compressed latent c_KV = RMSNorm(W_DKV h) [T, kv_lora] and one
-    // rotary key k_R = RoPE(W_KR h) [T, rope]; only these enter the cache.
-    Tensor kv = ops_.zeros(t, c.kv_lora_rank + rope);
-    ops_.linear(h, *a.kv_a, kv);
-    Tensor latent = ops_.zeros(t, c.kv_lora_rank), k_rope = ops_.zeros(t, rope);
+    Tensor latent = ops_.empty(t, c.kv_lora_rank), k_rope = ops_.empty(t, rope);
     ops_.copy_cols(kv, 0, latent, 0, c.kv_lora_rank);
     ops_.copy_cols(kv, c.kv_lora_rank, k_rope, 0, rope);
     ops_.rms_norm(latent, *a.kv_a_norm, eps, latent);
@@ -255,11 +275,9 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     std::vector<std::vector<std::int32_t>> selected;
     if (c.sparse_attention) {
         const int ih = c.index_n_heads, id = c.index_head_dim;
-        Tensor iq = ops_.zeros(t, static_cast<std::int64_t>(ih) * id), ik = ops_.zeros(t, id),
-               iw = ops_.zeros(t, ih);
+        Tensor iq = ops_.empty(t, static_cast<std::int64_t>(ih) * id), iw = ops_.empty(t, ih);
         ops_.linear(q_latent, *a.idx_wq_b, iq);
         ops_.rope(iq, ih, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
-        ops_.linear(h, *a.idx_wk, ik);
         ops_.layer_norm(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, ik);
         ops_.rope(ik, 1, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
         ops_.scatter_rows(ik, slots, *kv_cache.index_k);
@@ -271,31 +289,29 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
 
     MlaParams params{heads,        nope,           rope,
                      c.v_head_dim, c.kv_lora_rank, static_cast<float>(c.softmax_scale())};
-    Tensor attn = ops_.zeros(t, static_cast<std::int64_t>(heads) * c.v_head_dim);
+    Tensor attn = ops_.empty(t, static_cast<std::int64_t>(heads) * c.v_head_dim);
     ops_.mla_attention(q, batch.seqs, kv_cache, *a.kv_b, params, selected, attn);
-    Tensor out = ops_.zeros(t, c.hidden_size);
+    Tensor out = ops_.empty(t, c.hidden_size);
     ops_.linear(attn, *a.o, out);
     return out;
 }
 
 Tensor DeepseekV32::mlp(const Mlp& m, const Tensor& h) {
     const std::int64_t inter = m.gate->rows();
-    Tensor gate = ops_.zeros(h.rows(), inter), up = ops_.zeros(h.rows(), inter),
-           act = ops_.zeros(h.rows(), inter);
-    ops_.linear(h, *m.gate, gate);
-    ops_.linear(h, *m.up, up);
+    Tensor gate = ops_.empty(h.rows(), inter), up = ops_.empty(h.rows(), inter),
+           act = ops_.empty(h.rows(), inter);
+    ops_.linears(h, std::array{m.gate, m.up}, std::array{&gate, &up});
     ops_.silu_mul(gate, up, act);
-    Tensor out = ops_.zeros(h.rows(), config_.hidden_size);
+    Tensor out = ops_.empty(h.rows(), config_.hidden_size);
     ops_.linear(act, *m.down, out);
     return out;
 }
 
 Tensor DeepseekV32::moe(const Layer& layer, const Tensor& h) {
-    Tensor logits = ops_.zeros(h.rows(), config_.n_routed_experts);
+    Tensor logits = ops_.empty(h.rows(), config_.n_routed_experts);
     ops_.linear(h, *layer.router, logits);
-    MoeRouting routing = route_tokens(ops_.to_host(logits), layer.router_bias->data, config_);
     Tensor out = ops_.zeros(h.rows(), config_.hidden_size);
-    ops_.moe_experts(h, routing, layer.experts, out);
+    ops_.moe(h, logits, layer.router_bias->data, config_, layer.experts, out);
     if (layer.dense.gate != nullptr) {
         ops_.add(out, mlp(layer.dense, h));
     }

@@ -96,30 +96,37 @@ Tensor WeightStore::take(const std::string& name) {
     return t;
 }
 
+NormalInit random_init(const WeightSpec& spec, std::uint64_t seed) {
+    NormalInit init;
+    init.state = fnv1a(spec.name) ^ (seed * 0x9e3779b97f4a7c15ull);
+    const float fan_in = spec.shape.size() > 1 ? static_cast<float>(spec.shape[1]) : 1.0f;
+    switch (spec.kind) {
+        case WeightKind::kEmbedding:
+            break;
+        case WeightKind::kLinear:
+        case WeightKind::kHead:
+        case WeightKind::kRouter:
+        case WeightKind::kGateProj:
+            init.std = 1.0f / std::sqrt(fan_in);
+            break;
+        case WeightKind::kNorm:
+            init.mean = 1.0f;
+            init.std = 0.1f;
+            break;
+        case WeightKind::kNormBias:
+        case WeightKind::kRouterBias:
+            init.std = 0.1f;
+            break;
+    }
+    return init;
+}
+
 Tensor random_weight(const WeightSpec& spec, std::uint64_t seed) {
     Tensor t(spec.shape);
-    Normal normal(fnv1a(spec.name) ^ (seed * 0x9e3779b97f4a7c15ull));
-    float fan_in = spec.shape.size() > 1 ? static_cast<float>(spec.shape[1]) : 1.0f;
-    float std_linear = 1.0f / std::sqrt(fan_in);
+    const NormalInit init = random_init(spec, seed);
+    Normal normal(init.state);
     for (float& v : t.data) {
-        switch (spec.kind) {
-            case WeightKind::kEmbedding:
-                v = normal.next();
-                break;
-            case WeightKind::kLinear:
-            case WeightKind::kHead:
-            case WeightKind::kRouter:
-            case WeightKind::kGateProj:
-                v = std_linear * normal.next();
-                break;
-            case WeightKind::kNorm:
-                v = 1.0f + 0.1f * normal.next();
-                break;
-            case WeightKind::kNormBias:
-            case WeightKind::kRouterBias:
-                v = 0.1f * normal.next();
-                break;
-        }
+        v = init.mean + init.std * normal.next();
     }
     return t;
 }
@@ -194,6 +201,11 @@ LoadedWeights load_weights(const ModelConfig& config, const std::filesystem::pat
     if (options.dummy) {
         pool.parallel_for(manifest.size(), [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
+                if (options.make_dummy &&
+                    options.make_dummy(manifest[i], random_init(manifest[i], options.seed),
+                                       tensors[i])) {
+                    continue;
+                }
                 tensors[i] = random_weight(manifest[i], options.seed);
                 if (options.place) {
                     options.place(manifest[i], tensors[i]);

@@ -11,6 +11,7 @@
 #include "core/safetensors.h"
 #include "core/thread_pool.h"
 #include "model/config.h"
+#include "model/ops.h"
 #include "model/tensor.h"
 #include "model/weights.h"
 
@@ -39,6 +40,9 @@ struct LoadOptions {
     // backend can move it to its memory before the next is decoded: a large model never needs
     // all of its float32 weights on the host at once.
     std::function<void(const WeightSpec&, Tensor&)> place;
+    // Dummy weights: called first with the tensor's generator; when it returns true it has made
+    // the tensor itself (a device backend generates and places it without a host copy).
+    std::function<bool(const WeightSpec&, const NormalInit&, Tensor&)> make_dummy;
 };
 
 // Loads every manifest tensor. MTP tensors that a checkpoint lacks (for example when the layer
@@ -55,7 +59,9 @@ LoadedWeights load_weights(const ModelConfig& config, const std::filesystem::pat
 Tensor decode_tensor(const Checkpoint::Ref& ref, const Checkpoint::Ref* scale, int block_n,
                      int block_k);
 
-// The initial values make-model and --load-format dummy use: deterministic in (seed, name).
+// The initial values make-model and --load-format dummy use: deterministic in (seed, name),
+// mean + std * N(0, 1) from the generator random_init describes.
+NormalInit random_init(const WeightSpec& spec, std::uint64_t seed);
 Tensor random_weight(const WeightSpec& spec, std::uint64_t seed);
 
 }  // namespace dsserve::model

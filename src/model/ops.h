@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "model/config.h"
 #include "model/tensor.h"
 
 namespace dsserve::model {
@@ -49,6 +51,14 @@ struct ExpertWeights {
     const Tensor* down;  // [hidden, inter]
 };
 
+// Standard-normal samples by Box-Muller on splitmix64 uniforms started from `state` (pair i from
+// draws 2i + 1 and 2i + 2), scaled: mean + std * N(0, 1). Dummy weights use it.
+struct NormalInit {
+    std::uint64_t state = 0;
+    float mean = 0.0f;
+    float std = 1.0f;
+};
+
 class Ops {
 public:
     virtual ~Ops() = default;
@@ -57,6 +67,9 @@ public:
     // computes; they start zeroed.
     virtual Tensor zeros(std::vector<std::int64_t> shape) = 0;
     Tensor zeros(std::int64_t rows, std::int64_t cols) { return zeros({rows, cols}); }
+    // For outputs an op overwrites whole: the backend need not clear them.
+    virtual Tensor empty(std::vector<std::int64_t> shape) { return zeros(std::move(shape)); }
+    Tensor empty(std::int64_t rows, std::int64_t cols) { return empty({rows, cols}); }
     // Moves a host tensor (a weight) to the backend's memory, in place, in the storage the model
     // asks for where the backend supports it (and float32 where not).
     virtual void to_device(Tensor& t, Storage storage = Storage::f32) = 0;
@@ -67,9 +80,22 @@ public:
         std::uint64_t free = 0, total = 0;
     };
     virtual MemoryInfo memory_info() = 0;
+    // A tensor of NormalInit samples made where the backend computes, or nothing where the
+    // backend prefers the host's copy (then the loader makes it and to_device moves it).
+    virtual std::optional<Tensor> random_normal(std::vector<std::int64_t> /*shape*/,
+                                                const NormalInit& /*init*/) {
+        return std::nullopt;
+    }
 
     // y[T, N] = x[T, K] W[N, K]^T
     virtual void linear(const Tensor& x, const Tensor& w, Tensor& y) = 0;
+    // ys[i] = x ws[i]^T for weights that share their input; a backend may read x once for all.
+    virtual void linears(const Tensor& x, std::span<const Tensor* const> ws,
+                         std::span<Tensor* const> ys) {
+        for (std::size_t i = 0; i < ws.size(); ++i) {
+            linear(x, *ws[i], *ys[i]);
+        }
+    }
     // y = x / rms(x) * g, row-wise over the last dim; x and y may alias.
     virtual void rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) = 0;
     // y = (x - mean) / std * g + b, row-wise.
@@ -121,6 +147,12 @@ public:
     // Routed experts: out[t] += sum_k weights[t, k] * expert_k(x[t]) (SwiGLU experts).
     virtual void moe_experts(const Tensor& x, const MoeRouting& routing,
                              std::span<const ExpertWeights> experts, Tensor& out) = 0;
+    // The same, routing first (DeepSeek-V3 section 2.1.2: sigmoid affinities, top-k over
+    // affinity + bias within the best groups, weights from the affinities). The default routes on
+    // the host (model/moe_routing); a device backend can keep the choice on the device.
+    virtual void moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
+                     const ModelConfig& config, std::span<const ExpertWeights> experts,
+                     Tensor& out);
 };
 
 }  // namespace dsserve::model

@@ -24,6 +24,20 @@ LoadedModel::LoadedModel(const ModelOptions& options) {
             ops_->to_device(t, *where);
         }
     };
+    load.make_dummy = [&](const model::WeightSpec& spec, const model::NormalInit& init,
+                          model::Tensor& t) {
+        auto where = model::DeepseekV32::placement(spec, config);
+        if (!where) {
+            return false;
+        }
+        auto made = ops_->random_normal(spec.shape, init);
+        if (!made) {
+            return false;
+        }
+        t = std::move(*made);
+        ops_->to_device(t, *where);
+        return true;
+    };
     auto weights = model::load_weights(config, options.model_path, load, loader_pool);
     model_ = std::make_unique<model::DeepseekV32>(std::move(config), std::move(weights), *ops_);
 }

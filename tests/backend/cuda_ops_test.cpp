@@ -13,6 +13,7 @@
 
 #include "backend/cpu/cpu_ops.h"
 #include "core/dtype.h"
+#include "model/loader.h"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -292,24 +293,152 @@ Tensor uneven(std::int64_t rows, std::int64_t cols, std::mt19937& rng) {
     return t;
 }
 
-// The block-scaled FP8 product through cuBLASLt equals the float product of the host-emulated
-// FP8 operands (weights per 128x128 block, activations per row and 128 columns) up to the
-// accumulation: Hopper's FP8 tensor cores accumulate with fewer mantissa bits than float32
-// (measured relative difference 1.3e-4 to 2.2e-4 on these shapes), hence 1e-3.
+// Up to 2 rows a block-FP8 product runs in the GEMV kernel, which widens the FP8 weight and keeps
+// the activations in float32: the float product with the dequantized weight, to summation order
+// (1e-5). From 3 rows on it goes through cuBLASLt's block-scaled FP8 matmul, which equals the
+// float product of the host-emulated FP8 operands (weights per 128x128 block, activations per
+// row and 128 columns) up to the accumulation: Hopper's FP8 tensor cores accumulate with fewer
+// mantissa bits than float32 (measured relative difference 1.3e-4 to 2.2e-4), hence 1e-3.
+// Weights whose rows are not a multiple of 128 (kv_a's 576) are padded on the device.
 TEST_F(CudaOpsTest, Fp8LinearMatchesEmulatedBlockFp8) {
-    for (auto [m, k, n] : {std::tuple{1, 256, 384}, {7, 384, 256}, {130, 512, 128}}) {
+    for (auto [m, k, n] : {std::tuple{1, 256, 384},
+                           {7, 384, 256},
+                           {8, 256, 576},
+                           {9, 256, 576},
+                           {130, 512, 128},
+                           {3, 128, 64}}) {
         Tensor x = uneven(m, k, rng_), w = uneven(n, k, rng_);
         Tensor w8 = w;
         gpu_->to_device(w8, model::Storage::fp8_block);
         ASSERT_EQ(w8.storage, model::Storage::fp8_block);
         const Tensor w_ref = fp8_round_trip(w, 128, 128);
         EXPECT_EQ(host(w8).data, w_ref.data) << "weight quantization";
+        const bool gemv = m <= 2;
         Tensor want(m, n);
-        cpu_.linear(fp8_round_trip(x, 1, 128), w_ref, want);
+        cpu_.linear(gemv ? x : fp8_round_trip(x, 1, 128), w_ref, want);
         Tensor got = gpu_->zeros(m, n);
         gpu_->linear(dev(x), w8, got);
-        EXPECT_LE(rel_diff(host(got), want), 1e-3f) << m << " " << k << " " << n;
+        EXPECT_LE(rel_diff(host(got), want), gemv ? 1e-5f : 1e-3f) << m << " " << k << " " << n;
     }
+}
+
+Tensor bf16_round_trip(const Tensor& t) {
+    Tensor out = t;
+    for (float& v : out.data) {
+        v = bf16_to_float(float_to_bf16(v));
+    }
+    return out;
+}
+
+// BF16 weights (the head, the embedding): the GEMV reads them as stored; larger products round
+// the activations to BF16 for cuBLAS, whose BF16 x BF16 products are exact in float32.
+TEST_F(CudaOpsTest, Bf16LinearAndEmbeddingMatchCpu) {
+    for (auto [m, k, n] : {std::tuple{1, 256, 1000}, {5, 64, 33}, {20, 128, 300}}) {
+        Tensor x = random(m, k), w = random(n, k);
+        Tensor wb = w;
+        gpu_->to_device(wb, model::Storage::bf16);
+        ASSERT_EQ(wb.storage, model::Storage::bf16);
+        const Tensor w_ref = bf16_round_trip(w);
+        EXPECT_EQ(host(wb).data, w_ref.data);
+        Tensor want(m, n);
+        cpu_.linear(m <= 2 ? x : bf16_round_trip(x), w_ref, want);
+        Tensor got = gpu_->zeros(m, n);
+        gpu_->linear(dev(x), wb, got);
+        EXPECT_LE(rel_diff(host(got), want), 1e-5f) << m << " " << k << " " << n;
+        const std::vector<std::int32_t> ids = {3, 0, n - 1, 3};
+        Tensor rows(4, k), grows = gpu_->zeros(4, k);
+        cpu_.embedding(w_ref, ids, rows);
+        gpu_->embedding(wb, ids, grows);
+        EXPECT_EQ(host(grows).data, rows.data);
+    }
+}
+
+// Weights that share their input run in one GEMV launch, each into its own output.
+TEST_F(CudaOpsTest, LinearsShareTheirInput) {
+    for (int m : {1, 4, 12}) {
+        Tensor x = uneven(m, 256, rng_);
+        std::vector<Tensor> ws = {uneven(576, 256, rng_), uneven(384, 256, rng_),
+                                  uneven(128, 256, rng_)};
+        std::vector<Tensor> gws = ws, want, got;
+        std::vector<const Tensor*> wp;
+        std::vector<Tensor*> yp;
+        for (std::size_t i = 0; i < ws.size(); ++i) {
+            gpu_->to_device(gws[i], model::Storage::fp8_block);
+            want.push_back(gpu_->zeros(m, ws[i].rows()));
+            got.push_back(gpu_->zeros(m, ws[i].rows()));
+        }
+        const Tensor gx = dev(x);
+        for (std::size_t i = 0; i < ws.size(); ++i) {
+            gpu_->linear(gx, gws[i], want[i]);
+            wp.push_back(&gws[i]);
+            yp.push_back(&got[i]);
+        }
+        gpu_->linears(gx, wp, yp);
+        for (std::size_t i = 0; i < ws.size(); ++i) {
+            EXPECT_LE(rel_diff(host(got[i]), host(want[i])), 1e-6f) << m << " weight " << i;
+        }
+    }
+}
+
+// Routing on the device picks the experts and weights model::route_tokens picks, and the grouped
+// GEMV gives the host path's result, for float32 and block-FP8 experts, up to the size where the
+// backend hands the step to the host path.
+TEST_F(CudaOpsTest, MoeRoutedOnTheDeviceMatchesHostRouting) {
+    model::ModelConfig c;
+    c.n_routed_experts = 16;
+    c.n_group = 4;
+    c.topk_group = 2;
+    c.num_experts_per_tok = 4;
+    c.norm_topk_prob = true;
+    c.routed_scaling_factor = 2.5;
+    const int hidden = 256, inter = 128;
+    for (bool fp8 : {false, true}) {
+        std::vector<Tensor> w_ref, gw;
+        for (int e = 0; e < 3 * c.n_routed_experts; ++e) {
+            Tensor w = e % 3 == 2 ? random(hidden, inter, 0.1f) : random(inter, hidden, 0.1f);
+            gw.push_back(w);
+            gpu_->to_device(gw.back(), fp8 ? model::Storage::fp8_block : model::Storage::f32);
+            w_ref.push_back(fp8 ? fp8_round_trip(w, 128, 128) : w);
+        }
+        std::vector<model::ExpertWeights> experts, gexperts;
+        for (int e = 0; e < c.n_routed_experts; ++e) {
+            const auto i = static_cast<std::size_t>(3 * e);
+            experts.push_back({&w_ref[i], &w_ref[i + 1], &w_ref[i + 2]});
+            gexperts.push_back({&gw[i], &gw[i + 1], &gw[i + 2]});
+        }
+        std::vector<float> bias(static_cast<std::size_t>(c.n_routed_experts));
+        std::normal_distribution<float> nd(0.0f, 0.1f);
+        for (float& b : bias) {
+            b = nd(rng_);
+        }
+        // 600 tokens (2,400 rows) take the host path, which rounds FP8 activations (checked
+        // against its emulation above): float32 experts only there.
+        for (int tokens : fp8 ? std::vector<int>{1, 3, 40} : std::vector<int>{1, 3, 40, 600}) {
+            Tensor x = random(tokens, hidden), logits = random(tokens, c.n_routed_experts);
+            Tensor want = random(tokens, hidden);
+            Tensor got = dev(want);
+            cpu_.moe(x, logits, bias, c, experts, want);
+            gpu_->moe(dev(x), dev(logits), bias, c, gexperts, got);
+            EXPECT_LE(rel_diff(host(got), want), 1e-5f)
+                << (fp8 ? "fp8 " : "f32 ") << tokens << " tokens";
+        }
+    }
+}
+
+// Dummy weights made on the device are the host generator's values.
+TEST_F(CudaOpsTest, RandomNormalMatchesTheHostGenerator) {
+    model::WeightSpec spec{
+        "model.layers.0.mlp.gate_proj.weight", {96, 333}, model::WeightKind::kLinear};
+    const Tensor want = model::random_weight(spec, 5);
+    auto got = gpu_->random_normal(spec.shape, model::random_init(spec, 5));
+    ASSERT_TRUE(got.has_value());
+    const Tensor h = host(*got);
+    std::size_t exact = 0;
+    for (std::size_t i = 0; i < want.data.size(); ++i) {
+        exact += h.data[i] == want.data[i] ? 1 : 0;
+        ASSERT_NEAR(h.data[i], want.data[i], 1e-6f) << i;
+    }
+    EXPECT_GE(exact, want.data.size() * 999 / 1000);
 }
 
 TEST_F(CudaOpsTest, Fp8MoeExpertsMatchEmulatedBlockFp8) {
@@ -364,9 +493,12 @@ TEST_F(CudaOpsTest, Fp32PrecisionAndPartialBlocksKeepFloatWeights) {
     Tensor w = random(256, 256);
     fp32.to_device(w, model::Storage::fp8_block);
     EXPECT_EQ(w.storage, model::Storage::f32);
-    Tensor odd = random(576, 200);
+    Tensor odd = random(576, 200);  // 200 columns: no whole 128-column groups
     gpu_->to_device(odd, model::Storage::fp8_block);
     EXPECT_EQ(odd.storage, model::Storage::f32);
+    Tensor rows = random(576, 256);  // rows are padded
+    gpu_->to_device(rows, model::Storage::fp8_block);
+    EXPECT_EQ(rows.storage, model::Storage::fp8_block);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,7 +17,11 @@
 
 #include "backend/common.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mla_decode.h"
+#include "backend/cuda/topk.h"
+#include "core/log.h"
 
 namespace dsserve::backend::cuda {
 
@@ -52,6 +57,39 @@ std::int64_t round_up4(std::int64_t v) {
 int narrow(std::int64_t v) {
     DS_ASSERT(v >= 0 && v <= INT32_MAX, v);
     return static_cast<int>(v);
+}
+
+std::int64_t round_up128(std::int64_t v) {
+    return (v + 127) / 128 * 128;
+}
+
+WeightFormat format_of(const Tensor& w) {
+    switch (w.storage) {
+        case model::Storage::fp8_block:
+            return WeightFormat::fp8_block;
+        case model::Storage::bf16:
+            return WeightFormat::bf16;
+        case model::Storage::f32:
+            break;
+    }
+    return WeightFormat::f32;
+}
+
+// Up to this many rows a product runs in the GEMV kernels. Measured on the H200
+// (bench/results/2026-11-28-cuda-decode.md): at one row the GEMV beats the quantizer + cuBLASLt
+// pair, from four rows on its float32 activation reads (L1-bound) make it slower.
+constexpr std::int64_t kGemvRows = 2;
+
+// The GEMV view of weight w writing its n columns into y (row stride ldy).
+GemvSegment segment_of(const Tensor& w, float* y, std::int64_t ldy) {
+    GemvSegment s;
+    s.w = w.device_data.get();
+    s.scale = static_cast<const float*>(w.scale_data.get());
+    s.scale_ld = static_cast<int>(weight_scale_stride(w.cols()));
+    s.n = narrow(w.rows());
+    s.y = y;
+    s.ldy = narrow(ldy);
+    return s;
 }
 
 }  // namespace
@@ -91,8 +129,109 @@ struct CudaOps::Impl {
     };
     std::array<Upload, 8> uploads;
     std::size_t next_upload = 0;
+    // Host arrays that never change (router biases), by address.
+    std::map<const void*, std::shared_ptr<void>> constants;
+
+    const float* constant(std::span<const float> values) {
+        auto& d = constants[values.data()];
+        if (!d) {
+            d = alloc(values.size_bytes());
+            copy_to_device(d.get(), values.data(), values.size_bytes());
+        }
+        return static_cast<const float*>(d.get());
+    }
 
     void bind() const { check_cuda(cudaSetDevice(device), "cudaSetDevice"); }
+
+    // DSSERVE_CUDA_PROFILE=N: the GPU time of each op (events around every outermost call),
+    // logged every N forward passes (a pass ends with a to_host of its logits), with the wall
+    // time between passes, so that the share the GPU spends waiting for the host shows too.
+    int profile_every = 0;
+    int profile_depth = 0;
+    struct Mark {
+        const char* op;
+        cudaEvent_t begin, end;
+    };
+    std::vector<Mark> marks;
+    std::vector<cudaEvent_t> spare_events;
+    std::map<std::string, std::pair<double, long>> op_ms;
+    int profiled_passes = 0;
+    std::chrono::steady_clock::time_point window_start = std::chrono::steady_clock::now();
+
+    cudaEvent_t take_event() {
+        if (spare_events.empty()) {
+            cudaEvent_t e = nullptr;
+            check_cuda(cudaEventCreate(&e), "cudaEventCreate");
+            return e;
+        }
+        cudaEvent_t e = spare_events.back();
+        spare_events.pop_back();
+        return e;
+    }
+
+    class OpScope {
+    public:
+        OpScope(Impl& impl, const char* op) : impl_(impl), op_(op) {
+            if (impl_.profile_every > 0 && impl_.profile_depth++ == 0) {
+                begin_ = impl_.take_event();
+                check_cuda(cudaEventRecord(begin_, impl_.stream), "cudaEventRecord");
+            }
+        }
+        ~OpScope() {
+            if (impl_.profile_every > 0 && --impl_.profile_depth == 0) {
+                cudaEvent_t end = impl_.take_event();
+                check_cuda(cudaEventRecord(end, impl_.stream), "cudaEventRecord");
+                impl_.marks.push_back({op_, begin_, end});
+            }
+        }
+        OpScope(const OpScope&) = delete;
+        OpScope& operator=(const OpScope&) = delete;
+
+    private:
+        Impl& impl_;
+        const char* op_;
+        cudaEvent_t begin_ = nullptr;
+    };
+    OpScope op(const char* name) { return OpScope(*this, name); }
+
+    // After a synchronization: every recorded op has finished.
+    void collect_profile() {
+        if (profile_every == 0 || profile_depth != 0) {
+            return;
+        }
+        for (const Mark& m : marks) {
+            float ms = 0.0f;
+            check_cuda(cudaEventElapsedTime(&ms, m.begin, m.end), "cudaEventElapsedTime");
+            auto& [total, calls] = op_ms[m.op];
+            total += ms;
+            ++calls;
+            spare_events.push_back(m.begin);
+            spare_events.push_back(m.end);
+        }
+        marks.clear();
+        if (++profiled_passes < profile_every) {
+            return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        const double wall = std::chrono::duration<double, std::milli>(now - window_start).count();
+        double gpu = 0.0;
+        std::vector<std::pair<double, std::string>> rows;
+        for (const auto& [name, v] : op_ms) {
+            gpu += v.first;
+            rows.emplace_back(v.first, str_cat(name, " ", v.first / profiled_passes, " ms (",
+                                               v.second / profiled_passes, " calls)"));
+        }
+        std::sort(rows.rbegin(), rows.rend());
+        std::string table;
+        for (const auto& [ms, line] : rows) {
+            table += str_cat("\n  ", line);
+        }
+        log::info("CUDA profile over ", profiled_passes, " passes: wall ", wall / profiled_passes,
+                  " ms per pass, GPU busy in ops ", gpu / profiled_passes, " ms per pass", table);
+        op_ms.clear();
+        profiled_passes = 0;
+        window_start = now;
+    }
 
     std::shared_ptr<void> alloc(std::size_t bytes) {
         if (bytes == 0) {
@@ -116,6 +255,33 @@ struct CudaOps::Impl {
         return t;
     }
 
+    // Host arrays reach the device through a pinned ring: a copy from pageable memory would
+    // first wait for all queued work, and the host could never run ahead of the GPU. A lap of
+    // the ring waits once for the copies of the lap before it.
+    static constexpr std::size_t kRingBytes = 32u << 20;
+    std::byte* ring = nullptr;
+    std::size_t ring_used = 0;
+    cudaEvent_t ring_lap = nullptr;
+
+    void copy_to_device(void* dst, const void* src, std::size_t bytes) {
+        const std::size_t need = (bytes + 255) / 256 * 256;
+        if (need > kRingBytes / 4) {
+            check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream),
+                       "cudaMemcpyAsync (upload)");
+            return;
+        }
+        if (ring_used + need > kRingBytes) {
+            check_cuda(cudaEventRecord(ring_lap, stream), "cudaEventRecord");
+            check_cuda(cudaEventSynchronize(ring_lap), "cudaEventSynchronize (upload ring)");
+            ring_used = 0;
+        }
+        std::byte* staged = ring + ring_used;
+        ring_used += need;
+        std::memcpy(staged, src, bytes);
+        check_cuda(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, stream),
+                   "cudaMemcpyAsync (upload)");
+    }
+
     template <typename T>
     const T* upload(std::span<const T> values) {
         if (values.empty()) {
@@ -132,9 +298,7 @@ struct CudaOps::Impl {
         u.host.resize(bytes);
         std::memcpy(u.host.data(), values.data(), bytes);
         u.device = alloc(bytes);
-        check_cuda(
-            cudaMemcpyAsync(u.device.get(), values.data(), bytes, cudaMemcpyHostToDevice, stream),
-            "cudaMemcpyAsync (upload)");
+        copy_to_device(u.device.get(), values.data(), bytes);
         return static_cast<const T*>(u.device.get());
     }
 
@@ -191,9 +355,11 @@ struct CudaOps::Impl {
     // and B = x (k x m column-major); the weight's scales are per 128x128 block, the
     // activations' per 128 values of a row. cuBLASLt takes this only for m a multiple of 4; the
     // scale layouts (kernels.h) were found by checking every candidate against a host emulation.
+    // Block-FP8 weights are stored with their rows padded to a multiple of 128 (zeros), and y
+    // has that many columns.
     void fp8_gemm(const std::uint8_t* xq, const float* xs, std::int64_t m, std::int64_t k,
                   const Tensor& w, float* y) {
-        const std::int64_t n = w.rows();
+        const std::int64_t n = round_up128(w.rows());
         DS_ASSERT(m % 4 == 0, "FP8 matmul rows ", m, " not a multiple of 4");
         if (m == 0) {
             return;
@@ -271,27 +437,90 @@ struct CudaOps::Impl {
                      str_cat("FP8 matmul [", m, ", ", k, "] x [", n, ", ", k, "]^T"));
     }
 
-    // y = x w^T for a weight in either storage.
-    void linear(const float* x, std::int64_t m, std::int64_t k, const Tensor& w, float* y) {
-        if (w.storage == model::Storage::fp8_block) {
-            const std::int64_t padded = round_up4(m);
-            const std::array<std::int32_t, 2> one_segment = {0, static_cast<std::int32_t>(padded)};
-            QuantizedRows xq = quantize(x, m, k, one_segment);
-            if (padded == m) {
-                fp8_gemm(xq.rows(0), xq.scales(0), m, k, w, y);
-                return;
-            }
-            // The padding rows' results land in scratch; the first m rows are a prefix.
-            std::shared_ptr<void> out =
-                alloc(static_cast<std::size_t>(padded * w.rows()) * sizeof(float));
-            fp8_gemm(xq.rows(0), xq.scales(0), padded, k, w, static_cast<float*>(out.get()));
-            check_cuda(cudaMemcpyAsync(y, out.get(),
-                                       static_cast<std::size_t>(m * w.rows()) * sizeof(float),
-                                       cudaMemcpyDeviceToDevice, stream),
-                       "cudaMemcpyAsync (FP8 matmul rows)");
-        } else {
-            gemm_xwt(x, m, k, ptr(w), w.rows(), y);
+    // y[m, n] = the FP8 product of quantized rows and w, into y's n = w.rows() columns.
+    void fp8_product(const QuantizedRows& xq, std::int64_t r0, std::int64_t m, const Tensor& w,
+                     float* y) {
+        const std::int64_t n = w.rows(), padded_n = round_up128(n), padded_m = round_up4(m);
+        if (padded_m == m && padded_n == n) {
+            fp8_gemm(xq.rows(r0), xq.scales(r0), m, xq.k, w, y);
+            return;
         }
+        // Padding rows and columns land in scratch; y is its top-left corner.
+        std::shared_ptr<void> out =
+            alloc(static_cast<std::size_t>(padded_m * padded_n) * sizeof(float));
+        fp8_gemm(xq.rows(r0), xq.scales(r0), padded_m, xq.k, w, static_cast<float*>(out.get()));
+        check_cuda(cudaMemcpy2DAsync(y, static_cast<std::size_t>(n) * sizeof(float), out.get(),
+                                     static_cast<std::size_t>(padded_n) * sizeof(float),
+                                     static_cast<std::size_t>(n) * sizeof(float),
+                                     static_cast<std::size_t>(m), cudaMemcpyDeviceToDevice, stream),
+                   "cudaMemcpy2DAsync (FP8 matmul rows)");
+    }
+
+    // y = x w^T for a weight in any storage.
+    void linear(const float* x, std::int64_t m, std::int64_t k, const Tensor& w, float* y) {
+        if (m == 0 || w.rows() == 0) {
+            return;
+        }
+        const WeightFormat format = format_of(w);
+        if (m <= kGemvRows && gemv_supports(format, narrow(k))) {
+            const GemvSegment seg = segment_of(w, y, w.rows());
+            launch_gemv(format, GemvInput{x, narrow(k), narrow(k), false}, &seg, 1,
+                        GemvPlain{narrow(m)}, stream);
+            return;
+        }
+        switch (w.storage) {
+            case model::Storage::fp8_block: {
+                const std::array<std::int32_t, 2> one_segment = {
+                    0, static_cast<std::int32_t>(round_up4(m))};
+                const QuantizedRows xq = quantize(x, m, k, one_segment);
+                fp8_product(xq, 0, m, w, y);
+                break;
+            }
+            case model::Storage::bf16: {
+                std::shared_ptr<void> xb = alloc(static_cast<std::size_t>(m * k) * 2);
+                launch_to_bf16(x, m * k, xb.get(), stream);
+                const float one = 1.0f, zero = 0.0f;
+                check_cublas(
+                    cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, narrow(w.rows()), narrow(m),
+                                 narrow(k), &one, w.device_data.get(), CUDA_R_16BF, narrow(k),
+                                 xb.get(), CUDA_R_16BF, narrow(k), &zero, y, CUDA_R_32F,
+                                 narrow(w.rows()), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    str_cat("bf16 gemm [", m, ", ", k, "] x [", w.rows(), ", ", k, "]^T"));
+                break;
+            }
+            case model::Storage::f32:
+                gemm_xwt(x, m, k, ptr(w), w.rows(), y);
+                break;
+        }
+    }
+
+    // Every expert's weights as device arrays of pointers, for the grouped GEMV: [e][gate, up]
+    // and [e][down], with their scales. Built once per layer (keyed by the layer's expert list).
+    struct ExpertTable {
+        std::shared_ptr<void> gate_up, gate_up_scales, down, down_scales;
+    };
+    std::map<const void*, ExpertTable> expert_tables;
+
+    const ExpertTable& expert_table(std::span<const model::ExpertWeights> experts) {
+        auto& table = expert_tables[experts.data()];
+        if (!table.gate_up) {
+            std::vector<const void*> gu, gus, d, ds;
+            for (const auto& e : experts) {
+                gu.push_back(e.gate->device_data.get());
+                gu.push_back(e.up->device_data.get());
+                gus.push_back(e.gate->scale_data.get());
+                gus.push_back(e.up->scale_data.get());
+                d.push_back(e.down->device_data.get());
+                ds.push_back(e.down->scale_data.get());
+            }
+            auto put = [&](const std::vector<const void*>& v) {
+                std::shared_ptr<void> dev = alloc(v.size() * sizeof(void*));
+                copy_to_device(dev.get(), v.data(), v.size() * sizeof(void*));
+                return dev;
+            };
+            table = {put(gu), put(gus), put(d), put(ds)};
+        }
+        return table;
     }
 
     // The key lists of every new token, as cache slots: for causal attention, the prefix of the
@@ -319,6 +548,9 @@ struct CudaOps::Impl {
 
 CudaOps::CudaOps(int device, bool fp32) : impl_(std::make_unique<Impl>()) {
     impl_->fp32 = fp32;
+    if (const char* every = std::getenv("DSSERVE_CUDA_PROFILE")) {
+        impl_->profile_every = std::max(0, std::atoi(every));
+    }
     const int n = cuda_device_count();
     DS_CHECK(n > 0, "--device cuda: no CUDA device is visible to this process");
     DS_CHECK(device >= 0 && device < n, "--device cuda:", device, ": only ", n,
@@ -339,6 +571,11 @@ CudaOps::CudaOps(int device, bool fp32) : impl_(std::make_unique<Impl>()) {
     check_cublas(cublasSetMathMode(impl_->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
     check_cublas(cublasLtCreate(&impl_->lt), "cublasLtCreate");
     impl_->workspace = impl_->alloc(Impl::kWorkspaceBytes);
+    void* ring = nullptr;
+    check_cuda(cudaMallocHost(&ring, Impl::kRingBytes), "cudaMallocHost (upload ring)");
+    impl_->ring = static_cast<std::byte*>(ring);
+    check_cuda(cudaEventCreateWithFlags(&impl_->ring_lap, cudaEventDisableTiming),
+               "cudaEventCreate");
 }
 
 CudaOps::~CudaOps() {
@@ -355,6 +592,8 @@ CudaOps::~CudaOps() {
             cublasLtMatmulDescDestroy(p.desc);
         }
         cublasLtDestroy(impl_->lt);
+        cudaEventDestroy(impl_->ring_lap);
+        cudaFreeHost(impl_->ring);
     }
     // The stream is left alive: tensors that outlive the backend free into it.
 }
@@ -369,38 +608,75 @@ Tensor CudaOps::zeros(std::vector<std::int64_t> shape) {
     return impl_->tensor(std::move(shape), true);
 }
 
-void CudaOps::to_device(Tensor& t, model::Storage storage) {
-    if (t.device == model::Device::cuda) {
-        return;
-    }
+Tensor CudaOps::empty(std::vector<std::int64_t> shape) {
+    impl_->bind();
+    return impl_->tensor(std::move(shape), false);
+}
+
+std::optional<Tensor> CudaOps::random_normal(std::vector<std::int64_t> shape,
+                                             const model::NormalInit& init) {
     std::lock_guard lock(impl_->place_mutex);
     impl_->bind();
-    DS_ASSERT(static_cast<std::int64_t>(t.data.size()) == t.numel(), t.data.size());
-    Tensor d = impl_->tensor(t.shape, false);
-    if (!t.data.empty()) {
-        check_cuda(cudaMemcpyAsync(d.device_ptr(), t.data.data(), t.data.size() * sizeof(float),
-                                   cudaMemcpyHostToDevice, impl_->stream),
-                   "cudaMemcpyAsync (to_device)");
+    Tensor t = impl_->tensor(std::move(shape), false);
+    launch_random_normal(t.device_ptr(), t.numel(), init.state, init.mean, init.std, impl_->stream);
+    return t;
+}
+
+void CudaOps::to_device(Tensor& t, model::Storage storage) {
+    std::lock_guard lock(impl_->place_mutex);
+    impl_->bind();
+    if (impl_->fp32) {
+        storage = model::Storage::f32;
     }
-    // cuBLASLt's block-scaled FP8 matmul wants whole 128-blocks.
-    if (storage == model::Storage::fp8_block && !impl_->fp32 && t.shape.size() == 2 &&
-        t.rows() % 128 == 0 && t.cols() % 128 == 0) {
+    // Block FP8 needs whole 128-column groups (the activations' scale groups); rows are padded.
+    if (storage == model::Storage::fp8_block &&
+        (t.shape.size() != 2 || t.cols() % 128 != 0 || t.rows() == 0)) {
+        storage = model::Storage::f32;
+    }
+    if (t.device == model::Device::cuda) {
+        if (t.storage == storage) {
+            return;
+        }
+        DS_ASSERT(t.storage == model::Storage::f32, "converting a device tensor from ",
+                  static_cast<int>(t.storage));
+    } else {
+        DS_ASSERT(static_cast<std::int64_t>(t.data.size()) == t.numel(), t.data.size());
+        Tensor d = impl_->tensor(t.shape, false);
+        if (!t.data.empty()) {
+            check_cuda(cudaMemcpyAsync(d.device_ptr(), t.data.data(), t.data.size() * sizeof(float),
+                                       cudaMemcpyHostToDevice, impl_->stream),
+                       "cudaMemcpyAsync (to_device)");
+        }
+        t = std::move(d);
+    }
+    if (storage == model::Storage::fp8_block) {
         Tensor q;
         q.shape = t.shape;
         q.device = model::Device::cuda;
         q.storage = model::Storage::fp8_block;
-        q.device_data = impl_->alloc(static_cast<std::size_t>(t.numel()));
+        const std::int64_t rows = round_up128(t.rows());
+        const auto bytes = static_cast<std::size_t>(rows * t.cols());
+        q.device_data = impl_->alloc(bytes);
+        check_cuda(cudaMemsetAsync(q.device_data.get(), 0, bytes, impl_->stream),
+                   "cudaMemsetAsync");
         const auto scale_bytes =
-            static_cast<std::size_t>(groups_of(t.rows()) * weight_scale_stride(t.cols())) *
+            static_cast<std::size_t>(groups_of(rows) * weight_scale_stride(t.cols())) *
             sizeof(float);
         q.scale_data = impl_->alloc(scale_bytes);
         check_cuda(cudaMemsetAsync(q.scale_data.get(), 0, scale_bytes, impl_->stream),
                    "cudaMemsetAsync");
-        launch_quantize_weight(d.device_ptr(), t.rows(), t.cols(), q.device_data.get(),
+        launch_quantize_weight(t.device_ptr(), t.rows(), t.cols(), q.device_data.get(),
                                static_cast<float*>(q.scale_data.get()), impl_->stream);
-        d = std::move(q);
+        t = std::move(q);
+    } else if (storage == model::Storage::bf16) {
+        Tensor b;
+        b.shape = t.shape;
+        b.device = model::Device::cuda;
+        b.storage = model::Storage::bf16;
+        b.device_data = impl_->alloc(static_cast<std::size_t>(t.numel()) * 2);
+        launch_to_bf16(t.device_ptr(), t.numel(), b.device_data.get(), impl_->stream);
+        t = std::move(b);
     }
-    t = std::move(d);
 }
 
 model::Ops::MemoryInfo CudaOps::memory_info() {
@@ -421,6 +697,11 @@ Tensor CudaOps::to_host(const Tensor& t) {
                                  t.rows(), t.cols(), f.device_ptr(), impl_->stream);
         return to_host(f);
     }
+    if (t.storage == model::Storage::bf16) {
+        Tensor f = impl_->tensor(t.shape, false);
+        launch_from_bf16(t.device_data.get(), t.numel(), f.device_ptr(), impl_->stream);
+        return to_host(f);
+    }
     Tensor h(t.shape);
     if (!h.data.empty()) {
         check_cuda(cudaMemcpyAsync(h.data.data(), t.device_ptr(), h.data.size() * sizeof(float),
@@ -428,10 +709,12 @@ Tensor CudaOps::to_host(const Tensor& t) {
                    "cudaMemcpyAsync (to_host)");
     }
     check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (to_host)");
+    impl_->collect_profile();
     return h;
 }
 
 void CudaOps::linear(const Tensor& x, const Tensor& w, Tensor& y) {
+    auto timed = impl_->op("linear");
     const std::int64_t m = x.rows(), k = x.cols(), n = w.rows();
     DS_ASSERT(w.cols() == k && y.rows() == m && y.cols() == n, "linear [", m, ",", k, "] x [", n,
               ",", w.cols(), "] -> [", y.rows(), ",", y.cols(), "]");
@@ -439,13 +722,45 @@ void CudaOps::linear(const Tensor& x, const Tensor& w, Tensor& y) {
     impl_->linear(ptr(x), m, k, w, ptr(y));
 }
 
+void CudaOps::linears(const Tensor& x, std::span<const Tensor* const> ws,
+                      std::span<Tensor* const> ys) {
+    auto timed = impl_->op("linears");
+    DS_ASSERT(ws.size() == ys.size() && !ws.empty(), ws.size(), " ", ys.size());
+    const std::int64_t m = x.rows(), k = x.cols();
+    const WeightFormat format = format_of(*ws[0]);
+    bool one_launch = m <= kGemvRows && ws.size() <= static_cast<std::size_t>(kGemvMaxSegments) &&
+                      gemv_supports(format, narrow(k));
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+        DS_ASSERT(ws[i]->cols() == k && ys[i]->rows() == m && ys[i]->cols() == ws[i]->rows(),
+                  "linear [", m, ",", k, "] x [", ws[i]->rows(), ",", ws[i]->cols(), "] -> [",
+                  ys[i]->rows(), ",", ys[i]->cols(), "]");
+        one_launch = one_launch && format_of(*ws[i]) == format;
+    }
+    if (!one_launch) {
+        Ops::linears(x, ws, ys);
+        return;
+    }
+    if (m == 0) {
+        return;
+    }
+    impl_->bind();
+    std::array<GemvSegment, kGemvMaxSegments> segs{};
+    for (std::size_t i = 0; i < ws.size(); ++i) {
+        segs[i] = segment_of(*ws[i], ptr(*ys[i]), ys[i]->cols());
+    }
+    launch_gemv(format, GemvInput{ptr(x), narrow(k), narrow(k), false}, segs.data(),
+                static_cast<int>(ws.size()), GemvPlain{narrow(m)}, impl_->stream);
+}
+
 void CudaOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
+    auto timed = impl_->op("rms_norm");
     DS_ASSERT(g.numel() == x.cols() && y.numel() == x.numel(), x.cols(), " ", g.numel());
     impl_->bind();
     launch_rms_norm(ptr(x), ptr(g), eps, ptr(y), x.rows(), narrow(x.cols()), impl_->stream);
 }
 
 void CudaOps::layer_norm(const Tensor& x, const Tensor& g, const Tensor& b, float eps, Tensor& y) {
+    auto timed = impl_->op("layer_norm");
     DS_ASSERT(g.numel() == x.cols() && b.numel() == x.cols() && y.numel() == x.numel(), x.cols());
     impl_->bind();
     launch_layer_norm(ptr(x), ptr(g), ptr(b), eps, ptr(y), x.rows(), narrow(x.cols()),
@@ -455,6 +770,7 @@ void CudaOps::layer_norm(const Tensor& x, const Tensor& g, const Tensor& b, floa
 void CudaOps::rope(Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
                    std::span<const std::int32_t> positions, std::span<const float> inv_freq,
                    float attention_factor, bool interleaved) {
+    auto timed = impl_->op("rope");
     DS_ASSERT(static_cast<int>(inv_freq.size()) == rope_dim / 2 &&
                   x.rows() == static_cast<std::int64_t>(positions.size()) &&
                   x.cols() == static_cast<std::int64_t>(num_heads) * head_stride,
@@ -466,29 +782,38 @@ void CudaOps::rope(Tensor& x, int num_heads, int head_stride, int offset, int ro
 }
 
 void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
+    auto timed = impl_->op("silu_mul");
     DS_ASSERT(gate.numel() == up.numel() && out.numel() == gate.numel(), gate.numel());
     impl_->bind();
     launch_silu_mul(ptr(gate), ptr(up), ptr(out), gate.numel(), impl_->stream);
 }
 
 void CudaOps::embedding(const Tensor& table, std::span<const std::int32_t> ids, Tensor& out) {
+    auto timed = impl_->op("embedding");
     DS_ASSERT(out.rows() == static_cast<std::int64_t>(ids.size()) && out.cols() == table.cols(),
               out.rows());
     for (std::int32_t id : ids) {
         DS_ASSERT(id >= 0 && id < table.rows(), "token id ", id, " outside vocab ", table.rows());
     }
     impl_->bind();
+    if (table.storage == model::Storage::bf16) {
+        launch_gather_rows_bf16(table.device_data.get(), impl_->upload(ids), out.rows(),
+                                narrow(table.cols()), ptr(out), impl_->stream);
+        return;
+    }
     launch_gather_rows(ptr(table), impl_->upload(ids), out.rows(), narrow(table.cols()), ptr(out),
                        impl_->stream);
 }
 
 void CudaOps::add(Tensor& x, const Tensor& y) {
+    auto timed = impl_->op("add");
     DS_ASSERT(x.numel() == y.numel(), x.numel(), " ", y.numel());
     impl_->bind();
     launch_add(ptr(x), ptr(y), x.numel(), impl_->stream);
 }
 
 void CudaOps::copy_cols(const Tensor& src, int src_col, Tensor& dst, int dst_col, int n) {
+    auto timed = impl_->op("copy_cols");
     DS_ASSERT(src.rows() == dst.rows() && src_col + n <= src.cols() && dst_col + n <= dst.cols(),
               src.rows(), " ", dst.rows());
     if (src.rows() == 0 || n == 0) {
@@ -503,11 +828,13 @@ void CudaOps::copy_cols(const Tensor& src, int src_col, Tensor& dst, int dst_col
 }
 
 void CudaOps::scale(Tensor& x, float s) {
+    auto timed = impl_->op("scale");
     impl_->bind();
     launch_scale(ptr(x), s, x.numel(), impl_->stream);
 }
 
 void CudaOps::gather_rows(const Tensor& src, std::span<const std::int64_t> rows, Tensor& dst) {
+    auto timed = impl_->op("gather_rows");
     DS_ASSERT(dst.rows() == static_cast<std::int64_t>(rows.size()) && src.cols() == dst.cols(),
               dst.rows(), " ", rows.size());
     for (std::int64_t r : rows) {
@@ -519,6 +846,7 @@ void CudaOps::gather_rows(const Tensor& src, std::span<const std::int64_t> rows,
 }
 
 void CudaOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slots, Tensor& dst) {
+    auto timed = impl_->op("scatter_rows");
     DS_ASSERT(src.rows() == static_cast<std::int64_t>(slots.size()) && src.cols() == dst.cols(),
               src.rows(), " ", slots.size());
     for (std::int32_t s : slots) {
@@ -532,6 +860,7 @@ void CudaOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slot
 std::vector<std::vector<std::int32_t>> CudaOps::indexer_topk(
     const Tensor& q, const Tensor& weights, std::span<const model::SequenceSlots> seqs,
     const Tensor& index_k, int num_heads, int head_dim, float scale, int top_k) {
+    auto timed = impl_->op("indexer_topk");
     impl_->bind();
     // Tokens that see no more than top_k positions keep them all and need no scores.
     std::vector<std::vector<std::int32_t>> selected;
@@ -566,17 +895,25 @@ std::vector<std::vector<std::int32_t>> CudaOps::indexer_topk(
     }
     const auto rows = static_cast<std::int64_t>(q_row.size());
     Tensor score = impl_->tensor({rows, keys.max_count}, false);
+    const std::int32_t* count = impl_->upload(std::span<const std::int32_t>(keys.count));
     launch_indexer_scores(
         ptr(q), ptr(weights), ptr(index_k), impl_->upload(std::span<const std::int32_t>(q_row)),
         impl_->upload(std::span<const std::int32_t>(keys.slots)),
-        impl_->upload(std::span<const std::int32_t>(keys.offset)),
-        impl_->upload(std::span<const std::int32_t>(keys.count)), static_cast<int>(rows),
+        impl_->upload(std::span<const std::int32_t>(keys.offset)), count, static_cast<int>(rows),
         keys.max_count, num_heads, head_dim, scale, keys.max_count, ptr(score), impl_->stream);
-    Tensor host = to_host(score);
+    // The selection is made on the device; only the chosen positions travel.
+    std::shared_ptr<void> chosen = impl_->alloc(static_cast<std::size_t>(rows * top_k) * 4);
+    launch_row_topk(ptr(score), keys.max_count, count, static_cast<int>(rows), top_k,
+                    static_cast<std::int32_t*>(chosen.get()), impl_->stream);
+    std::vector<std::int32_t> host(static_cast<std::size_t>(rows * top_k));
+    check_cuda(cudaMemcpyAsync(host.data(), chosen.get(), host.size() * 4, cudaMemcpyDeviceToHost,
+                               impl_->stream),
+               "cudaMemcpyAsync (indexer top-k)");
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (indexer top-k)");
     for (std::int64_t i = 0; i < rows; ++i) {
-        const auto n = static_cast<std::size_t>(keys.count[static_cast<std::size_t>(i)]);
-        selected[static_cast<std::size_t>(scored[static_cast<std::size_t>(i)])] =
-            top_positions(std::span<const float>(host.row(i), n), top_k);
+        auto& out = selected[static_cast<std::size_t>(scored[static_cast<std::size_t>(i)])];
+        const std::int32_t* r = host.data() + i * top_k;
+        out.assign(r, r + std::min<std::int32_t>(top_k, keys.count[static_cast<std::size_t>(i)]));
     }
     return selected;
 }
@@ -585,6 +922,7 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
                             const model::LayerCacheView& cache, const Tensor& kv_b,
                             const model::MlaParams& p,
                             const std::vector<std::vector<std::int32_t>>& selected, Tensor& out) {
+    auto timed = impl_->op("mla_attention");
     const std::int64_t t = q.rows();
     const int heads = p.num_heads, nope = p.qk_nope_head_dim, rope = p.qk_rope_head_dim;
     const int lora = p.kv_lora_rank, v = p.v_head_dim, qk = nope + rope;
@@ -621,11 +959,15 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
                  str_cat("absorb W_UK: ", t, " tokens x ", heads, " heads"));
     Tensor o_lat = impl_->tensor({t, static_cast<std::int64_t>(heads) * lora}, false);
     MlaShape shape{narrow(t), heads, lora, rope, nope, qk, p.softmax_scale};
-    launch_mla_attend(ptr(q_lat), ptr(q), ptr(*cache.latent), ptr(*cache.rope),
+    // Split-key attention reading each key row once per 16 heads (mla_decode.h); it falls back
+    // to the per-head kernel for shapes it does not take.
+    std::shared_ptr<void> workspace =
+        impl_->alloc(mla_decode_workspace_bytes(shape, keys.max_count));
+    launch_mla_decode(ptr(q_lat), ptr(q), ptr(*cache.latent), ptr(*cache.rope),
                       impl_->upload(std::span<const std::int32_t>(keys.slots)),
                       impl_->upload(std::span<const std::int32_t>(keys.offset)),
-                      impl_->upload(std::span<const std::int32_t>(keys.count)), shape, ptr(o_lat),
-                      impl_->stream);
+                      impl_->upload(std::span<const std::int32_t>(keys.count)), shape,
+                      keys.max_count, workspace.get(), ptr(o_lat), impl_->stream);
     // out[t, h] = o_lat[t, h] W_UV_h^T.
     check_cublas(
         cublasSgemmStridedBatched(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, v, narrow(t), lora, &one,
@@ -637,6 +979,7 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
 
 void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
                           std::span<const model::ExpertWeights> experts, Tensor& out) {
+    auto timed = impl_->op("moe_experts");
     const std::int64_t t = x.rows(), hidden = x.cols();
     const int top_k = routing.top_k;
     if (t == 0) {
@@ -653,7 +996,11 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
     }
     // In FP8 every expert's rows are padded to a multiple of 4 (cuBLASLt's block-scaled matmul
     // needs it); padding rows gather zeros (index -1) and are never combined.
-    const bool fp8 = !experts.empty() && experts[0].gate->storage == model::Storage::fp8_block;
+    auto is_fp8 = [&](const model::Tensor* model::ExpertWeights::*which) {
+        return !experts.empty() && (experts[0].*which)->storage == model::Storage::fp8_block;
+    };
+    const bool fp8 = is_fp8(&model::ExpertWeights::gate) || is_fp8(&model::ExpertWeights::up) ||
+                     is_fp8(&model::ExpertWeights::down);
     std::vector<std::int32_t> perm_rows, pos(static_cast<std::size_t>(t * top_k));
     std::vector<std::int32_t> starts;  // expert e's rows are [starts[e], starts[e + 1])
     for (std::size_t e = 0; e < experts.size(); ++e) {
@@ -692,8 +1039,11 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
     auto products = [&](const float* in, std::int64_t k,
                         const model::Tensor* model::ExpertWeights::*which, float* result,
                         std::int64_t n_out) {
+        // A projection's format is the same in every expert (checked below); each may differ
+        // from the others (a down projection too narrow for FP8 stays float).
+        const bool quantized = is_fp8(which);
         Impl::QuantizedRows q;
-        if (fp8) {
+        if (quantized) {
             q = impl_->quantize(in, n, k, starts);
         }
         for (std::size_t e = 0; e < experts.size(); ++e) {
@@ -702,12 +1052,12 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
                 continue;
             }
             const model::Tensor& w = *(experts[e].*which);
-            DS_ASSERT(w.rows() == n_out && w.storage == experts[0].gate->storage,
+            DS_ASSERT(w.rows() == n_out && w.storage == (experts[0].*which)->storage,
                       "experts of different shapes or formats");
-            if (fp8) {
-                impl_->fp8_gemm(q.rows(r0), q.scales(r0), rows, k, w, result + r0 * n_out);
+            if (quantized) {
+                impl_->fp8_product(q, r0, rows, w, result + r0 * n_out);
             } else {
-                impl_->gemm_xwt(in + r0 * k, rows, k, ptr(w), n_out, result + r0 * n_out);
+                impl_->linear(in + r0 * k, rows, k, w, result + r0 * n_out);
             }
         }
     };
@@ -718,6 +1068,96 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
     launch_moe_combine(ptr(ye), impl_->upload(std::span<const std::int32_t>(order_pos)),
                        impl_->upload(std::span<const float>(order_weight)), narrow(t), top_k,
                        narrow(hidden), ptr(out), impl_->stream);
+}
+
+// Decode-sized steps route and run their experts without the host: the router's choice stays
+// on the device, the grouped GEMV reads the active experts' list there, and each active expert's
+// weights are read once for all its tokens. Larger steps (prefill) take the host path, whose
+// per-expert FP8 GEMMs need the row counts on the host anyway.
+void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
+                  const model::ModelConfig& c, std::span<const model::ExpertWeights> experts,
+                  Tensor& out) {
+    auto timed = impl_->op("moe");
+    constexpr std::int64_t kMaxDeviceRows = 2048;  // the layout kernel's quadratic rank pass
+    const std::int64_t t = x.rows(), hidden = x.cols();
+    const int top_k = c.num_experts_per_tok, num_experts = c.n_routed_experts;
+    const std::int64_t n = t * top_k;
+    bool device_path = t > 0 && n <= kMaxDeviceRows &&
+                       static_cast<int>(experts.size()) == num_experts && !experts.empty();
+    const WeightFormat format = device_path ? format_of(*experts[0].gate) : WeightFormat::f32;
+    const std::int64_t inter = device_path ? experts[0].gate->rows() : 0;
+    if (device_path) {
+        for (const auto& e : experts) {
+            device_path = device_path && format_of(*e.gate) == format &&
+                          format_of(*e.up) == format && format_of(*e.down) == format &&
+                          e.gate->rows() == inter && e.down->cols() == inter;
+        }
+        device_path = device_path && gemv_supports(format, narrow(hidden)) &&
+                      gemv_supports(format, narrow(inter)) && inter % 4 == 0;
+    }
+    if (!device_path) {
+        Ops::moe(x, router_logits, bias, c, experts, out);
+        return;
+    }
+    DS_ASSERT(static_cast<int>(bias.size()) == num_experts && router_logits.cols() == num_experts &&
+                  router_logits.rows() == t && out.rows() == t && out.cols() == hidden,
+              bias.size(), " ", router_logits.cols());
+    impl_->bind();
+    const int slots = static_cast<int>(std::min<std::int64_t>(n, num_experts));
+    // One allocation for the routing and layout arrays (all 4-byte values).
+    const auto words = static_cast<std::size_t>(5 * n + 2 * slots + 2);
+    std::shared_ptr<void> scratch = impl_->alloc(words * 4);
+    auto* base = static_cast<std::int32_t*>(scratch.get());
+    std::int32_t* chosen = base;                                    // [n]
+    auto* weight = reinterpret_cast<float*>(base + n);              // [n]
+    std::int32_t* row_token = base + 2 * n;                         // [n]
+    std::int32_t* combine_pos = base + 3 * n;                       // [n]
+    auto* combine_weight = reinterpret_cast<float*>(base + 4 * n);  // [n]
+    std::int32_t* count = base + 5 * n;                             // [1]
+    std::int32_t* slot_expert = count + 1;                          // [slots]
+    std::int32_t* slot_start = slot_expert + slots;                 // [slots + 1]
+    launch_moe_route(ptr(router_logits), impl_->constant(bias), narrow(t), num_experts, c.n_group,
+                     c.topk_group, top_k, c.norm_topk_prob,
+                     static_cast<float>(c.routed_scaling_factor), chosen, weight, impl_->stream);
+    launch_moe_group(chosen, weight, narrow(t), top_k, num_experts, count, slot_expert, slot_start,
+                     row_token, combine_pos, combine_weight, impl_->stream);
+
+    const Impl::ExpertTable& table = impl_->expert_table(experts);
+    Tensor gate_up = impl_->tensor({n, 2 * inter}, false), ye = impl_->tensor({n, hidden}, false);
+    GemvGrouped grouped;
+    grouped.count = count;
+    grouped.expert = slot_expert;
+    grouped.start = slot_start;
+    grouped.x_row = row_token;
+    grouped.table = static_cast<const void* const*>(table.gate_up.get());
+    grouped.scales = static_cast<const float* const*>(table.gate_up_scales.get());
+    grouped.max_slots = slots;
+    // Rows an expert gets, with headroom: the kernel's row tile (more rows loop).
+    grouped.rows_per_slot = static_cast<int>(std::min<std::int64_t>(8, (n + slots - 1) / slots));
+    GemvSegment gu[2];
+    for (int i = 0; i < 2; ++i) {
+        gu[i].n = narrow(inter);
+        gu[i].y = ptr(gate_up) + i * inter;
+        gu[i].ldy = narrow(2 * inter);
+        gu[i].scale_ld = static_cast<int>(weight_scale_stride(hidden));
+    }
+    launch_gemv_grouped(format, GemvInput{ptr(x), narrow(hidden), narrow(hidden), false}, gu, 2,
+                        grouped, impl_->stream);
+    // SiLU(gate) * up once per row, not in every warp of the down projection that reads it.
+    Tensor act = impl_->tensor({n, inter}, false);
+    launch_silu_mul_rows(ptr(gate_up), narrow(inter), n, ptr(act), impl_->stream);
+    grouped.x_row = nullptr;  // the down projection reads its own permuted row
+    grouped.table = static_cast<const void* const*>(table.down.get());
+    grouped.scales = static_cast<const float* const*>(table.down_scales.get());
+    GemvSegment down;
+    down.n = narrow(hidden);
+    down.y = ptr(ye);
+    down.ldy = narrow(hidden);
+    down.scale_ld = static_cast<int>(weight_scale_stride(inter));
+    launch_gemv_grouped(format, GemvInput{ptr(act), narrow(inter), narrow(inter), false}, &down, 1,
+                        grouped, impl_->stream);
+    launch_moe_combine(ptr(ye), combine_pos, combine_weight, narrow(t), top_k, narrow(hidden),
+                       ptr(out), impl_->stream);
 }
 
 }  // namespace dsserve::backend::cuda

@@ -1,6 +1,8 @@
-// The CUDA backend: activations, weights and the KV cache in device memory as float32, matrix
-// products through cuBLAS, everything else in our kernels (kernels.cu). All work goes to one
-// stream, so ops run in the order the model issues them; only to_host waits.
+// The CUDA backend: activations and the KV cache in device memory as float32; weights in block FP8,
+// BF16 or float32 as the model places them. Products with few rows (decode) run in our GEMV
+// kernels (gemv.h), larger ones through cuBLAS / cuBLASLt; everything else in our kernels
+// (kernels.cu). All work goes to one stream, so ops run in the order the model issues them;
+// only to_host waits, and MoE routing stays on the device for decode-sized steps.
 #pragma once
 
 #include <memory>
@@ -18,11 +20,17 @@ public:
 
     model::Tensor zeros(std::vector<std::int64_t> shape) override;
     using Ops::zeros;
+    model::Tensor empty(std::vector<std::int64_t> shape) override;
+    using Ops::empty;
     void to_device(model::Tensor& t, model::Storage storage = model::Storage::f32) override;
     model::Tensor to_host(const model::Tensor& t) override;
     MemoryInfo memory_info() override;
+    std::optional<model::Tensor> random_normal(std::vector<std::int64_t> shape,
+                                               const model::NormalInit& init) override;
 
     void linear(const model::Tensor& x, const model::Tensor& w, model::Tensor& y) override;
+    void linears(const model::Tensor& x, std::span<const model::Tensor* const> ws,
+                 std::span<model::Tensor* const> ys) override;
     void rms_norm(const model::Tensor& x, const model::Tensor& g, float eps,
                   model::Tensor& y) override;
     void layer_norm(const model::Tensor& x, const model::Tensor& g, const model::Tensor& b,
@@ -54,6 +62,9 @@ public:
                        model::Tensor& out) override;
     void moe_experts(const model::Tensor& x, const model::MoeRouting& routing,
                      std::span<const model::ExpertWeights> experts, model::Tensor& out) override;
+    void moe(const model::Tensor& x, const model::Tensor& router_logits,
+             std::span<const float> bias, const model::ModelConfig& config,
+             std::span<const model::ExpertWeights> experts, model::Tensor& out) override;
 
     // Waits for all enqueued work.
     void synchronize();

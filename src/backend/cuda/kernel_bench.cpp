@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mla_decode.h"
 
@@ -232,6 +235,222 @@ std::vector<Row> bench_mla_decode(Timer& timer) {
     return rows;
 }
 
+// A weight of n rows and k columns in `format` (contents irrelevant to the timing: random scales,
+// a constant byte pattern), and a GEMV segment writing into y.
+struct BenchWeight {
+    DeviceBuffer w, scale;
+    GemvSegment seg(float* y, int ldy) const {
+        GemvSegment s;
+        s.w = w.as<void>();
+        s.scale = scale.as<float>();
+        s.scale_ld = static_cast<int>(weight_scale_stride(k));
+        s.n = n;
+        s.y = y;
+        s.ldy = ldy;
+        return s;
+    }
+    int n, k;
+};
+
+BenchWeight bench_weight(WeightFormat format, int n, int k, cudaStream_t stream) {
+    const std::size_t elem = format == WeightFormat::fp8_block ? 1
+                             : format == WeightFormat::bf16    ? 2
+                                                               : 4;
+    const std::size_t scales = static_cast<std::size_t>((n + 127) / 128) *
+                               static_cast<std::size_t>(weight_scale_stride(k));
+    BenchWeight b{DeviceBuffer(static_cast<std::size_t>(n) * k * elem), DeviceBuffer(scales * 4), n,
+                  k};
+    check_cuda(
+        cudaMemsetAsync(b.w.as<void>(), 0x3a, static_cast<std::size_t>(n) * k * elem, stream),
+        "cudaMemsetAsync");
+    launch_random_normal(b.scale.as<float>(), static_cast<std::int64_t>(scales), 7, 1.0f, 0.01f,
+                         stream);
+    return b;
+}
+
+// The decode-step products of DeepSeek-V3.2 through the GEMV kernels: bytes are the weights'.
+std::vector<Row> bench_gemv(Timer& timer) {
+    const cudaStream_t stream = timer.stream();
+    std::vector<Row> rows;
+    struct Case {
+        const char* name;
+        WeightFormat format;
+        std::vector<int> n;  // weights sharing the input
+        int k;
+    };
+    const std::vector<Case> cases = {
+        {"q_a + kv_a + indexer wk (fp8)", WeightFormat::fp8_block, {1536, 576, 128}, 7168},
+        {"q_b (fp8)", WeightFormat::fp8_block, {24576}, 1536},
+        {"o_proj (fp8)", WeightFormat::fp8_block, {7168}, 16384},
+        {"dense gate + up (fp8)", WeightFormat::fp8_block, {18432, 18432}, 7168},
+        {"dense down (fp8)", WeightFormat::fp8_block, {7168}, 18432},
+        {"lm_head (bf16)", WeightFormat::bf16, {129280}, 7168},
+        {"router (f32)", WeightFormat::f32, {256}, 7168},
+    };
+    DeviceBuffer x(static_cast<std::size_t>(8) * 18432 * 4),
+        y(static_cast<std::size_t>(8) * 2 * 129280 * 4);
+    for (int m : {1, 4, 8}) {
+        for (const Case& c : cases) {
+            std::vector<BenchWeight> ws;
+            std::vector<GemvSegment> segs;
+            double bytes = 0.0;
+            int col = 0;
+            int total = 0;
+            for (int n : c.n) {
+                total += n;
+            }
+            for (int n : c.n) {
+                ws.push_back(bench_weight(c.format, n, c.k, stream));
+                segs.push_back(ws.back().seg(y.as<float>() + col, total));
+                col += n;
+                bytes += static_cast<double>(n) * c.k *
+                         (c.format == WeightFormat::fp8_block ? 1
+                          : c.format == WeightFormat::bf16    ? 2
+                                                              : 4);
+            }
+            const GemvInput in{x.as<float>(), c.k, c.k, false};
+            const double us = timer.median_us([&] {
+                launch_gemv(c.format, in, segs.data(), static_cast<int>(segs.size()), GemvPlain{m},
+                            stream);
+            });
+            rows.push_back({"gemv", str_cat(c.name, ", ", m, " row(s)"), us, bytes, ""});
+        }
+    }
+    return rows;
+}
+
+// The routed experts of a decode step in one grouped launch each for gate+up and down: tokens
+// x 8 experts among 256 (random, distinct per token), bytes = the distinct experts' weights.
+std::vector<Row> bench_moe(Timer& timer) {
+    const cudaStream_t stream = timer.stream();
+    constexpr int kExperts = 256, kTopK = 8, kHidden = 7168, kInter = 2048;
+    std::vector<BenchWeight> gate, up, down;
+    std::vector<const void*> gu_table, gu_scales, d_table, d_scales;
+    for (int e = 0; e < kExperts; ++e) {
+        gate.push_back(bench_weight(WeightFormat::fp8_block, kInter, kHidden, stream));
+        up.push_back(bench_weight(WeightFormat::fp8_block, kInter, kHidden, stream));
+        down.push_back(bench_weight(WeightFormat::fp8_block, kHidden, kInter, stream));
+        gu_table.push_back(gate.back().w.as<void>());
+        gu_table.push_back(up.back().w.as<void>());
+        gu_scales.push_back(gate.back().scale.as<void>());
+        gu_scales.push_back(up.back().scale.as<void>());
+        d_table.push_back(down.back().w.as<void>());
+        d_scales.push_back(down.back().scale.as<void>());
+    }
+    const DeviceBuffer gut = DeviceBuffer::from(gu_table), gus = DeviceBuffer::from(gu_scales),
+                       dt = DeviceBuffer::from(d_table), ds = DeviceBuffer::from(d_scales);
+    std::vector<Row> rows;
+    std::mt19937 rng(3);
+    for (int tokens : {1, 16, 64}) {
+        std::vector<std::int32_t> chosen;
+        std::vector<int> all(kExperts);
+        std::iota(all.begin(), all.end(), 0);
+        std::vector<char> used(kExperts, 0);
+        for (int t = 0; t < tokens; ++t) {
+            std::shuffle(all.begin(), all.end(), rng);
+            for (int k = 0; k < kTopK; ++k) {
+                chosen.push_back(all[static_cast<std::size_t>(k)]);
+                used[static_cast<std::size_t>(all[static_cast<std::size_t>(k)])] = 1;
+            }
+        }
+        const int distinct = static_cast<int>(std::count(used.begin(), used.end(), 1));
+        const int n = tokens * kTopK, slots = std::min(n, kExperts);
+        const DeviceBuffer ids = DeviceBuffer::from(chosen),
+                           weights = DeviceBuffer::from(std::vector<float>(chosen.size(), 0.1f));
+        DeviceBuffer layout(static_cast<std::size_t>(4 * n + 2 * slots + 2) * 4);
+        auto* base = layout.as<std::int32_t>();
+        std::int32_t *row_token = base, *combine_pos = base + n, *count = base + 3 * n,
+                     *slot_expert = count + 1, *slot_start = slot_expert + slots;
+        auto* combine_weight = reinterpret_cast<float*>(base + 2 * n);
+        launch_moe_group(ids.as<std::int32_t>(), weights.as<float>(), tokens, kTopK, kExperts,
+                         count, slot_expert, slot_start, row_token, combine_pos, combine_weight,
+                         stream);
+        DeviceBuffer x(static_cast<std::size_t>(tokens) * kHidden * 4),
+            gu(static_cast<std::size_t>(n) * 2 * kInter * 4),
+            ye(static_cast<std::size_t>(n) * kHidden * 4),
+            act(static_cast<std::size_t>(n) * kInter * 4);
+        GemvGrouped g;
+        g.count = count;
+        g.expert = slot_expert;
+        g.start = slot_start;
+        g.x_row = row_token;
+        g.max_slots = slots;
+        g.rows_per_slot = std::min(8, (n + slots - 1) / slots);
+        GemvSegment gseg[2], dseg;
+        for (int i = 0; i < 2; ++i) {
+            gseg[i].n = kInter;
+            gseg[i].y = gu.as<float>() + i * kInter;
+            gseg[i].ldy = 2 * kInter;
+            gseg[i].scale_ld = static_cast<int>(weight_scale_stride(kHidden));
+        }
+        dseg.n = kHidden;
+        dseg.y = ye.as<float>();
+        dseg.ldy = kHidden;
+        dseg.scale_ld = static_cast<int>(weight_scale_stride(kInter));
+        const double us = timer.median_us([&] {
+            GemvGrouped a = g;
+            a.table = gut.as<const void* const>();
+            a.scales = gus.as<const float* const>();
+            launch_gemv_grouped(WeightFormat::fp8_block,
+                                GemvInput{x.as<float>(), kHidden, kHidden, false}, gseg, 2, a,
+                                stream);
+            launch_silu_mul_rows(gu.as<float>(), kInter, n, act.as<float>(), stream);
+            a.x_row = nullptr;
+            a.table = dt.as<const void* const>();
+            a.scales = ds.as<const float* const>();
+            launch_gemv_grouped(WeightFormat::fp8_block,
+                                GemvInput{act.as<float>(), kInter, kInter, false}, &dseg, 1, a,
+                                stream);
+        });
+        const double bytes = static_cast<double>(distinct) * 3.0 * kHidden * kInter;
+        rows.push_back({"gemv grouped (fp8 experts)",
+                        str_cat(tokens, " token(s) x 8 experts: ", distinct, " distinct"), us,
+                        bytes, ""});
+    }
+    return rows;
+}
+
+// Block-FP8 products through CudaOps::linear (activation quantizer + cuBLASLt) at prefill and
+// batched-decode row counts, against the 1,408 TFLOP/s torch._scaled_mm reaches on this GPU.
+// Wall time of 20 back-to-back calls, so launch costs count.
+void bench_fp8_gemm() {
+    constexpr double kPeakTflops = 1408.0;
+    CudaOps ops(0);
+    std::printf(
+        "| product (K -> N) | rows | time (us) | TFLOP/s | %% of %.0f "
+        "|\n|---|---:|---:|---:|---:|\n",
+        kPeakTflops);
+    struct Shape {
+        const char* name;
+        int k, n;
+    };
+    for (const Shape& s :
+         {Shape{"q_b 1536 -> 24576", 1536, 24576}, Shape{"o 16384 -> 7168", 16384, 7168},
+          Shape{"dense up 7168 -> 18432", 7168, 18432},
+          Shape{"expert down 2048 -> 7168", 2048, 7168}}) {
+        auto w = ops.random_normal({s.n, s.k}, model::NormalInit{1, 0.0f, 0.02f});
+        ops.to_device(*w, model::Storage::fp8_block);
+        for (int m : {64, 512, 4096}) {
+            auto x = ops.random_normal({m, s.k}, model::NormalInit{2, 0.0f, 1.0f});
+            model::Tensor y = ops.empty(m, s.n);
+            ops.linear(*x, *w, y);
+            ops.synchronize();
+            constexpr int kCalls = 20;
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int i = 0; i < kCalls; ++i) {
+                ops.linear(*x, *w, y);
+            }
+            ops.synchronize();
+            const double us =
+                std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                    .count() /
+                kCalls;
+            const double tflops = 2.0 * m * s.n * static_cast<double>(s.k) / (us * 1e6);
+            std::printf("| %s | %d | %.1f | %.0f | %.1f |\n", s.name, m, us, tflops,
+                        100.0 * tflops / kPeakTflops);
+        }
+    }
+}
 }  // namespace
 }  // namespace dsserve::backend::cuda
 
@@ -247,7 +466,13 @@ int main() {
         Timer timer(stream);
         std::printf("## MLA decode (128 heads, lora 512, rope 64, float32 cache)\n\n");
         print_table(bench_mla_decode(timer));
+        std::printf("\n## GEMV at decode (weights read once; float32 activations)\n\n");
+        print_table(bench_gemv(timer));
+        std::printf("\n## Routed experts at decode (grouped GEMV, block-FP8)\n\n");
+        print_table(bench_moe(timer));
     }
+    std::printf("\n## Block-FP8 GEMM (quantizer + cuBLASLt)\n\n");
+    bench_fp8_gemm();
     check_cuda(cudaStreamDestroy(stream), "cudaStreamDestroy");
     return 0;
 }

@@ -1,5 +1,6 @@
 // The CUDA backend's kernels, in float32. They mirror backend/cpu op for op; the reductions run
 // as trees instead of left to right, so results agree to rounding, not bit for bit.
+#include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
 #include <cfloat>
@@ -53,6 +54,34 @@ __global__ void rms_norm_kernel(const float* x, const float* g, float eps, float
     }
 }
 
+// The row in registers, four floats per load: one block reads a 7,168-wide row with every load
+// in flight at once (a loop of dependent-latency loads made the plain kernel 15 us a row).
+constexpr int kNormThreads = 512, kNormVectors = 4;
+__global__ void rms_norm_vec_kernel(const float4* x, const float4* g, float eps, float4* y,
+                                    int dim4) {
+    __shared__ float scratch[32];
+    const float4* in = x + static_cast<std::int64_t>(blockIdx.x) * dim4;
+    float4* out = y + static_cast<std::int64_t>(blockIdx.x) * dim4;
+    float4 v[kNormVectors];
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kNormVectors; ++j) {
+        const int i = threadIdx.x + j * kNormThreads;
+        v[j] = i < dim4 ? in[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        sum += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    const float inv = rsqrtf(block_sum(sum, scratch) / static_cast<float>(4 * dim4) + eps);
+#pragma unroll
+    for (int j = 0; j < kNormVectors; ++j) {
+        const int i = threadIdx.x + j * kNormThreads;
+        if (i < dim4) {
+            const float4 w = g[i];
+            out[i] = make_float4(w.x * (v[j].x * inv), w.y * (v[j].y * inv), w.z * (v[j].z * inv),
+                                 w.w * (v[j].w * inv));
+        }
+    }
+}
+
 __global__ void layer_norm_kernel(const float* x, const float* g, const float* b, float eps,
                                   float* y, int dim) {
     __shared__ float scratch[32];
@@ -99,6 +128,16 @@ __global__ void silu_mul_kernel(const float* gate, const float* up, float* out, 
     if (i < n) {
         const float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+// Rows of [gate | up], each `width` wide.
+__global__ void silu_mul_rows_kernel(const float* gate_up, int width, std::int64_t n, float* out) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const std::int64_t r = i / width, c = i % width;
+        const float g = gate_up[r * 2 * width + c];
+        out[i] = g / (1.0f + expf(-g)) * gate_up[r * 2 * width + width + c];
     }
 }
 
@@ -351,19 +390,175 @@ __global__ void quantize_activations_kernel(const float* x, std::int64_t m, int 
     }
 }
 
+// Grid (tokens, hidden / 256): one thread per output value, so that a decode step's single token
+// still spreads its 7,168 values over many SMs.
 __global__ void moe_combine_kernel(const float* y, const std::int32_t* pos, const float* weight,
                                    int top_k, int hidden, float* out) {
     const int t = blockIdx.x;
-    for (int d = threadIdx.x; d < hidden; d += blockDim.x) {
-        float a = out[static_cast<std::int64_t>(t) * hidden + d];
-        for (int k = 0; k < top_k; ++k) {
-            const std::int64_t i = static_cast<std::int64_t>(t) * top_k + k;
-            a += weight[i] * y[static_cast<std::int64_t>(pos[i]) * hidden + d];
-        }
-        out[static_cast<std::int64_t>(t) * hidden + d] = a;
+    const int d = blockIdx.y * blockDim.x + threadIdx.x;
+    if (d >= hidden) {
+        return;
+    }
+    float a = out[static_cast<std::int64_t>(t) * hidden + d];
+    for (int k = 0; k < top_k; ++k) {
+        const std::int64_t i = static_cast<std::int64_t>(t) * top_k + k;
+        a += weight[i] * y[static_cast<std::int64_t>(pos[i]) * hidden + d];
+    }
+    out[static_cast<std::int64_t>(t) * hidden + d] = a;
+}
+
+__device__ std::uint64_t splitmix64_at(std::uint64_t state, std::uint64_t draw) {
+    std::uint64_t z = state + draw * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// Pair i of the host generator (model/loader.cpp) uses draws 2i + 1 and 2i + 2: any element can
+// be computed alone, so the device makes the same values as the host without a sequential pass.
+__global__ void random_normal_kernel(float* out, std::int64_t n, std::uint64_t state, float mean,
+                                     float std) {
+    const std::int64_t pair = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (2 * pair >= n) {
+        return;
+    }
+    const auto draw = static_cast<std::uint64_t>(2 * pair);
+    const double u1 = (static_cast<double>(splitmix64_at(state, draw + 1) >> 11) + 0.5) * 0x1.0p-53;
+    const double u2 = static_cast<double>(splitmix64_at(state, draw + 2) >> 11) * 0x1.0p-53;
+    const double r = sqrt(-2.0 * log(u1));
+    out[2 * pair] = mean + std * static_cast<float>(r * cos(2.0 * M_PI * u2));
+    if (2 * pair + 1 < n) {
+        out[2 * pair + 1] = mean + std * static_cast<float>(r * sin(2.0 * M_PI * u2));
     }
 }
 
+__global__ void to_bf16_kernel(const float* x, std::int64_t n, __nv_bfloat16* y) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) {
+        y[i] = __float2bfloat16_rn(x[i]);
+    }
+}
+
+__global__ void from_bf16_kernel(const __nv_bfloat16* x, std::int64_t n, float* y) {
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) {
+        y[i] = __bfloat162float(x[i]);
+    }
+}
+
+__global__ void gather_rows_bf16_kernel(const __nv_bfloat16* src, const std::int32_t* index,
+                                        int cols, float* dst) {
+    const std::int32_t from = index[blockIdx.x];
+    float* out = dst + static_cast<std::int64_t>(blockIdx.x) * cols;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+        out[i] = __bfloat162float(src[static_cast<std::int64_t>(from) * cols + i]);
+    }
+}
+
+// One block lays out a step's expert assignments for the grouped GEMV: counting sort by expert
+// (ties in assignment order, so the layout does not depend on thread timing), the list of
+// active experts, and for each token its assignments in ascending expert order for the combine,
+// which adds them in the order the CPU backend does.
+__global__ void moe_group_kernel(const std::int32_t* experts, const float* weights, int tokens,
+                                 int top_k, int num_experts, std::int32_t* count,
+                                 std::int32_t* slot_expert, std::int32_t* slot_start,
+                                 std::int32_t* row_token, std::int32_t* combine_pos,
+                                 float* combine_weight) {
+    extern __shared__ std::int32_t group_smem[];
+    std::int32_t* per_expert = group_smem;                // [num_experts]
+    std::int32_t* first_row = group_smem + num_experts;   // [num_experts]
+    std::int32_t* row_of = group_smem + 2 * num_experts;  // [tokens * top_k]
+    const int n = tokens * top_k;
+    for (int e = threadIdx.x; e < num_experts; e += blockDim.x) {
+        per_expert[e] = 0;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        atomicAdd(&per_expert[experts[i]], 1);
+    }
+    __syncthreads();
+    // Exclusive prefix sums over experts (one thread each) of the row counts and of "active",
+    // by warp scans and a scan of the warp totals: rows before expert e, and its slot.
+    __shared__ int warp_rows[32], warp_slots[32];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int e = threadIdx.x;
+    const int mine = e < num_experts ? per_expert[e] : 0;
+    int rows = mine, slots = mine > 0 ? 1 : 0;
+    for (int o = 1; o < kWarp; o *= 2) {
+        const int r = __shfl_up_sync(0xffffffffu, rows, o),
+                  f = __shfl_up_sync(0xffffffffu, slots, o);
+        if (lane >= o) {
+            rows += r;
+            slots += f;
+        }
+    }
+    if (lane == kWarp - 1) {
+        warp_rows[warp] = rows;
+        warp_slots[warp] = slots;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        const int warps = static_cast<int>(blockDim.x) / kWarp;
+        int r = lane < warps ? warp_rows[lane] : 0, f = lane < warps ? warp_slots[lane] : 0;
+        for (int o = 1; o < kWarp; o *= 2) {
+            const int rr = __shfl_up_sync(0xffffffffu, r, o),
+                      ff = __shfl_up_sync(0xffffffffu, f, o);
+            if (lane >= o) {
+                r += rr;
+                f += ff;
+            }
+        }
+        if (lane < warps) {
+            warp_rows[lane] = r;  // inclusive over warps
+            warp_slots[lane] = f;
+        }
+    }
+    __syncthreads();
+    const int rows_before = rows - mine + (warp > 0 ? warp_rows[warp - 1] : 0);
+    const int slot = slots - 1 + (warp > 0 ? warp_slots[warp - 1] : 0);
+    if (e < num_experts) {
+        first_row[e] = rows_before;
+        if (mine > 0) {
+            slot_expert[slot] = e;
+            slot_start[slot] = rows_before;
+        }
+    }
+    if (threadIdx.x == blockDim.x - 1) {
+        const int total_slots = warp_slots[blockDim.x / kWarp - 1];
+        slot_start[total_slots] = warp_rows[blockDim.x / kWarp - 1];
+        *count = total_slots;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const std::int32_t e = experts[i];
+        int rank = 0;
+        for (int j = 0; j < i; ++j) {
+            rank += experts[j] == e ? 1 : 0;
+        }
+        const int row = first_row[e] + rank;
+        row_of[i] = row;
+        row_token[row] = i / top_k;
+    }
+    __syncthreads();
+    for (int t = threadIdx.x; t < tokens; t += blockDim.x) {
+        for (int k = 0; k < top_k; ++k) {
+            // The k-th smallest expert of token t (a token's experts are distinct).
+            int pick = -1;
+            for (int j = 0; j < top_k; ++j) {
+                const std::int32_t e = experts[t * top_k + j];
+                int smaller = 0;
+                for (int o = 0; o < top_k; ++o) {
+                    smaller += experts[t * top_k + o] < e ? 1 : 0;
+                }
+                if (smaller == k) {
+                    pick = t * top_k + j;
+                }
+            }
+            combine_pos[t * top_k + k] = row_of[pick];
+            combine_weight[t * top_k + k] = weights[pick];
+        }
+    }
+}
 }  // namespace
 
 void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
@@ -371,7 +566,17 @@ void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::i
     if (rows == 0) {
         return;
     }
-    rms_norm_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(x, g, eps, y, dim);
+    const auto aligned = [](const void* p) {
+        return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+    };
+    if (dim % 4 == 0 && dim / 4 <= kNormThreads * kNormVectors && aligned(x) && aligned(g) &&
+        aligned(y)) {
+        rms_norm_vec_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
+            reinterpret_cast<const float4*>(x), reinterpret_cast<const float4*>(g), eps,
+            reinterpret_cast<float4*>(y), dim / 4);
+    } else {
+        rms_norm_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(x, g, eps, y, dim);
+    }
     DS_CUDA_LAUNCH(rms_norm, stream, "[", rows, ", ", dim, "]");
 }
 
@@ -526,9 +731,72 @@ void launch_moe_combine(const float* y, const std::int32_t* pos, const float* we
     if (tokens == 0) {
         return;
     }
-    moe_combine_kernel<<<static_cast<unsigned>(tokens), 256, 0, stream>>>(y, pos, weight, top_k,
-                                                                          hidden, out);
+    const dim3 grid(static_cast<unsigned>(tokens), blocks_for(hidden, 256));
+    moe_combine_kernel<<<grid, 256, 0, stream>>>(y, pos, weight, top_k, hidden, out);
     DS_CUDA_LAUNCH(moe_combine, stream, tokens, " x ", top_k, " x ", hidden);
+}
+
+void launch_random_normal(float* out, std::int64_t n, std::uint64_t state, float mean, float std,
+                          cudaStream_t stream) {
+    if (n == 0) {
+        return;
+    }
+    random_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream>>>(out, n, state, mean,
+                                                                           std);
+    DS_CUDA_LAUNCH(random_normal, stream, n);
+}
+
+void launch_to_bf16(const float* x, std::int64_t n, void* y, cudaStream_t stream) {
+    if (n == 0) {
+        return;
+    }
+    to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, n, static_cast<__nv_bfloat16*>(y));
+    DS_CUDA_LAUNCH(to_bf16, stream, n);
+}
+
+void launch_from_bf16(const void* x, std::int64_t n, float* y, cudaStream_t stream) {
+    if (n == 0) {
+        return;
+    }
+    from_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(static_cast<const __nv_bfloat16*>(x),
+                                                             n, y);
+    DS_CUDA_LAUNCH(from_bf16, stream, n);
+}
+
+void launch_gather_rows_bf16(const void* src, const std::int32_t* index, std::int64_t n, int cols,
+                             float* dst, cudaStream_t stream) {
+    if (n == 0) {
+        return;
+    }
+    gather_rows_bf16_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(
+        static_cast<const __nv_bfloat16*>(src), index, cols, dst);
+    DS_CUDA_LAUNCH(gather_rows_bf16, stream, n, " x ", cols);
+}
+
+void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
+                      int num_experts, std::int32_t* count, std::int32_t* slot_expert,
+                      std::int32_t* slot_start, std::int32_t* row_token, std::int32_t* combine_pos,
+                      float* combine_weight, cudaStream_t stream) {
+    if (tokens == 0) {
+        return;
+    }
+    DS_ASSERT(num_experts <= 1024, "MoE layout for ", num_experts, " experts (at most 1024)");
+    const auto smem =
+        static_cast<std::size_t>(2 * num_experts + tokens * top_k) * sizeof(std::int32_t);
+    moe_group_kernel<<<1, 1024, smem, stream>>>(experts, weights, tokens, top_k, num_experts, count,
+                                                slot_expert, slot_start, row_token, combine_pos,
+                                                combine_weight);
+    DS_CUDA_LAUNCH(moe_group, stream, tokens, " tokens x ", top_k, " of ", num_experts, " experts");
+}
+
+void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, float* out,
+                          cudaStream_t stream) {
+    const std::int64_t n = rows * width;
+    if (n == 0) {
+        return;
+    }
+    silu_mul_rows_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(gate_up, width, n, out);
+    DS_CUDA_LAUNCH(silu_mul_rows, stream, rows, " x ", width);
 }
 
 }  // namespace dsserve::backend::cuda

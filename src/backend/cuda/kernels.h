@@ -19,6 +19,9 @@ void launch_rope(float* x, std::int64_t rows, int num_heads, int head_stride, in
                  float attention_factor, bool interleaved, cudaStream_t stream);
 void launch_silu_mul(const float* gate, const float* up, float* out, std::int64_t n,
                      cudaStream_t stream);
+// out[r] = silu(gate_up[r, :width]) * gate_up[r, width:] for rows of [gate | up].
+void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, float* out,
+                          cudaStream_t stream);
 void launch_add(float* x, const float* y, std::int64_t n, cudaStream_t stream);
 void launch_scale(float* x, float s, std::int64_t n, cudaStream_t stream);
 // dst[i] = src[index[i]] (rows of `cols` floats), or zeros where index[i] < 0; index is int32
@@ -71,5 +74,27 @@ void launch_dequantize_weight(const void* q, const float* scale, std::int64_t ro
 // out[t] += sum_k weight[t, k] y[pos[t, k]] over k in order, for top_k routed experts.
 void launch_moe_combine(const float* y, const std::int32_t* pos, const float* weight, int tokens,
                         int top_k, int hidden, float* out, cudaStream_t stream);
+
+// Normal samples mean + std * N(0, 1), the same values as the host's dummy-weight generator
+// (model/loader.cpp) started from `state`, up to the last bit of the double-precision libm calls.
+void launch_random_normal(float* out, std::int64_t n, std::uint64_t state, float mean, float std,
+                          cudaStream_t stream);
+// Round to nearest even BF16, and back.
+void launch_to_bf16(const float* x, std::int64_t n, void* y, cudaStream_t stream);
+void launch_from_bf16(const void* x, std::int64_t n, float* y, cudaStream_t stream);
+// dst[i] = float(src[index[i]]) for a BF16 table.
+void launch_gather_rows_bf16(const void* src, const std::int32_t* index, std::int64_t n, int cols,
+                             float* dst, cudaStream_t stream);
+
+// Lays out routed tokens for the grouped GEMV (gemv.h). In: each token's top_k experts and
+// weights, [tokens, top_k]. Out: *count active experts; slot i is expert slot_expert[i] over
+// permuted rows [slot_start[i], slot_start[i + 1]) (experts ascending, each expert's rows in
+// token order); row_token[row] is the token of a permuted row; combine_pos / combine_weight
+// [tokens, top_k] list each token's rows and weights in ascending expert order. slot arrays hold
+// min(tokens * top_k, num_experts) (+1) entries.
+void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
+                      int num_experts, std::int32_t* count, std::int32_t* slot_expert,
+                      std::int32_t* slot_start, std::int32_t* row_token, std::int32_t* combine_pos,
+                      float* combine_weight, cudaStream_t stream);
 
 }  // namespace dsserve::backend::cuda
