@@ -1,5 +1,6 @@
 #include "model/deepseek_v32.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -156,12 +157,16 @@ KvCache DeepseekV32::make_cache(std::int32_t num_slots) {
 ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {
     check_batch(batch, cache, config_.max_position_embeddings);
     const auto positions = positions_of(batch);
+    const float eps = static_cast<float>(config_.rms_norm_eps);
     Tensor x = ops_.empty(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
+    Tensor h = ops_.empty(x.shape);
     ops_.embedding(*embed_, batch.tokens, x);
-    for (const Layer& layer : layers_) {
-        decoder_layer(layer, x, batch, positions, cache);
+    ops_.rms_norm(x, layers_.empty() ? *final_norm_ : *layers_[0].attn_norm, eps, h);
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+        const Tensor& next = i + 1 < layers_.size() ? *layers_[i + 1].attn_norm : *final_norm_;
+        decoder_layer(layers_[i], x, h, next, batch, positions, cache);
     }
-    return head(batch, std::move(x), *final_norm_, *lm_head_);
+    return head(batch, std::move(h), *lm_head_);
 }
 
 ForwardResult DeepseekV32::mtp_forward(const ForwardBatch& batch, const Tensor& hidden,
@@ -182,14 +187,14 @@ ForwardResult DeepseekV32::mtp_forward(const ForwardBatch& batch, const Tensor& 
     ops_.copy_cols(e, 0, cat, 0, static_cast<int>(h));
     ops_.copy_cols(hn, 0, cat, static_cast<int>(h), static_cast<int>(h));
     ops_.linear(cat, *mtp_.eh_proj, x);
-    decoder_layer(mtp_.layer, x, batch, positions, cache);
-    return head(batch, std::move(x), *mtp_.norm, *mtp_.head);
+    Tensor hx = ops_.empty(x.shape);
+    ops_.rms_norm(x, *mtp_.layer.attn_norm, eps, hx);
+    decoder_layer(mtp_.layer, x, hx, *mtp_.norm, batch, positions, cache);
+    return head(batch, std::move(hx), *mtp_.head);
 }
 
-ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tensor& norm,
-                                const Tensor& lm_head) {
+ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tensor& lm_head) {
     ForwardResult out;
-    ops_.rms_norm(x, norm, static_cast<float>(config_.rms_norm_eps), x);
     std::int64_t row = 0;
     for (const auto& s : batch.seqs) {
         if (batch.all_logits) {
@@ -211,14 +216,12 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
     return out;
 }
 
-void DeepseekV32::decoder_layer(const Layer& layer, Tensor& x, const ForwardBatch& batch,
-                                std::span<const std::int32_t> positions, KvCache& cache) {
+void DeepseekV32::decoder_layer(const Layer& layer, Tensor& x, Tensor& h, const Tensor& next_norm,
+                                const ForwardBatch& batch, std::span<const std::int32_t> positions,
+                                KvCache& cache) {
     const float eps = static_cast<float>(config_.rms_norm_eps);
-    Tensor h = ops_.empty(x.shape);
-    ops_.rms_norm(x, *layer.attn_norm, eps, h);
-    ops_.add(x, attention(layer, h, batch, positions, cache));
-    ops_.rms_norm(x, *layer.mlp_norm, eps, h);
-    ops_.add(x, layer.moe ? moe(layer, h) : mlp(layer.dense, h));
+    ops_.add_rms_norm(x, attention(layer, h, batch, positions, cache), *layer.mlp_norm, eps, h);
+    ops_.add_rms_norm(x, layer.moe ? moe(layer, h) : mlp(layer.dense, h), next_norm, eps, h);
 }
 
 Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const ForwardBatch& batch,
@@ -262,25 +265,29 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     ops_.rope(q, heads, c.qk_head_dim(), nope, rope, positions, rope_.inv_freq,
               rope_.attention_factor, /*interleaved=*/true);
 
-    Tensor latent = ops_.empty(t, c.kv_lora_rank), k_rope = ops_.empty(t, rope);
-    ops_.copy_cols(kv, 0, latent, 0, c.kv_lora_rank);
-    ops_.copy_cols(kv, c.kv_lora_rank, k_rope, 0, rope);
-    ops_.rms_norm(latent, *a.kv_a_norm, eps, latent);
-    ops_.rope(k_rope, 1, rope, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, true);
-    ops_.scatter_rows(latent, slots, *kv_cache.latent);
-    ops_.scatter_rows(k_rope, slots, *kv_cache.rope);
+    ops_.store_latent(kv, *a.kv_a_norm, eps, positions, rope_.inv_freq, rope_.attention_factor,
+                      slots, kv_cache);
 
     // Lightning indexer: a few cheap heads score every earlier token; attention then reads only
     // the index_topk best. Its rotary layout is half-split, unlike MLA's interleaved pairs.
+    // While no token sees more than index_topk positions, the selection is all of them: only
+    // the keys are needed, for later steps.
     std::vector<std::vector<std::int32_t>> selected;
     if (c.sparse_attention) {
+        const int id = c.index_head_dim;
+        ops_.layer_norm(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, ik);
+        ops_.rope(ik, 1, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
+        ops_.scatter_rows(ik, slots, *kv_cache.index_k);
+    }
+    const bool select =
+        c.sparse_attention && std::any_of(batch.seqs.begin(), batch.seqs.end(), [&](const auto& s) {
+            return s.num_cached + s.num_new > c.index_topk;
+        });
+    if (select) {
         const int ih = c.index_n_heads, id = c.index_head_dim;
         Tensor iq = ops_.empty(t, static_cast<std::int64_t>(ih) * id), iw = ops_.empty(t, ih);
         ops_.linear(q_latent, *a.idx_wq_b, iq);
         ops_.rope(iq, ih, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
-        ops_.layer_norm(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, ik);
-        ops_.rope(ik, 1, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
-        ops_.scatter_rows(ik, slots, *kv_cache.index_k);
         ops_.linear(h, *a.idx_weights, iw);
         ops_.scale(iw, 1.0f / std::sqrt(static_cast<float>(ih)));
         selected = ops_.indexer_topk(iq, iw, batch.seqs, *kv_cache.index_k, ih, id,

@@ -102,14 +102,18 @@ private:
     Layer bind_layer(int index) const;
     const Tensor* w(const std::string& name) const { return &store_.at(name); }
 
-    void decoder_layer(const Layer& layer, Tensor& x, const ForwardBatch& batch,
-                       std::span<const std::int32_t> positions, KvCache& cache);
+    // x is the residual stream and h = RMSNorm(x) with the layer's input norm on entry; on exit
+    // x has both sub-blocks added and h = RMSNorm(x) with next_norm (the next layer's input norm,
+    // or the final norm).
+    void decoder_layer(const Layer& layer, Tensor& x, Tensor& h, const Tensor& next_norm,
+                       const ForwardBatch& batch, std::span<const std::int32_t> positions,
+                       KvCache& cache);
     Tensor attention(const Layer& layer, const Tensor& h, const ForwardBatch& batch,
                      std::span<const std::int32_t> positions, KvCache& cache);
     Tensor mlp(const Mlp& mlp, const Tensor& h);
     Tensor moe(const Layer& layer, const Tensor& h);
-    ForwardResult head(const ForwardBatch& batch, Tensor hidden, const Tensor& norm,
-                       const Tensor& lm_head);
+    // hidden: after the final norm.
+    ForwardResult head(const ForwardBatch& batch, Tensor hidden, const Tensor& lm_head);
 
     ModelConfig config_;
     WeightStore store_;

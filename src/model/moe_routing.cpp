@@ -62,12 +62,3 @@ MoeRouting route_tokens(const Tensor& router_logits, std::span<const float> bias
 }
 
 }  // namespace dsserve::model
-
-namespace dsserve::model {
-
-void Ops::moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
-              const ModelConfig& config, std::span<const ExpertWeights> experts, Tensor& out) {
-    moe_experts(x, route_tokens(to_host(router_logits), bias, config), experts, out);
-}
-
-}  // namespace dsserve::model

@@ -107,6 +107,18 @@ public:
     virtual void rope(Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
                       std::span<const std::int32_t> positions, std::span<const float> inv_freq,
                       float attention_factor, bool interleaved) = 0;
+    // x += y, then h = x / rms(x) * g: a residual add and the next sub-block's input norm.
+    virtual void add_rms_norm(Tensor& x, const Tensor& y, const Tensor& g, float eps, Tensor& h) {
+        add(x, y);
+        rms_norm(x, g, eps, h);
+    }
+    // MLA's cache write: for kv = [c | k] rows of the new tokens, c_KV = RMSNorm(c) * g goes to
+    // cache.latent and k_R = RoPE(k) (interleaved pairs, at positions[r]) to cache.rope, at
+    // the slots given.
+    virtual void store_latent(const Tensor& kv, const Tensor& g, float eps,
+                              std::span<const std::int32_t> positions,
+                              std::span<const float> inv_freq, float attention_factor,
+                              std::span<const std::int32_t> slots, const LayerCacheView& cache);
     // out[T, I] = silu(gate) * up for gate_up = [gate | up] halves of width I.
     virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
 

@@ -94,6 +94,34 @@ TEST_F(CudaOpsTest, NormsMatchCpu) {
     EXPECT_LE(rel_diff(host(gx), y), 1e-5f);
 }
 
+// The fused residual add + norm (vectorized rows up to 8,192 wide, the plain ops beyond or for
+// widths not a multiple of 4) and MLA's fused cache write against the CPU's separate ops.
+TEST_F(CudaOpsTest, FusedAddNormAndLatentStoreMatchCpu) {
+    for (auto [rows, dim] : {std::pair{3, 7168}, {2, 300}, {1, 9000}, {4, 62}}) {
+        Tensor x = random(rows, dim), y = random(rows, dim), g = random(1, dim), h(rows, dim);
+        Tensor gx = dev(x), gh = gpu_->zeros(rows, dim);
+        cpu_.add_rms_norm(x, y, g, 1e-6f, h);
+        gpu_->add_rms_norm(gx, dev(y), dev(g), 1e-6f, gh);
+        EXPECT_LE(rel_diff(host(gx), x), 1e-6f) << rows << " x " << dim;
+        EXPECT_LE(rel_diff(host(gh), h), 1e-5f) << rows << " x " << dim;
+    }
+    const int lora = 64, rope_dim = 16, slots_total = 20;
+    Tensor kv = random(5, lora + rope_dim), g = random(1, lora);
+    Tensor latent = random(slots_total, lora), k_rope = random(slots_total, rope_dim);
+    Tensor glatent = dev(latent), gk_rope = dev(k_rope);
+    const std::vector<std::int32_t> positions = {0, 7, 8, 300, 4095}, slots = {3, 19, 0, 11, 4};
+    std::vector<float> inv_freq(rope_dim / 2);
+    for (std::size_t i = 0; i < inv_freq.size(); ++i) {
+        inv_freq[i] = std::pow(10000.0f, -2.0f * static_cast<float>(i) / rope_dim);
+    }
+    cpu_.store_latent(kv, g, 1e-6f, positions, inv_freq, 1.3f, slots,
+                      model::LayerCacheView{&latent, &k_rope, nullptr});
+    gpu_->store_latent(dev(kv), dev(g), 1e-6f, positions, inv_freq, 1.3f, slots,
+                       model::LayerCacheView{&glatent, &gk_rope, nullptr});
+    EXPECT_LE(rel_diff(host(glatent), latent), 1e-5f);
+    EXPECT_LE(rel_diff(host(gk_rope), k_rope), 1e-5f);
+}
+
 TEST_F(CudaOpsTest, RopeMatchesCpuInBothLayouts) {
     const int heads = 3, stride = 24, offset = 8, rope = 16;
     std::vector<std::int32_t> positions = {0, 5, 1000, 77};

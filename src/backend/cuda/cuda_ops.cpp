@@ -781,6 +781,38 @@ void CudaOps::rope(Tensor& x, int num_heads, int head_stride, int offset, int ro
                 impl_->stream);
 }
 
+void CudaOps::add_rms_norm(Tensor& x, const Tensor& y, const Tensor& g, float eps, Tensor& h) {
+    auto timed = impl_->op("add_rms_norm");
+    DS_ASSERT(x.numel() == y.numel() && h.numel() == x.numel() && g.numel() == x.cols(), x.numel(),
+              " ", y.numel(), " ", g.numel());
+    impl_->bind();
+    if (!launch_add_rms_norm(ptr(x), ptr(y), ptr(g), eps, ptr(h), x.rows(), narrow(x.cols()),
+                             impl_->stream)) {
+        Ops::add_rms_norm(x, y, g, eps, h);
+    }
+}
+
+void CudaOps::store_latent(const Tensor& kv, const Tensor& g, float eps,
+                           std::span<const std::int32_t> positions, std::span<const float> inv_freq,
+                           float attention_factor, std::span<const std::int32_t> slots,
+                           const model::LayerCacheView& cache) {
+    auto timed = impl_->op("store_latent");
+    const auto lora = static_cast<int>(cache.latent->cols());
+    const auto rope_dim = static_cast<int>(cache.rope->cols());
+    DS_ASSERT(kv.cols() == lora + rope_dim && g.numel() == lora &&
+                  static_cast<std::int64_t>(positions.size()) == kv.rows() &&
+                  static_cast<std::int64_t>(slots.size()) == kv.rows() &&
+                  static_cast<int>(inv_freq.size()) == rope_dim / 2,
+              kv.cols(), " ", lora, " ", rope_dim);
+    for (std::int32_t s : slots) {
+        DS_ASSERT(s >= 0 && s < cache.latent->rows(), "slot ", s);
+    }
+    impl_->bind();
+    launch_store_latent(ptr(kv), kv.rows(), lora, rope_dim, ptr(g), eps, impl_->upload(positions),
+                        impl_->upload(inv_freq), attention_factor, impl_->upload(slots),
+                        ptr(*cache.latent), ptr(*cache.rope), impl_->stream);
+}
+
 void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
     auto timed = impl_->op("silu_mul");
     DS_ASSERT(gate.numel() == up.numel() && out.numel() == gate.numel(), gate.numel());

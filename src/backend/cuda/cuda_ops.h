@@ -38,6 +38,12 @@ public:
     void rope(model::Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
               std::span<const std::int32_t> positions, std::span<const float> inv_freq,
               float attention_factor, bool interleaved) override;
+    void add_rms_norm(model::Tensor& x, const model::Tensor& y, const model::Tensor& g, float eps,
+                      model::Tensor& h) override;
+    void store_latent(const model::Tensor& kv, const model::Tensor& g, float eps,
+                      std::span<const std::int32_t> positions, std::span<const float> inv_freq,
+                      float attention_factor, std::span<const std::int32_t> slots,
+                      const model::LayerCacheView& cache) override;
     void silu_mul(const model::Tensor& gate, const model::Tensor& up, model::Tensor& out) override;
     void embedding(const model::Tensor& table, std::span<const std::int32_t> ids,
                    model::Tensor& out) override;

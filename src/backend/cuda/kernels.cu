@@ -82,6 +82,67 @@ __global__ void rms_norm_vec_kernel(const float4* x, const float4* g, float eps,
     }
 }
 
+// x += y, then h = RMSNorm(x) * g, in the layout of rms_norm_vec_kernel.
+__global__ void add_rms_norm_vec_kernel(float4* x, const float4* y, const float4* g, float eps,
+                                        float4* h, int dim4) {
+    __shared__ float scratch[32];
+    const std::int64_t base = static_cast<std::int64_t>(blockIdx.x) * dim4;
+    float4 v[kNormVectors];
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kNormVectors; ++j) {
+        const int i = threadIdx.x + j * kNormThreads;
+        v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (i < dim4) {
+            const float4 a = x[base + i], b = y[base + i];
+            v[j] = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+            x[base + i] = v[j];
+        }
+        sum += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    const float inv = rsqrtf(block_sum(sum, scratch) / static_cast<float>(4 * dim4) + eps);
+#pragma unroll
+    for (int j = 0; j < kNormVectors; ++j) {
+        const int i = threadIdx.x + j * kNormThreads;
+        if (i < dim4) {
+            const float4 w = g[i];
+            h[base + i] = make_float4(w.x * (v[j].x * inv), w.y * (v[j].y * inv),
+                                      w.z * (v[j].z * inv), w.w * (v[j].w * inv));
+        }
+    }
+}
+
+// One block per new token: RMSNorm of the latent part straight into its cache row, and the
+// interleaved rotation of the rotary part into the rotary cache row (the formulas of
+// rms_norm_kernel and rope_kernel).
+__global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, const float* g,
+                                    float eps, const std::int32_t* positions, const float* inv_freq,
+                                    float attention_factor, const std::int32_t* slots,
+                                    float* latent, float* k_rope) {
+    __shared__ float scratch[32];
+    const int t = blockIdx.x;
+    const float* in = kv + static_cast<std::int64_t>(t) * (lora + rope_dim);
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < lora; i += blockDim.x) {
+        sum += in[i] * in[i];
+    }
+    const float inv = rsqrtf(block_sum(sum, scratch) / static_cast<float>(lora) + eps);
+    const std::int64_t slot = slots[t];
+    float* out = latent + slot * lora;
+    for (int i = threadIdx.x; i < lora; i += blockDim.x) {
+        out[i] = g[i] * (in[i] * inv);
+    }
+    const float* k = in + lora;
+    float* kr = k_rope + slot * rope_dim;
+    for (int i = threadIdx.x; i < rope_dim / 2; i += blockDim.x) {
+        const float angle = static_cast<float>(positions[t]) * inv_freq[i];
+        const float c = cosf(angle) * attention_factor, s = sinf(angle) * attention_factor;
+        const float x0 = k[2 * i], x1 = k[2 * i + 1];
+        kr[2 * i] = x0 * c - x1 * s;
+        kr[2 * i + 1] = x1 * c + x0 * s;
+    }
+}
+
 __global__ void layer_norm_kernel(const float* x, const float* g, const float* b, float eps,
                                   float* y, int dim) {
     __shared__ float scratch[32];
@@ -797,6 +858,37 @@ void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, fl
     }
     silu_mul_rows_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(gate_up, width, n, out);
     DS_CUDA_LAUNCH(silu_mul_rows, stream, rows, " x ", width);
+}
+
+bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
+                         std::int64_t rows, int dim, cudaStream_t stream) {
+    const auto aligned = [](const void* p) {
+        return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+    };
+    if (dim % 4 != 0 || dim / 4 > kNormThreads * kNormVectors || !aligned(x) || !aligned(y) ||
+        !aligned(g) || !aligned(h)) {
+        return false;
+    }
+    if (rows == 0) {
+        return true;
+    }
+    add_rms_norm_vec_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
+        reinterpret_cast<float4*>(x), reinterpret_cast<const float4*>(y),
+        reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4);
+    DS_CUDA_LAUNCH(add_rms_norm, stream, "[", rows, ", ", dim, "]");
+    return true;
+}
+
+void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,
+                         const float* g, float eps, const std::int32_t* positions,
+                         const float* inv_freq, float attention_factor, const std::int32_t* slots,
+                         float* latent, float* k_rope, cudaStream_t stream) {
+    if (tokens == 0) {
+        return;
+    }
+    store_latent_kernel<<<static_cast<unsigned>(tokens), 256, 0, stream>>>(
+        kv, lora, rope_dim, g, eps, positions, inv_freq, attention_factor, slots, latent, k_rope);
+    DS_CUDA_LAUNCH(store_latent, stream, tokens, " tokens, lora ", lora, " rope ", rope_dim);
 }
 
 }  // namespace dsserve::backend::cuda

@@ -10,6 +10,14 @@ namespace dsserve::backend::cuda {
 
 void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
                      int dim, cudaStream_t stream);
+// x += y; h = RMSNorm(x) * g. False (nothing launched) for shapes the fused kernel does not take.
+bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
+                         std::int64_t rows, int dim, cudaStream_t stream);
+// MLA's cache write (model::Ops::store_latent): kv rows [c | k], latent / k_rope cache tables.
+void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,
+                         const float* g, float eps, const std::int32_t* positions,
+                         const float* inv_freq, float attention_factor, const std::int32_t* slots,
+                         float* latent, float* k_rope, cudaStream_t stream);
 void launch_layer_norm(const float* x, const float* g, const float* b, float eps, float* y,
                        std::int64_t rows, int dim, cudaStream_t stream);
 // Rotates the first rope_dim dims after `offset` of every head of every row; positions and
