@@ -72,18 +72,21 @@ double peak_output_tokens_per_s(std::span<const RequestOutput> outputs, double t
     return static_cast<double>(peak);
 }
 
-// Largest number of requests whose [floor(start), floor(end)] second range covers one second.
-std::int64_t peak_concurrent_requests(std::span<const RequestOutput> outputs, double t0) {
-    std::map<std::int64_t, std::int64_t> delta;
+// The most requests in flight at one instant: a sweep over the half-open spans [start, end),
+// an end before a start at the same time, as vLLM's bench serve now counts. (Counting the requests
+// that touch the same one-second bin, as it did before, reports several times --max-concurrency
+// for short requests.)
+std::int64_t peak_concurrent_requests(std::span<const RequestOutput> outputs) {
+    std::vector<std::pair<double, int>> events;
     for (const RequestOutput& o : outputs) {
-        if (!o.success) {
-            continue;
+        if (o.success) {
+            events.emplace_back(o.start_s, 1);
+            events.emplace_back(o.start_s + o.latency_s, -1);
         }
-        ++delta[static_cast<std::int64_t>(std::floor(o.start_s - t0))];
-        --delta[static_cast<std::int64_t>(std::floor(o.start_s + o.latency_s - t0)) + 1];
     }
+    std::sort(events.begin(), events.end());  // -1 sorts before +1 at equal times
     std::int64_t running = 0, peak = 0;
-    for (const auto& [second, change] : delta) {
+    for (const auto& [time, change] : events) {
         running += change;
         peak = std::max(peak, running);
     }
@@ -132,7 +135,7 @@ BenchmarkMetrics calculate_metrics(std::span<const RequestOutput> outputs,
     }
     if (any) {
         m.max_output_tokens_per_s = peak_output_tokens_per_s(outputs, t0);
-        m.max_concurrent_requests = peak_concurrent_requests(outputs, t0);
+        m.max_concurrent_requests = peak_concurrent_requests(outputs);
     }
     m.e2e_ms = summarize(to_ms(std::move(e2e)));
     m.ttft_ms = summarize(to_ms(std::move(ttft)));

@@ -63,14 +63,21 @@ TEST(CalculateMetrics, FailedRequestsAreLeftOut) {
     EXPECT_NEAR(m.e2e_ms.median, 750.0, 1e-9);
 }
 
-TEST(CalculateMetrics, PeakThroughputAndConcurrencyUseOneSecondBins) {
+TEST(CalculateMetrics, PeakThroughputUsesOneSecondBinsAndPeakConcurrencyInstants) {
     // Token times: request A at 0.5, 0.9, 1.2; request B (start 1.0) at 1.1, 1.3, 1.4, 2.5.
     std::vector<RequestOutput> outputs = {ok(0.0, 0.5, {0.4, 0.3}, 3),
                                           ok(1.0, 0.1, {0.2, 0.1, 1.1}, 4)};
     const BenchmarkMetrics m = calculate_metrics(outputs, std::vector<std::int64_t>{0, 0}, 3.0);
     EXPECT_DOUBLE_EQ(m.max_output_tokens_per_s, 4.0);  // second [1, 2): 1.2, 1.1, 1.3, 1.4
-    // A covers seconds 0..1, B covers 1..2: both in second 1.
+    // A spans [0, 1.2), B [1.0, 2.5): both in flight during [1.0, 1.2).
     EXPECT_EQ(m.max_concurrent_requests, 2);
+    // Back to back within one second, [0, 0.3) then [0.3, 0.6), and a third at [0.7, 0.8): never
+    // two at once.
+    std::vector<RequestOutput> serial = {ok(0.0, 0.3, {}, 1), ok(0.3, 0.3, {}, 1),
+                                         ok(0.7, 0.1, {}, 1)};
+    EXPECT_EQ(
+        calculate_metrics(serial, std::vector<std::int64_t>{0, 0, 0}, 1.0).max_concurrent_requests,
+        1);
 }
 
 TEST(CalculateMetrics, AllFailedGivesZeros) {
