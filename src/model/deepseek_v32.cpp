@@ -8,30 +8,22 @@
 #include "model/moe_routing.h"
 
 namespace dsserve::model {
+
+// Where each new token sits, in batch order: its position in its sequence and its cache slot.
+DeepseekV32::NewTokens DeepseekV32::new_tokens(const ForwardBatch& batch) {
+    NewTokens n;
+    n.positions.reserve(batch.tokens.size());
+    n.slots.reserve(batch.tokens.size());
+    for (const auto& s : batch.seqs) {
+        for (std::int32_t j = 0; j < s.num_new; ++j) {
+            n.positions.push_back(s.num_cached + j);
+            n.slots.push_back(s.slots[static_cast<std::size_t>(s.num_cached + j)]);
+        }
+    }
+    return n;
+}
+
 namespace {
-
-std::vector<std::int32_t> positions_of(const ForwardBatch& batch) {
-    std::vector<std::int32_t> pos;
-    pos.reserve(batch.tokens.size());
-    for (const auto& s : batch.seqs) {
-        for (std::int32_t j = 0; j < s.num_new; ++j) {
-            pos.push_back(s.num_cached + j);
-        }
-    }
-    return pos;
-}
-
-// Cache slots of the new tokens, in batch order.
-std::vector<std::int32_t> new_slots(const ForwardBatch& batch) {
-    std::vector<std::int32_t> slots;
-    slots.reserve(batch.tokens.size());
-    for (const auto& s : batch.seqs) {
-        for (std::int32_t j = 0; j < s.num_new; ++j) {
-            slots.push_back(s.slots[static_cast<std::size_t>(s.num_cached + j)]);
-        }
-    }
-    return slots;
-}
 
 void check_batch(const ForwardBatch& batch, const KvCache& cache, std::int64_t max_positions) {
     std::int64_t total = 0;
@@ -156,7 +148,7 @@ KvCache DeepseekV32::make_cache(std::int32_t num_slots) {
 
 ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {
     check_batch(batch, cache, config_.max_position_embeddings);
-    const auto positions = positions_of(batch);
+    const NewTokens at = new_tokens(batch);
     const float eps = static_cast<float>(config_.rms_norm_eps);
     Tensor x = ops_.empty(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
     Tensor h = ops_.empty(x.shape);
@@ -164,7 +156,7 @@ ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {
     ops_.rms_norm(x, layers_.empty() ? *final_norm_ : *layers_[0].attn_norm, eps, h);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         const Tensor& next = i + 1 < layers_.size() ? *layers_[i + 1].attn_norm : *final_norm_;
-        decoder_layer(layers_[i], x, h, next, batch, positions, cache);
+        decoder_layer(layers_[i], x, h, next, batch, at, cache);
     }
     return head(batch, std::move(h), *lm_head_);
 }
@@ -174,7 +166,7 @@ ForwardResult DeepseekV32::mtp_forward(const ForwardBatch& batch, const Tensor& 
     DS_ASSERT(has_mtp_, "no MTP weights");
     DS_ASSERT(hidden.rows() == batch.num_tokens(), hidden.rows(), " ", batch.num_tokens());
     check_batch(batch, cache, config_.max_position_embeddings);
-    const auto positions = positions_of(batch);
+    const NewTokens at = new_tokens(batch);
     const std::int64_t t = batch.num_tokens(), h = config_.hidden_size;
     const float eps = static_cast<float>(config_.rms_norm_eps);
     // h' = M [RMSNorm(Emb(t_{i+1})); RMSNorm(h_i)]: the released checkpoints put the embedding
@@ -189,7 +181,7 @@ ForwardResult DeepseekV32::mtp_forward(const ForwardBatch& batch, const Tensor& 
     ops_.linear(cat, *mtp_.eh_proj, x);
     Tensor hx = ops_.empty(x.shape);
     ops_.rms_norm(x, *mtp_.layer.attn_norm, eps, hx);
-    decoder_layer(mtp_.layer, x, hx, *mtp_.norm, batch, positions, cache);
+    decoder_layer(mtp_.layer, x, hx, *mtp_.norm, batch, at, cache);
     return head(batch, std::move(hx), *mtp_.head);
 }
 
@@ -217,22 +209,21 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
 }
 
 void DeepseekV32::decoder_layer(const Layer& layer, Tensor& x, Tensor& h, const Tensor& next_norm,
-                                const ForwardBatch& batch, std::span<const std::int32_t> positions,
-                                KvCache& cache) {
+                                const ForwardBatch& batch, const NewTokens& at, KvCache& cache) {
     const float eps = static_cast<float>(config_.rms_norm_eps);
-    ops_.add_rms_norm(x, attention(layer, h, batch, positions, cache), *layer.mlp_norm, eps, h);
+    ops_.add_rms_norm(x, attention(layer, h, batch, at, cache), *layer.mlp_norm, eps, h);
     ops_.add_rms_norm(x, layer.moe ? moe(layer, h) : mlp(layer.dense, h), next_norm, eps, h);
 }
 
 Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const ForwardBatch& batch,
-                              std::span<const std::int32_t> positions, KvCache& cache) {
+                              const NewTokens& at, KvCache& cache) {
     const auto& c = config_;
     const Attention& a = layer.attn;
     const std::int64_t t = h.rows();
     const int heads = c.num_attention_heads, nope = c.qk_nope_head_dim, rope = c.qk_rope_head_dim;
     const float eps = static_cast<float>(c.rms_norm_eps);
     LayerCacheView kv_cache = cache.layer(layer.index);
-    const auto slots = new_slots(batch);
+    const std::span<const std::int32_t> positions = at.positions, slots = at.slots;
 
     // The down-projections of h (queries, the joint key-value latent, the indexer's key) read h
     // together. Keys and values share one compressed latent c_KV = RMSNorm(W_DKV h) [T, kv_lora]

@@ -99,6 +99,11 @@ private:
         const Tensor* head = nullptr;
     };
 
+    struct NewTokens {
+        std::vector<std::int32_t> positions, slots;
+    };
+    static NewTokens new_tokens(const ForwardBatch& batch);
+
     Layer bind_layer(int index) const;
     const Tensor* w(const std::string& name) const { return &store_.at(name); }
 
@@ -106,10 +111,9 @@ private:
     // x has both sub-blocks added and h = RMSNorm(x) with next_norm (the next layer's input norm,
     // or the final norm).
     void decoder_layer(const Layer& layer, Tensor& x, Tensor& h, const Tensor& next_norm,
-                       const ForwardBatch& batch, std::span<const std::int32_t> positions,
-                       KvCache& cache);
+                       const ForwardBatch& batch, const NewTokens& at, KvCache& cache);
     Tensor attention(const Layer& layer, const Tensor& h, const ForwardBatch& batch,
-                     std::span<const std::int32_t> positions, KvCache& cache);
+                     const NewTokens& at, KvCache& cache);
     Tensor mlp(const Mlp& mlp, const Tensor& h);
     Tensor moe(const Layer& layer, const Tensor& h);
     // hidden: after the final norm.

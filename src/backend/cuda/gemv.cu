@@ -26,9 +26,15 @@ struct GemvArgs {
     bool is_grouped;
 };
 
-template <WeightFormat F>
-__host__ __device__ constexpr int elems_per_chunk() {
-    return F == WeightFormat::fp8_block ? 16 : F == WeightFormat::bf16 ? 8 : 4;
+// Weight values in one 16-byte load.
+__host__ __device__ constexpr int elems_per_chunk(WeightFormat f) {
+    return 16 / weight_bytes(f);
+}
+
+// 16-byte loads each lane keeps in flight: eight per column group of R columns, so that two
+// blocks per SM (the register budget the launch bounds set) cover the memory latency.
+__host__ __device__ constexpr int loads_per_column(int r) {
+    return r == 1 ? 8 : r == 2 ? 4 : 2;
 }
 
 __device__ __forceinline__ uint4 load_streaming(const void* p) {
@@ -92,11 +98,9 @@ __device__ __forceinline__ float4 load_input(const GemvInput& in, const float* r
 // order: results do not depend on timing.
 template <WeightFormat F, int R, int MT>
 __global__ void __launch_bounds__(kWarps* kWarp, 2) gemv_kernel(GemvArgs a, int w_split) {
-    constexpr int E = elems_per_chunk<F>();
+    constexpr int E = elems_per_chunk(F);
     constexpr int kBytes = 16;
-    // Loads in flight per lane: eight 16-byte loads, so that two blocks per SM (the register
-    // budget the launch bounds set) cover the memory latency at full bandwidth.
-    constexpr int U = R == 1 ? 8 : R == 2 ? 4 : 2;
+    constexpr int U = loads_per_column(R);
     __shared__ float partial[kWarps][R * MT];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int group = warp / w_split, sub = warp % w_split;
@@ -278,9 +282,7 @@ void launch(WeightFormat format, const GemvInput& in, const GemvSegment* segment
     }
     // Warps per column group: as many as keep at least U chunks per lane (k split W ways).
     auto split_for = [&](int r) {
-        const int e = format == WeightFormat::fp8_block ? 16 : format == WeightFormat::bf16 ? 8 : 4;
-        const int u = r == 1 ? 8 : r == 2 ? 4 : 2;
-        const int per_warp = in.k / e / (kWarp * u);
+        const int per_warp = in.k / elems_per_chunk(format) / (kWarp * loads_per_column(r));
         int w = 1;
         while (w < kWarps && per_warp >= 2 * w) {
             w *= 2;
@@ -326,8 +328,7 @@ void launch(WeightFormat format, const GemvInput& in, const GemvSegment* segment
 }  // namespace
 
 bool gemv_supports(WeightFormat format, int k) {
-    const int e = format == WeightFormat::fp8_block ? 16 : format == WeightFormat::bf16 ? 8 : 4;
-    return k > 0 && k % e == 0;
+    return k > 0 && k % elems_per_chunk(format) == 0;
 }
 
 void launch_gemv(WeightFormat format, const GemvInput& in, const GemvSegment* segments,

@@ -20,6 +20,11 @@ namespace dsserve::backend::cuda {
 
 enum class WeightFormat : std::uint8_t { f32, bf16, fp8_block };
 
+// Bytes per weight value (block-FP8 scales aside).
+__host__ __device__ constexpr int weight_bytes(WeightFormat f) {
+    return f == WeightFormat::fp8_block ? 1 : f == WeightFormat::bf16 ? 2 : 4;
+}
+
 // The activations: rows of k floats, row r at x + row(r) * ldx. swiglu: a row is [gate | up],
 // each k wide, and the input value is silu(gate) * up.
 struct GemvInput {

@@ -253,9 +253,7 @@ struct BenchWeight {
 };
 
 BenchWeight bench_weight(WeightFormat format, int n, int k, cudaStream_t stream) {
-    const std::size_t elem = format == WeightFormat::fp8_block ? 1
-                             : format == WeightFormat::bf16    ? 2
-                                                               : 4;
+    const auto elem = static_cast<std::size_t>(weight_bytes(format));
     const std::size_t scales = static_cast<std::size_t>((n + 127) / 128) *
                                static_cast<std::size_t>(weight_scale_stride(k));
     BenchWeight b{DeviceBuffer(static_cast<std::size_t>(n) * k * elem), DeviceBuffer(scales * 4), n,
@@ -303,10 +301,7 @@ std::vector<Row> bench_gemv(Timer& timer) {
                 ws.push_back(bench_weight(c.format, n, c.k, stream));
                 segs.push_back(ws.back().seg(y.as<float>() + col, total));
                 col += n;
-                bytes += static_cast<double>(n) * c.k *
-                         (c.format == WeightFormat::fp8_block ? 1
-                          : c.format == WeightFormat::bf16    ? 2
-                                                              : 4);
+                bytes += static_cast<double>(n) * c.k * weight_bytes(c.format);
             }
             const GemvInput in{x.as<float>(), c.k, c.k, false};
             const double us = timer.median_us([&] {
