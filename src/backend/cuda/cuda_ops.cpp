@@ -77,8 +77,15 @@ WeightFormat format_of(const Tensor& w) {
 
 // Up to this many rows a product runs in the GEMV kernels. Measured on the H200
 // (bench/results/2026-11-28-cuda-decode.md): at one row the GEMV beats the quantizer + cuBLASLt
-// pair, from four rows on its float32 activation reads (L1-bound) make it slower.
+// pair, from four rows on its float32 activation reads (L1-bound) make it slower. Block-FP8
+// weights go through the tensor-core GEMV (gemv_fp8.cu), which reads the weights once per 8
+// rows: two passes still beat cuBLASLt's block-scaled matmul, whose tiles are built for reuse.
 constexpr std::int64_t kGemvRows = 2;
+constexpr std::int64_t kFp8GemvRows = 16;
+
+std::int64_t gemv_rows(WeightFormat format) {
+    return format == WeightFormat::fp8_block ? kFp8GemvRows : kGemvRows;
+}
 
 // The GEMV view of weight w writing its n columns into y (row stride ldy).
 GemvSegment segment_of(const Tensor& w, float* y, std::int64_t ldy) {
@@ -462,10 +469,9 @@ struct CudaOps::Impl {
             return;
         }
         const WeightFormat format = format_of(w);
-        if (m <= kGemvRows && gemv_supports(format, narrow(k))) {
+        if (m <= gemv_rows(format) && gemv_supports(format, narrow(k))) {
             const GemvSegment seg = segment_of(w, y, w.rows());
-            launch_gemv(format, GemvInput{x, narrow(k), narrow(k), false}, &seg, 1,
-                        GemvPlain{narrow(m)}, stream);
+            gemv(format, GemvInput{x, narrow(k), narrow(k), false}, m, &seg, 1, narrow(m), nullptr);
             return;
         }
         switch (w.storage) {
@@ -492,6 +498,58 @@ struct CudaOps::Impl {
                 gemm_xwt(x, m, k, ptr(w), w.rows(), y);
                 break;
         }
+    }
+
+    // The FP8 GEMV's scratch that outlives a launch: partial sums of split tiles, and the
+    // arrival counters (kept zero between launches), grown when a product needs more.
+    std::shared_ptr<void> gemv_partials, gemv_counters;
+    int gemv_partial_warps = 0;
+    std::size_t gemv_counter_words = 0;
+
+    // y = x W^T for the GEMV forms (gemv.h): block-FP8 weights on tensor cores, the rest in the
+    // float32 GEMV.
+    // Grouped form: output_rows = the rows over all slots.
+    void gemv(WeightFormat format, const GemvInput& in, std::int64_t input_rows,
+              const GemvSegment* segs, int num_segments, int m, const GemvGrouped* grouped,
+              std::int64_t output_rows = 0) {
+        if (format != WeightFormat::fp8_block) {
+            if (grouped != nullptr) {
+                launch_gemv_grouped(format, in, segs, num_segments, *grouped, stream);
+            } else {
+                launch_gemv(format, in, segs, num_segments, GemvPlain{m}, stream);
+            }
+            return;
+        }
+        if (gemv_partials == nullptr) {
+            int sms = 0;
+            check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+                       "cudaDeviceGetAttribute");
+            gemv_partial_warps = sms * 24;  // six blocks of four warps an SM
+            gemv_partials = alloc(static_cast<std::size_t>(gemv_partial_warps) * 1024);
+        }
+        const int tiles = gemv_fp8_tiles(segs, num_segments);
+        // A slot of r rows takes ceil(r / 8) row groups: at most one more than r / 8.
+        const std::int64_t row_groups =
+            grouped != nullptr ? grouped->max_slots + output_rows / 8 : (m + 7) / 8;
+        const std::size_t words = gemv_fp8_counter_words(tiles, narrow(row_groups));
+        if (words > gemv_counter_words) {
+            gemv_counter_words = std::max<std::size_t>(words, 1u << 16);
+            gemv_counters = alloc(gemv_counter_words * 4);
+            check_cuda(cudaMemsetAsync(gemv_counters.get(), 0, gemv_counter_words * 4, stream),
+                       "cudaMemsetAsync");
+        }
+        const std::int64_t kblocks = in.k / 128;
+        std::shared_ptr<void> x8 =
+            alloc(static_cast<std::size_t>(input_rows * (in.k + 4 * kblocks)));
+        GemvFp8Workspace ws;
+        ws.x8 = x8.get();
+        ws.xs = reinterpret_cast<float*>(static_cast<unsigned char*>(x8.get()) + input_rows * in.k);
+        ws.partials = static_cast<float*>(gemv_partials.get());
+        ws.partial_warps = gemv_partial_warps;
+        ws.counters = static_cast<std::int32_t*>(gemv_counters.get());
+        ws.counter_words = gemv_counter_words;
+        launch_gemv_fp8(in, input_rows, segs, num_segments, m, grouped, narrow(row_groups), ws,
+                        stream);
     }
 
     // Every expert's weights as device arrays of pointers, for the grouped GEMV: [e][gate, up]
@@ -728,7 +786,8 @@ void CudaOps::linears(const Tensor& x, std::span<const Tensor* const> ws,
     DS_ASSERT(ws.size() == ys.size() && !ws.empty(), ws.size(), " ", ys.size());
     const std::int64_t m = x.rows(), k = x.cols();
     const WeightFormat format = format_of(*ws[0]);
-    bool one_launch = m <= kGemvRows && ws.size() <= static_cast<std::size_t>(kGemvMaxSegments) &&
+    bool one_launch = m <= gemv_rows(format) &&
+                      ws.size() <= static_cast<std::size_t>(kGemvMaxSegments) &&
                       gemv_supports(format, narrow(k));
     for (std::size_t i = 0; i < ws.size(); ++i) {
         DS_ASSERT(ws[i]->cols() == k && ys[i]->rows() == m && ys[i]->cols() == ws[i]->rows(),
@@ -748,8 +807,8 @@ void CudaOps::linears(const Tensor& x, std::span<const Tensor* const> ws,
     for (std::size_t i = 0; i < ws.size(); ++i) {
         segs[i] = segment_of(*ws[i], ptr(*ys[i]), ys[i]->cols());
     }
-    launch_gemv(format, GemvInput{ptr(x), narrow(k), narrow(k), false}, segs.data(),
-                static_cast<int>(ws.size()), GemvPlain{narrow(m)}, impl_->stream);
+    impl_->gemv(format, GemvInput{ptr(x), narrow(k), narrow(k), false}, m, segs.data(),
+                static_cast<int>(ws.size()), narrow(m), nullptr);
 }
 
 void CudaOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
@@ -1173,11 +1232,8 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
         gu[i].ldy = narrow(2 * inter);
         gu[i].scale_ld = static_cast<int>(weight_scale_stride(hidden));
     }
-    launch_gemv_grouped(format, GemvInput{ptr(x), narrow(hidden), narrow(hidden), false}, gu, 2,
-                        grouped, impl_->stream);
-    // SiLU(gate) * up once per row, not in every warp of the down projection that reads it.
-    Tensor act = impl_->tensor({n, inter}, false);
-    launch_silu_mul_rows(ptr(gate_up), narrow(inter), n, ptr(act), impl_->stream);
+    impl_->gemv(format, GemvInput{ptr(x), narrow(hidden), narrow(hidden), false}, t, gu, 2, 0,
+                &grouped, n);
     grouped.x_row = nullptr;  // the down projection reads its own permuted row
     grouped.table = static_cast<const void* const*>(table.down.get());
     grouped.scales = static_cast<const float* const*>(table.down_scales.get());
@@ -1186,8 +1242,17 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
     down.y = ptr(ye);
     down.ldy = narrow(hidden);
     down.scale_ld = static_cast<int>(weight_scale_stride(inter));
-    launch_gemv_grouped(format, GemvInput{ptr(act), narrow(inter), narrow(inter), false}, &down, 1,
-                        grouped, impl_->stream);
+    if (format == WeightFormat::fp8_block) {
+        // The quantizer applies SiLU(gate) * up as it reads each row.
+        impl_->gemv(format, GemvInput{ptr(gate_up), narrow(2 * inter), narrow(inter), true}, n,
+                    &down, 1, 0, &grouped, n);
+    } else {
+        // SiLU(gate) * up once per row, not in every warp of the down projection that reads it.
+        Tensor act = impl_->tensor({n, inter}, false);
+        launch_silu_mul_rows(ptr(gate_up), narrow(inter), n, ptr(act), impl_->stream);
+        impl_->gemv(format, GemvInput{ptr(act), narrow(inter), narrow(inter), false}, n, &down, 1,
+                    0, &grouped, n);
+    }
     launch_moe_combine(ptr(ye), combine_pos, combine_weight, narrow(t), top_k, narrow(hidden),
                        ptr(out), impl_->stream);
 }

@@ -3,9 +3,10 @@
 // over bandwidth; tensor-core GEMMs are built for reuse that these shapes do not have, and
 // cuBLASLt's FP8 path also wants the rows padded to 4 and quantized first.
 //
-// Weights stay in their storage (block FP8 with 128x128 scales, BF16, or float32) and are
-// widened in registers; activations stay float32, so a block-FP8 product here is the exact
-// product of the dequantized weight, as the CPU backend computes it.
+// launch_gemv / launch_gemv_grouped: weights stay in their storage (BF16 or float32; block FP8
+// too, though CudaOps sends FP8 to launch_gemv_fp8 below, which is faster from one row on) and
+// are widened in registers; activations stay float32, so a product here is the exact product of
+// the stored weight, as the CPU backend computes it.
 //
 // One launch can cover several weights that share the input (q_a, kv_a and the indexer's wk all
 // read the same normed hidden state), and the MoE form runs every active expert of a step in one
@@ -14,6 +15,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace dsserve::backend::cuda {
@@ -64,6 +66,32 @@ struct GemvGrouped {
     int max_slots = 0;      // grid bound: slots beyond *count do nothing
     int rows_per_slot = 1;  // a hint (mean rows an expert gets) that picks the kernel's row tile
 };
+
+// Block-FP8 weights with up to a few row groups of 8 rows: tensor cores (gemv_fp8.cu). The
+// activation rows are quantized first to e4m3 with one scale per 128 values (amax / 448), as
+// DeepSeek-V3 runs its FP8 linears and as the cuBLASLt path for larger products does; products
+// are then exact in float32 within each 128-value block and summed in float32 across blocks.
+// Scratch: x8 / xs hold the quantized rows ([input rows][k] bytes, [input rows][k / 128]
+// floats); partials hold partial_warps warps' partial sums (1 KiB each, partial_warps a multiple
+// of 4); counters, counter_words of them, must be zero before the first launch and are left zero.
+struct GemvFp8Workspace {
+    void* x8 = nullptr;
+    float* xs = nullptr;
+    float* partials = nullptr;
+    int partial_warps = 0;
+    std::int32_t* counters = nullptr;
+    std::size_t counter_words = 0;
+};
+
+bool gemv_fp8_supports(int k, int n);
+// 16-column tiles over all segments; counters needed: tiles x row groups.
+int gemv_fp8_tiles(const GemvSegment* segments, int num_segments);
+std::size_t gemv_fp8_counter_words(int tiles, int row_groups);
+// Plain form: m rows (input_rows = m). Grouped form: grouped != null, input_rows = rows of x,
+// max_row_groups a bound on the sum over active slots of ceil(rows / 8) (plain: ceil(m / 8)).
+void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSegment* segments,
+                     int num_segments, int m, const GemvGrouped* grouped, int max_row_groups,
+                     const GemvFp8Workspace& workspace, cudaStream_t stream);
 
 // True when the GEMV kernels take this reduction width in this format (rows must be 16-byte
 // aligned).

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -256,17 +257,43 @@ BenchWeight bench_weight(WeightFormat format, int n, int k, cudaStream_t stream)
     const auto elem = static_cast<std::size_t>(weight_bytes(format));
     const std::size_t scales = static_cast<std::size_t>((n + 127) / 128) *
                                static_cast<std::size_t>(weight_scale_stride(k));
-    BenchWeight b{DeviceBuffer(static_cast<std::size_t>(n) * k * elem), DeviceBuffer(scales * 4), n,
-                  k};
-    check_cuda(
-        cudaMemsetAsync(b.w.as<void>(), 0x3a, static_cast<std::size_t>(n) * k * elem, stream),
-        "cudaMemsetAsync");
+    // Rows padded to 128, as CudaOps stores block-FP8 weights.
+    const std::size_t bytes = static_cast<std::size_t>((n + 127) / 128 * 128) * k * elem;
+    BenchWeight b{DeviceBuffer(bytes), DeviceBuffer(scales * 4), n, k};
+    check_cuda(cudaMemsetAsync(b.w.as<void>(), 0x3a, bytes, stream), "cudaMemsetAsync");
     launch_random_normal(b.scale.as<float>(), static_cast<std::int64_t>(scales), 7, 1.0f, 0.01f,
                          stream);
     return b;
 }
 
+// Scratch for the tensor-core FP8 GEMV (gemv.h), sized for the largest bench case.
+struct Fp8Scratch {
+    explicit Fp8Scratch(cudaStream_t stream)
+        : x8(static_cast<std::size_t>(kMaxRows) * kMaxK * 2),
+          partials(static_cast<std::size_t>(kWarps) * 1024),
+          counters(kCounters * 4) {
+        check_cuda(cudaMemsetAsync(counters.as<void>(), 0, kCounters * 4, stream),
+                   "cudaMemsetAsync");
+    }
+    GemvFp8Workspace workspace(int rows, int k) const {
+        GemvFp8Workspace w;
+        w.x8 = x8.as<void>();
+        w.xs =
+            reinterpret_cast<float*>(x8.as<unsigned char>() + static_cast<std::size_t>(rows) * k);
+        w.partials = partials.as<float>();
+        w.partial_warps = kWarps;
+        w.counters = counters.as<std::int32_t>();
+        w.counter_words = kCounters;
+        return w;
+    }
+    static constexpr int kMaxRows = 512, kMaxK = 18432, kWarps = 132 * 24;
+    static constexpr std::size_t kCounters = 1u << 18;
+    DeviceBuffer x8, partials, counters;
+};
+
 // The decode-step products of DeepSeek-V3.2 through the GEMV kernels: bytes are the weights'.
+// Block-FP8 weights both ways: the tensor-core GEMV with e4m3 activations (what CudaOps runs)
+// and the float32-activation GEMV.
 std::vector<Row> bench_gemv(Timer& timer) {
     const cudaStream_t stream = timer.stream();
     std::vector<Row> rows;
@@ -285,9 +312,10 @@ std::vector<Row> bench_gemv(Timer& timer) {
         {"lm_head (bf16)", WeightFormat::bf16, {129280}, 7168},
         {"router (f32)", WeightFormat::f32, {256}, 7168},
     };
-    DeviceBuffer x(static_cast<std::size_t>(8) * 18432 * 4),
-        y(static_cast<std::size_t>(8) * 2 * 129280 * 4);
-    for (int m : {1, 4, 8}) {
+    DeviceBuffer x(static_cast<std::size_t>(16) * 18432 * 4),
+        y(static_cast<std::size_t>(16) * 2 * 129280 * 4);
+    const Fp8Scratch scratch(stream);
+    for (int m : {1, 2, 8, 16}) {
         for (const Case& c : cases) {
             std::vector<BenchWeight> ws;
             std::vector<GemvSegment> segs;
@@ -308,6 +336,15 @@ std::vector<Row> bench_gemv(Timer& timer) {
                 launch_gemv(c.format, in, segs.data(), static_cast<int>(segs.size()), GemvPlain{m},
                             stream);
             });
+            if (c.format == WeightFormat::fp8_block) {
+                const double mma_us = timer.median_us([&] {
+                    launch_gemv_fp8(in, m, segs.data(), static_cast<int>(segs.size()), m, nullptr,
+                                    (m + 7) / 8, scratch.workspace(m, c.k), stream);
+                });
+                rows.push_back({"gemv fp8 (tensor cores)", str_cat(c.name, ", ", m, " row(s)"),
+                                mma_us, bytes,
+                                str_cat(us / mma_us, "x the float32-activation GEMV")});
+            }
             rows.push_back({"gemv", str_cat(c.name, ", ", m, " row(s)"), us, bytes, ""});
         }
     }
@@ -397,10 +434,24 @@ std::vector<Row> bench_moe(Timer& timer) {
                                 GemvInput{act.as<float>(), kInter, kInter, false}, &dseg, 1, a,
                                 stream);
         });
+        const Fp8Scratch scratch(stream);
+        const double mma_us = timer.median_us([&] {
+            GemvGrouped a = g;
+            a.table = gut.as<const void* const>();
+            a.scales = gus.as<const float* const>();
+            launch_gemv_fp8(GemvInput{x.as<float>(), kHidden, kHidden, false}, tokens, gseg, 2, 0,
+                            &a, slots + n / 8, scratch.workspace(tokens, kHidden), stream);
+            a.x_row = nullptr;
+            a.table = dt.as<const void* const>();
+            a.scales = ds.as<const float* const>();
+            launch_gemv_fp8(GemvInput{gu.as<float>(), 2 * kInter, kInter, true}, n, &dseg, 1, 0, &a,
+                            slots + n / 8, scratch.workspace(n, kInter), stream);
+        });
         const double bytes = static_cast<double>(distinct) * 3.0 * kHidden * kInter;
-        rows.push_back({"gemv grouped (fp8 experts)",
-                        str_cat(tokens, " token(s) x 8 experts: ", distinct, " distinct"), us,
-                        bytes, ""});
+        const std::string what = str_cat(tokens, " token(s) x 8 experts: ", distinct, " distinct");
+        rows.push_back({"grouped fp8 (tensor cores)", what, mma_us, bytes,
+                        str_cat(us / mma_us, "x the float32-activation GEMV")});
+        rows.push_back({"gemv grouped (fp8 experts)", what, us, bytes, ""});
     }
     return rows;
 }
@@ -449,8 +500,20 @@ void bench_fp8_gemm() {
 }  // namespace
 }  // namespace dsserve::backend::cuda
 
-int main() {
+// dsserve-cuda-bench [mla] [gemv] [moe] [fp8]: the named tables only (all when none is named).
+int main(int argc, char** argv) {
     using namespace dsserve::backend::cuda;
+    auto wanted = [&](const char* table) {
+        if (argc < 2) {
+            return true;
+        }
+        for (int i = 1; i < argc; ++i) {
+            if (std::strcmp(argv[i], table) == 0) {
+                return true;
+            }
+        }
+        return false;
+    };
     cudaDeviceProp prop{};
     check_cuda(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     std::printf("# dsserve CUDA kernels on %s (%d SMs), median of %d runs, L2 flushed\n\n",
@@ -459,15 +522,23 @@ int main() {
     check_cuda(cudaStreamCreate(&stream), "cudaStreamCreate");
     {
         Timer timer(stream);
-        std::printf("## MLA decode (128 heads, lora 512, rope 64, float32 cache)\n\n");
-        print_table(bench_mla_decode(timer));
-        std::printf("\n## GEMV at decode (weights read once; float32 activations)\n\n");
-        print_table(bench_gemv(timer));
-        std::printf("\n## Routed experts at decode (grouped GEMV, block-FP8)\n\n");
-        print_table(bench_moe(timer));
+        if (wanted("mla")) {
+            std::printf("## MLA decode (128 heads, lora 512, rope 64, float32 cache)\n\n");
+            print_table(bench_mla_decode(timer));
+        }
+        if (wanted("gemv")) {
+            std::printf("\n## GEMV at decode (weights read once; float32 activations)\n\n");
+            print_table(bench_gemv(timer));
+        }
+        if (wanted("moe")) {
+            std::printf("\n## Routed experts at decode (grouped GEMV, block-FP8)\n\n");
+            print_table(bench_moe(timer));
+        }
     }
-    std::printf("\n## Block-FP8 GEMM (quantizer + cuBLASLt)\n\n");
-    bench_fp8_gemm();
+    if (wanted("fp8")) {
+        std::printf("\n## Block-FP8 GEMM (quantizer + cuBLASLt)\n\n");
+        bench_fp8_gemm();
+    }
     check_cuda(cudaStreamDestroy(stream), "cudaStreamDestroy");
     return 0;
 }

@@ -1,0 +1,416 @@
+// Block-FP8 products with few rows on tensor cores (see gemv.h, launch_gemv_fp8).
+//
+// A warp multiplies a 16-column weight tile by up to 8 token rows with mma.m16n8k32 (e4m3 in,
+// float32 out): the weight tile is the A operand, the quantized activations the B operand. A
+// dot product does not depend on the order of its k terms, so each lane takes 16 contiguous
+// bytes of a weight row and the same 16 bytes' positions of its token's activation row, and
+// both operands are fed in that one (permuted) order. Weights reach shared memory by cp.async in
+// whole 128-byte lines, a few scale blocks ahead of the tensor cores.
+// Partial sums leave the tensor core every 128 k (one scale block), where the weight's and the
+// activation's scales apply in float32, as DeepSeek-V3's FP8 GEMMs promote every 128 k.
+//
+// The k blocks of all tiles are one list split evenly over the launched warps (stream-K), so
+// that a 7,168-column product and a 2,240-column one both keep every SM streaming to the end.
+// A tile whose k range spans several warps is finished by the last of them to arrive, which adds
+// the partial sums in warp order: results do not depend on timing.
+#include <cuda_fp8.h>
+
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemv.h"
+
+namespace dsserve::backend::cuda {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kWarpsPerBlock = 4;
+constexpr int kTileCols = 16;  // mma M
+constexpr int kTileRows = 8;   // mma N: token rows per pass
+constexpr int kBlockK = 128;   // a scale block
+constexpr float kFp8Max = 448.0f;
+
+struct Fp8GemvArgs {
+    const unsigned char* x8;  // [rows][k] e4m3
+    const float* xs;          // [rows][k / 128]
+    int k;
+    int kblocks;
+    GemvSegment seg[kGemvMaxSegments];
+    int tile_start[kGemvMaxSegments + 1];  // in 16-column tiles
+    int num_segments;
+    int m;  // plain form: rows
+    GemvGrouped grouped;
+    bool is_grouped;
+    float* partials;         // [warps][2][32][4]
+    std::int32_t* counters;  // [row groups x tiles], zero between launches
+};
+
+__device__ __forceinline__ void mma_e4m3(float d[4], unsigned a0, unsigned a1, unsigned a2,
+                                         unsigned a3, unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// The rows a row group covers, in the plain or the grouped (MoE) form. Row groups are the
+// 8-row passes: a grouped slot with r rows has ceil(r / 8) of them.
+struct RowGroup {
+    int slot = 0;
+    int expert = 0;
+    int first = 0;  // output row of token 0
+    int rows = 0;   // <= 8
+};
+
+__device__ int slot_rows(const Fp8GemvArgs& a, int slot) {
+    return a.grouped.start[slot + 1] - a.grouped.start[slot];
+}
+
+// Total row groups (every lane gets the same answer).
+__device__ int count_row_groups(const Fp8GemvArgs& a) {
+    if (!a.is_grouped) {
+        return (a.m + kTileRows - 1) / kTileRows;
+    }
+    const int slots = *a.grouped.count;
+    int total = 0;
+    for (int s = threadIdx.x % kWarp; s < slots; s += kWarp) {
+        total += (slot_rows(a, s) + kTileRows - 1) / kTileRows;
+    }
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+        total += __shfl_xor_sync(0xffffffffu, total, o);
+    }
+    return total;
+}
+
+__device__ RowGroup row_group(const Fp8GemvArgs& a, int p) {
+    RowGroup g;
+    if (!a.is_grouped) {
+        g.first = p * kTileRows;
+        g.rows = min(kTileRows, a.m - g.first);
+        return g;
+    }
+    // The slot holding row group p: a short walk, the same in every lane.
+    int before = 0, slot = 0;
+    for (;; ++slot) {
+        const int n = (slot_rows(a, slot) + kTileRows - 1) / kTileRows;
+        if (p < before + n) {
+            break;
+        }
+        before += n;
+    }
+    g.slot = slot;
+    g.expert = a.grouped.expert[slot];
+    g.first = a.grouped.start[slot] + (p - before) * kTileRows;
+    g.rows = min(kTileRows, a.grouped.start[slot + 1] - g.first);
+    return g;
+}
+
+struct Tile {
+    const unsigned char* w;  // column col0's row
+    const float* scale;      // the scale row of col0's 128-column block
+    float* y;                // output column col0
+    int ldy;
+    int cols;  // valid columns, <= 16
+};
+
+__device__ Tile tile_of(const Fp8GemvArgs& a, const RowGroup& g, int tile) {
+    int s = 0;
+    while (s + 1 < a.num_segments && tile >= a.tile_start[s + 1]) {
+        ++s;
+    }
+    const GemvSegment& seg = a.seg[s];
+    const int col0 = (tile - a.tile_start[s]) * kTileCols;
+    const void* w = seg.w;
+    const float* scale = seg.scale;
+    if (a.is_grouped) {
+        w = a.grouped.table[g.expert * a.num_segments + s];
+        scale = a.grouped.scales[g.expert * a.num_segments + s];
+    }
+    Tile t;
+    t.w = static_cast<const unsigned char*>(w) + static_cast<std::int64_t>(col0) * a.k;
+    t.scale = scale + (col0 / 128) * seg.scale_ld;
+    t.y = seg.y + col0;
+    t.ldy = seg.ldy;
+    t.cols = min(kTileCols, seg.n - col0);
+    return t;
+}
+
+__device__ int x_row(const Fp8GemvArgs& a, int out_row) {
+    return a.is_grouped && a.grouped.x_row != nullptr ? a.grouped.x_row[out_row] : out_row;
+}
+
+__device__ __forceinline__ void copy_async16(unsigned dst, const void* src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
+}
+__device__ __forceinline__ void commit_async() {
+    asm volatile("cp.async.commit_group;");
+}
+template <int N>
+__device__ __forceinline__ void wait_async() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+// A warp's weight tile for one scale block (16 rows x 128 bytes) in shared memory: the 16-byte
+// chunks of odd rows swap halves, so that the fragment reads below (two rows of four chunks per
+// eight lanes) hit all 32 banks once.
+constexpr int kStageBytes = kTileCols * kBlockK;
+constexpr int kStages = 4;  // scale blocks a warp keeps in flight
+
+__device__ __forceinline__ int swizzled(int row, int chunk) {
+    return row * kBlockK + ((chunk ^ ((row & 1) << 2)) * 16);
+}
+
+// acc[0..3]: (column lane / 4, token 2 (lane % 4)), (same column, next token), then the same
+// two for column lane / 4 + 8: the mma accumulator layout. Weights stream through a kStages-deep
+// cp.async ring in `ring` (this warp's own), so that loads stay in flight while the tensor cores
+// work and no registers hold them.
+__device__ void tile_k_range(const Fp8GemvArgs& a, const Tile& t, const RowGroup& g, int kb0,
+                             int kb1, float acc[4], unsigned char* ring) {
+    const int lane = threadIdx.x % kWarp;
+    const int gi = lane / 4, c = lane % 4;
+    const unsigned ring_addr = static_cast<unsigned>(__cvta_generic_to_shared(ring));
+    auto issue = [&](int kb, int stage) {
+        if (kb < kb1) {
+#pragma unroll
+            for (int i = 0; i < kTileCols / 4; ++i) {
+                const int row = 4 * i + lane / 8, chunk = lane % 8;
+                copy_async16(ring_addr + stage * kStageBytes + swizzled(row, chunk),
+                             t.w + static_cast<std::int64_t>(row) * a.k +
+                                 static_cast<std::int64_t>(kb) * kBlockK + 16 * chunk);
+            }
+        }
+        commit_async();  // empty groups too: the wait below counts groups
+    };
+    const bool has_x = gi < g.rows;
+    const unsigned char* xp =
+        a.x8 + static_cast<std::int64_t>(has_x ? x_row(a, g.first + gi) : 0) * a.k + 16 * c;
+    // The two tokens this lane's accumulators belong to, for their activation scales.
+    const int t0 = 2 * c, t1 = 2 * c + 1;
+    const float* xs0 = t0 < g.rows
+                           ? a.xs + static_cast<std::int64_t>(x_row(a, g.first + t0)) * a.kblocks
+                           : nullptr;
+    const float* xs1 = t1 < g.rows
+                           ? a.xs + static_cast<std::int64_t>(x_row(a, g.first + t1)) * a.kblocks
+                           : nullptr;
+#pragma unroll
+    for (int s = 0; s < kStages - 1; ++s) {
+        issue(kb0 + s, s);
+    }
+    for (int kb = kb0; kb < kb1; ++kb) {
+        const int stage = (kb - kb0) % kStages;
+        issue(kb + kStages - 1, (kb - kb0 + kStages - 1) % kStages);
+        uint4 xv[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            xv[h] = has_x ? *reinterpret_cast<const uint4*>(
+                                xp + static_cast<std::int64_t>(kb) * kBlockK + 64 * h)
+                          : make_uint4(0, 0, 0, 0);
+        }
+        const float ws = __ldg(t.scale + kb);
+        const float s0 = xs0 != nullptr ? ws * __ldg(xs0 + kb) : 0.0f;
+        const float s1 = xs1 != nullptr ? ws * __ldg(xs1 + kb) : 0.0f;
+        wait_async<kStages - 1>();
+        __syncwarp();
+        const unsigned char* tile = ring + stage * kStageBytes;
+        float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const uint4 wl = *reinterpret_cast<const uint4*>(tile + swizzled(gi, 4 * h + c));
+            const uint4 wh = *reinterpret_cast<const uint4*>(tile + swizzled(gi + 8, 4 * h + c));
+            mma_e4m3(d, wl.x, wh.x, wl.y, wh.y, xv[h].x, xv[h].y);
+            mma_e4m3(d, wl.z, wh.z, wl.w, wh.w, xv[h].z, xv[h].w);
+        }
+        acc[0] = fmaf(d[0], s0, acc[0]);
+        acc[1] = fmaf(d[1], s1, acc[1]);
+        acc[2] = fmaf(d[2], s0, acc[2]);
+        acc[3] = fmaf(d[3], s1, acc[3]);
+        __syncwarp();  // the next issue overwrites the stage just read
+    }
+    wait_async<0>();
+}
+
+__device__ void store_tile(const Tile& t, const RowGroup& g, const float acc[4]) {
+    const int lane = threadIdx.x % kWarp;
+    const int gi = lane / 4, c = lane % 4;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int col = gi + (i >= 2 ? 8 : 0), tok = 2 * c + (i & 1);
+        if (col < t.cols && tok < g.rows) {
+            t.y[static_cast<std::int64_t>(g.first + tok) * t.ldy + col] = acc[i];
+        }
+    }
+}
+
+__global__ void __launch_bounds__(kWarpsPerBlock* kWarp, 6) gemv_fp8_kernel(Fp8GemvArgs a) {
+    __shared__ __align__(16) unsigned char rings[kWarpsPerBlock][kStages * kStageBytes];
+    const int lane = threadIdx.x % kWarp;
+    const int warp = static_cast<int>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+    const int warps = static_cast<int>(gridDim.x) * kWarpsPerBlock;
+    const int tiles = a.tile_start[a.num_segments];
+    const int kbs = a.kblocks;
+    const std::int64_t units = static_cast<std::int64_t>(count_row_groups(a)) * tiles * kbs;
+    const std::int64_t per_warp = (units + warps - 1) / warps;
+    const std::int64_t u_begin = warp * per_warp;
+    const std::int64_t u_end = min(units, u_begin + per_warp);
+    // Units run row group, then tile, then k block; a warp's range covers whole tiles in the
+    // middle and parts of at most two (its first and last).
+    for (std::int64_t u = u_begin; u < u_end;) {
+        const std::int64_t pt = u / kbs;  // row group x tiles + tile
+        const int kb0 = static_cast<int>(u % kbs);
+        const int kb1 = static_cast<int>(min(static_cast<std::int64_t>(kbs), kb0 + (u_end - u)));
+        const RowGroup g = row_group(a, static_cast<int>(pt / tiles));
+        const Tile t = tile_of(a, g, static_cast<int>(pt % tiles));
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        tile_k_range(a, t, g, kb0, kb1, acc, rings[threadIdx.x / kWarp]);
+        u += kb1 - kb0;
+        if (kb0 == 0 && kb1 == kbs) {
+            store_tile(t, g, acc);
+            continue;
+        }
+        // A part: leave it in this warp's first or last partial slot; the last part to arrive
+        // adds them all in warp order.
+        const int which = u_begin / kbs == pt ? 0 : 1;
+        float4* mine = reinterpret_cast<float4*>(a.partials) + (warp * 2 + which) * kWarp + lane;
+        *mine = make_float4(acc[0], acc[1], acc[2], acc[3]);
+        __threadfence();
+        __syncwarp();
+        const std::int64_t first_unit = pt * kbs, last_unit = first_unit + kbs - 1;
+        const int first_warp = static_cast<int>(first_unit / per_warp);
+        const int last_warp = static_cast<int>(last_unit / per_warp);
+        int arrived = 0;
+        if (lane == 0) {
+            arrived = atomicAdd(a.counters + pt, 1);
+        }
+        arrived = __shfl_sync(0xffffffffu, arrived, 0);
+        if (arrived != last_warp - first_warp) {
+            continue;
+        }
+        __threadfence();
+        float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int w = first_warp; w <= last_warp; ++w) {
+            const int slot = (static_cast<std::int64_t>(w) * per_warp) / kbs == pt ? 0 : 1;
+            const float4 p =
+                __ldcg(reinterpret_cast<const float4*>(a.partials) + (w * 2 + slot) * kWarp + lane);
+            sum[0] += p.x;
+            sum[1] += p.y;
+            sum[2] += p.z;
+            sum[3] += p.w;
+        }
+        store_tile(t, g, sum);
+        if (lane == 0) {
+            a.counters[pt] = 0;  // ready for the next launch
+        }
+    }
+}
+
+// One warp per (row, 128-value group): amax / 448 as the scale, values rounded to nearest e4m3,
+// as the weights and the cuBLASLt path quantize.
+__global__ void quantize_rows_kernel(GemvInput in, std::int64_t rows, unsigned char* x8,
+                                     float* xs) {
+    const int lane = threadIdx.x % kWarp;
+    const std::int64_t item =
+        (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+    const int groups = in.k / kBlockK;
+    if (item >= rows * groups) {
+        return;
+    }
+    const std::int64_t row = item / groups;
+    const int g = static_cast<int>(item % groups);
+    const float* src = in.x + row * in.ldx + g * kBlockK + 4 * lane;
+    float4 v = *reinterpret_cast<const float4*>(src);
+    if (in.swiglu) {
+        const float4 up = *reinterpret_cast<const float4*>(src + in.k);
+        auto act = [](float a, float b) { return a / (1.0f + __expf(-a)) * b; };
+        v = make_float4(act(v.x, up.x), act(v.y, up.y), act(v.z, up.z), act(v.w, up.w));
+    }
+    float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    }
+    const float s = amax > 0.0f ? amax / kFp8Max : 1.0f;
+    const __nv_fp8x4_e4m3 q(make_float4(v.x / s, v.y / s, v.z / s, v.w / s));
+    *reinterpret_cast<__nv_fp8x4_storage_t*>(x8 + row * in.k + g * kBlockK + 4 * lane) = q.__x;
+    if (lane == 0) {
+        xs[row * groups + g] = s;
+    }
+}
+
+}  // namespace
+
+bool gemv_fp8_supports(int k, int n) {
+    return k > 0 && k % kBlockK == 0 && n > 0;
+}
+
+std::size_t gemv_fp8_counter_words(int tiles, int row_groups) {
+    return static_cast<std::size_t>(tiles) * row_groups;
+}
+
+int gemv_fp8_tiles(const GemvSegment* segments, int num_segments) {
+    int tiles = 0;
+    for (int s = 0; s < num_segments; ++s) {
+        tiles += (segments[s].n + kTileCols - 1) / kTileCols;
+    }
+    return tiles;
+}
+
+void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSegment* segments,
+                     int num_segments, int m, const GemvGrouped* grouped, int max_row_groups,
+                     const GemvFp8Workspace& ws, cudaStream_t stream) {
+    DS_ASSERT(num_segments >= 1 && num_segments <= kGemvMaxSegments, num_segments);
+    DS_ASSERT(in.k % kBlockK == 0 && in.ldx % 4 == 0, "FP8 GEMV width ", in.k, " ld ", in.ldx);
+    if (input_rows == 0 || max_row_groups == 0) {
+        return;
+    }
+    Fp8GemvArgs a{};
+    a.k = in.k;
+    a.kblocks = in.k / kBlockK;
+    a.num_segments = num_segments;
+    a.tile_start[0] = 0;
+    for (int s = 0; s < num_segments; ++s) {
+        a.seg[s] = segments[s];
+        a.tile_start[s + 1] = a.tile_start[s] + (segments[s].n + kTileCols - 1) / kTileCols;
+    }
+    const int tiles = a.tile_start[num_segments];
+    DS_ASSERT(gemv_fp8_counter_words(tiles, max_row_groups) <= ws.counter_words,
+              "FP8 GEMV counters: ", tiles, " tiles x ", max_row_groups, " row groups");
+    a.m = m;
+    if (grouped != nullptr) {
+        a.grouped = *grouped;
+        a.is_grouped = true;
+    }
+    a.x8 = static_cast<const unsigned char*>(ws.x8);
+    a.xs = ws.xs;
+    a.partials = ws.partials;
+    a.counters = ws.counters;
+
+    const std::int64_t items = input_rows * a.kblocks;
+    constexpr int kQuantThreads = 256;
+    quantize_rows_kernel<<<static_cast<unsigned>((items * kWarp + kQuantThreads - 1) /
+                                                 kQuantThreads),
+                           kQuantThreads, 0, stream>>>(in, input_rows,
+                                                       static_cast<unsigned char*>(ws.x8), ws.xs);
+    DS_CUDA_LAUNCH(quantize_rows, stream, input_rows, " x ", in.k);
+
+    // Warps: enough to keep every SM streaming, but at least two scale blocks each (a part
+    // costs a partial write and a fix-up).
+    const std::int64_t units = static_cast<std::int64_t>(max_row_groups) * tiles * a.kblocks;
+    const std::int64_t most = ws.partial_warps;
+    const std::int64_t warps = std::clamp<std::int64_t>((units + 1) / 2, 1, most);
+    const auto blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
+    static const bool carveout = [] {
+        // Six blocks' rings (192 KiB) an SM: ask for the shared-memory carveout.
+        check_cuda(
+            cudaFuncSetAttribute(gemv_fp8_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 cudaSharedmemCarveoutMaxShared),
+            "cudaFuncSetAttribute (gemv_fp8)");
+        return true;
+    }();
+    (void)carveout;
+    gemv_fp8_kernel<<<blocks, kWarpsPerBlock * kWarp, 0, stream>>>(a);
+    DS_CUDA_LAUNCH(gemv_fp8, stream, grouped != nullptr ? "grouped " : "", "[", m, ", ", in.k,
+                   "] x ", tiles * kTileCols, " columns in ", num_segments, " weights, ",
+                   max_row_groups, " row groups");
+}
+
+}  // namespace dsserve::backend::cuda
