@@ -129,8 +129,7 @@ std::optional<Storage> DeepseekV32::placement(const WeightSpec& spec, const Mode
     if (spec.kind == WeightKind::kRouterBias) {
         return std::nullopt;
     }
-    if (config.quant.fp8 && spec.kind == WeightKind::kLinear &&
-        !spec.name.ends_with("kv_b_proj.weight")) {
+    if (config.quant.fp8 && spec.kind == WeightKind::kLinear) {
         return Storage::fp8_block;
     }
     // An FP8 checkpoint keeps these in BF16: reading them as such halves the head's bytes.

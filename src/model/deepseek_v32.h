@@ -42,8 +42,8 @@ public:
 
     // Where a weight lives: the router's bias stays on the host (it steers a choice made there);
     // the rest goes to the backend, linear layers in block FP8 when the checkpoint is FP8 (the
-    // backend keeps float32 where it cannot or is told not to). kv_b_proj stays float32:
-    // attention uses it split per head in the absorbed form.
+    // backend keeps float32 where it cannot or is told not to), kv_b_proj included: attention
+    // reads it split per head in the absorbed form, in whatever storage the backend keeps.
     static std::optional<Storage> placement(const WeightSpec& spec, const ModelConfig& config);
 
     // A cache of num_slots token rows for every layer, in the backend's memory.

@@ -6,7 +6,9 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/deepseek_v32.h"
 #include "model/make_model.h"
+#include "model/weights.h"
 
 namespace dsserve::model {
 namespace {
@@ -25,6 +27,31 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
     fs::path dir_;
 };
+
+// Every linear weight of an FP8 checkpoint, kv_b_proj included, is asked for in block FP8; a
+// backend keeps float32 where it cannot or is told not to.
+TEST(PlacementTest, Fp8CheckpointsPlaceEveryLinearInFp8) {
+    ModelConfig c = ModelConfig::from_json(preset_config("tiny", 1));
+    c.quant.fp8 = true;
+    int linears = 0, kv_b = 0;
+    for (const WeightSpec& spec : weight_manifest(c)) {
+        const auto where = DeepseekV32::placement(spec, c);
+        if (spec.kind == WeightKind::kLinear) {
+            ++linears;
+            EXPECT_EQ(where, Storage::fp8_block) << spec.name;
+        }
+        if (spec.name.ends_with("kv_b_proj.weight")) {
+            ++kv_b;
+            EXPECT_EQ(spec.kind, WeightKind::kLinear);
+            EXPECT_EQ(where, Storage::fp8_block);
+            c.quant.fp8 = false;
+            EXPECT_EQ(DeepseekV32::placement(spec, c), Storage::f32) << "float32 checkpoint";
+            c.quant.fp8 = true;
+        }
+    }
+    EXPECT_GT(linears, 0);
+    EXPECT_GT(kv_b, 0);
+}
 
 // A 2x3 FP8 weight with 1x2 blocks: scales [[0.5, 4], [2, 0.25]].
 // fp8 codes: 0x38 = 1.0, 0x40 = 2.0, 0xbc = -1.5, 0x30 = 0.5, 0x44 = 3.0, 0x3c = 1.5.

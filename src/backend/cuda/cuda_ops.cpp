@@ -19,6 +19,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
 #include "backend/cuda/topk.h"
 #include "core/log.h"
@@ -86,6 +87,15 @@ constexpr std::int64_t kFp8GemvRows = 16;
 std::int64_t gemv_rows(WeightFormat format) {
     return format == WeightFormat::fp8_block ? kFp8GemvRows : kGemvRows;
 }
+
+// Up to this many token rows MLA's kv_b products run in the absorb kernels (mla_absorb.h), which
+// read the stored weight once. Beyond (prefill chunks) kv_b is dequantized to float32 for the
+// call (84 MB of traffic for the official shape, about 20 us on an H200) and cuBLAS runs them:
+// both do the same float32 multiply-adds, which dominate past a few dozen rows, and there
+// cuBLAS's register-blocked GEMM keeps more of the FMA peak than the kernels' single pass over
+// token tiles while the dequantization is paid once for all rows. 64 covers decode batches;
+// dsserve-cuda-bench times both at 64 rows.
+constexpr std::int64_t kAbsorbTokens = 64;
 
 // The GEMV view of weight w writing its n columns into y (row stride ldy).
 GemvSegment segment_of(const Tensor& w, float* y, std::int64_t ldy) {
@@ -1040,14 +1050,45 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
             }
         }
     }
+    // kv_b in FP8 or BF16 goes through our absorb kernels up to kAbsorbTokens rows; beyond, and
+    // for shapes they do not take, it is dequantized for this call and cuBLAS runs the products.
+    // Float32 keeps cuBLAS.
+    DS_ASSERT(kv_b.device == model::Device::cuda, "kv_b_proj is not on the device");
+    const WeightFormat format = format_of(kv_b);
+    const AbsorbShape absorb{narrow(t), heads, nope, rope, v, lora};
+    const bool kernels =
+        format != WeightFormat::f32 && t <= kAbsorbTokens && absorb_supports(format, absorb);
+    const AbsorbWeight weight{format, kv_b.device_data.get(),
+                              static_cast<const float*>(kv_b.scale_data.get()),
+                              static_cast<int>(weight_scale_stride(lora))};
+    std::shared_ptr<void> dequantized;
+    const float* w32 = nullptr;
+    if (format == WeightFormat::f32) {
+        w32 = ptr(kv_b);
+    } else if (!kernels) {
+        dequantized = impl_->alloc(static_cast<std::size_t>(kv_b.numel()) * sizeof(float));
+        w32 = static_cast<const float*>(dequantized.get());
+        if (format == WeightFormat::fp8_block) {
+            launch_dequantize_weight(
+                kv_b.device_data.get(), static_cast<const float*>(kv_b.scale_data.get()),
+                kv_b.rows(), kv_b.cols(), static_cast<float*>(dequantized.get()), impl_->stream);
+        } else {
+            launch_from_bf16(kv_b.device_data.get(), kv_b.numel(),
+                             static_cast<float*>(dequantized.get()), impl_->stream);
+        }
+    }
     const float one = 1.0f, zero = 0.0f;
     // Absorb W_UK into the query: q_lat[t, h] = q_nope[t, h] W_UK_h, one product per head.
     Tensor q_lat = impl_->tensor({t, static_cast<std::int64_t>(heads) * lora}, false);
-    check_cublas(cublasSgemmStridedBatched(
-                     impl_->blas, CUBLAS_OP_N, CUBLAS_OP_N, lora, narrow(t), nope, &one, ptr(kv_b),
-                     lora, static_cast<long long>(nope + v) * lora, ptr(q), heads * qk, qk, &zero,
-                     ptr(q_lat), heads * lora, lora, heads),
-                 str_cat("absorb W_UK: ", t, " tokens x ", heads, " heads"));
+    if (kernels) {
+        launch_absorb_q(weight, absorb, ptr(q), ptr(q_lat), impl_->stream);
+    } else {
+        check_cublas(cublasSgemmStridedBatched(
+                         impl_->blas, CUBLAS_OP_N, CUBLAS_OP_N, lora, narrow(t), nope, &one, w32,
+                         lora, static_cast<long long>(nope + v) * lora, ptr(q), heads * qk, qk,
+                         &zero, ptr(q_lat), heads * lora, lora, heads),
+                     str_cat("absorb W_UK: ", t, " tokens x ", heads, " heads"));
+    }
     Tensor o_lat = impl_->tensor({t, static_cast<std::int64_t>(heads) * lora}, false);
     MlaShape shape{narrow(t), heads, lora, rope, nope, qk, p.softmax_scale};
     // Split-key attention reading each key row once per 16 heads (mla_decode.h); it falls back
@@ -1060,12 +1101,16 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
                       impl_->upload(std::span<const std::int32_t>(keys.count)), shape,
                       keys.max_count, workspace.get(), ptr(o_lat), impl_->stream);
     // out[t, h] = o_lat[t, h] W_UV_h^T.
-    check_cublas(
-        cublasSgemmStridedBatched(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, v, narrow(t), lora, &one,
-                                  ptr(kv_b) + static_cast<std::ptrdiff_t>(nope) * lora, lora,
-                                  static_cast<long long>(nope + v) * lora, ptr(o_lat), heads * lora,
-                                  lora, &zero, ptr(out), heads * v, v, heads),
-        str_cat("apply W_UV: ", t, " tokens x ", heads, " heads"));
+    if (kernels) {
+        launch_absorb_out(weight, absorb, ptr(o_lat), ptr(out), impl_->stream);
+    } else {
+        check_cublas(
+            cublasSgemmStridedBatched(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, v, narrow(t), lora,
+                                      &one, w32 + static_cast<std::ptrdiff_t>(nope) * lora, lora,
+                                      static_cast<long long>(nope + v) * lora, ptr(o_lat),
+                                      heads * lora, lora, &zero, ptr(out), heads * v, v, heads),
+            str_cat("apply W_UV: ", t, " tokens x ", heads, " heads"));
+    }
 }
 
 void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,

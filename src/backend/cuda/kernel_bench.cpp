@@ -4,6 +4,7 @@
 // Bandwidth is the bytes a kernel has to read at least, over the time, next to the H200's
 // measured copy bandwidth. A family of cases is one function returning rows; add more (FP8 GEMMs)
 // the same way and call them from main.
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -22,6 +24,7 @@
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
 
 namespace dsserve::backend::cuda {
@@ -456,6 +459,122 @@ std::vector<Row> bench_moe(Timer& timer) {
     return rows;
 }
 
+// MLA's kv_b_proj products at decode with DeepSeek-V3.2's shape (128 heads, nope 128, v 128,
+// lora 512): the absorb kernels on the weight in block FP8, BF16 and float32, and the float32
+// cuBLAS pair (two strided-batched SGEMMs) they replace, on the dequantized FP8 weight so that
+// the results agree. Bytes: the weight as stored (with FP8 scales) plus the activations read.
+std::vector<Row> bench_absorb(Timer& timer) {
+    const cudaStream_t stream = timer.stream();
+    constexpr int kHeads = 128, kNope = 128, kRope = 64, kV = 128, kLora = 512, kMaxTokens = 64;
+    constexpr int kQk = kNope + kRope, kRows = kHeads * (kNope + kV);
+    const auto values = static_cast<std::size_t>(kRows) * kLora;
+    const std::size_t scales = static_cast<std::size_t>(kRows / 128) *
+                               static_cast<std::size_t>(weight_scale_stride(kLora));
+    std::vector<float> host_w = random_floats(values, 9);
+    for (float& x : host_w) {
+        x *= 0.05f;
+    }
+    const DeviceBuffer w32 = DeviceBuffer::from(host_w);
+    DeviceBuffer fp8(values), fp8_scales(scales * 4), deq(values * 4), bf16(values * 2);
+    launch_quantize_weight(w32.as<float>(), kRows, kLora, fp8.as<void>(), fp8_scales.as<float>(),
+                           stream);
+    launch_dequantize_weight(fp8.as<void>(), fp8_scales.as<float>(), kRows, kLora, deq.as<float>(),
+                             stream);
+    launch_to_bf16(w32.as<float>(), static_cast<std::int64_t>(values), bf16.as<void>(), stream);
+    const auto ld = static_cast<int>(weight_scale_stride(kLora));
+    const AbsorbWeight w_fp8{WeightFormat::fp8_block, fp8.as<void>(), fp8_scales.as<float>(), ld};
+    const AbsorbWeight w_bf16{WeightFormat::bf16, bf16.as<void>(), nullptr, 0};
+    const AbsorbWeight w_f32{WeightFormat::f32, w32.as<void>(), nullptr, 0};
+
+    const std::size_t lat = static_cast<std::size_t>(kMaxTokens) * kHeads * kLora;
+    const DeviceBuffer q = DeviceBuffer::from(random_floats(lat / kLora * kQk, 10));
+    const DeviceBuffer o_lat = DeviceBuffer::from(random_floats(lat, 11));
+    DeviceBuffer q_lat(lat * 4), out(lat / kLora * kV * 4), q_lat_ref(lat * 4),
+        out_ref(lat / kLora * kV * 4);
+
+    cublasHandle_t blas = nullptr;
+    if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetStream(blas, stream) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS) {
+        std::fprintf(stderr, "cuBLAS set-up failed\n");
+        std::exit(1);
+    }
+    const float one = 1.0f, zero = 0.0f;
+    auto cublas_pair = [&](int tokens) {
+        // As CudaOps::mla_attention runs them for float32 weights.
+        const cublasStatus_t a = cublasSgemmStridedBatched(
+            blas, CUBLAS_OP_N, CUBLAS_OP_N, kLora, tokens, kNope, &one, deq.as<float>(), kLora,
+            static_cast<long long>(kNope + kV) * kLora, q.as<float>(), kHeads * kQk, kQk, &zero,
+            q_lat_ref.as<float>(), kHeads * kLora, kLora, kHeads);
+        const cublasStatus_t b = cublasSgemmStridedBatched(
+            blas, CUBLAS_OP_T, CUBLAS_OP_N, kV, tokens, kLora, &one,
+            deq.as<float>() + static_cast<std::ptrdiff_t>(kNope) * kLora, kLora,
+            static_cast<long long>(kNope + kV) * kLora, o_lat.as<float>(), kHeads * kLora, kLora,
+            &zero, out_ref.as<float>(), kHeads * kV, kV, kHeads);
+        if (a != CUBLAS_STATUS_SUCCESS || b != CUBLAS_STATUS_SUCCESS) {
+            std::fprintf(stderr, "cuBLAS failed\n");
+            std::exit(1);
+        }
+    };
+    // max |a - b| / max(1, max |b|) over the first n values.
+    auto rel = [](const DeviceBuffer& a, const DeviceBuffer& b, std::size_t n) {
+        const std::vector<float> x = a.to_host<float>(), y = b.to_host<float>();
+        double diff = 0.0, mag = 1.0;
+        for (std::size_t i = 0; i < n; ++i) {
+            diff = std::isfinite(x[i]) ? std::max(diff, double{std::abs(x[i] - y[i])}) : INFINITY;
+            mag = std::max(mag, double{std::abs(y[i])});
+        }
+        return diff / mag;
+    };
+
+    std::vector<Row> rows;
+    for (int tokens : {1, 16, kMaxTokens}) {
+        const AbsorbShape shape{tokens, kHeads, kNope, kRope, kV, kLora};
+        const double in_q = 4.0 * tokens * kHeads * kNope, in_out = 4.0 * tokens * kHeads * kLora;
+        const double half = static_cast<double>(values) / 2;  // W_UK or W_UV values
+        const double fp8_scale_bytes = static_cast<double>(scales) * 4 / 2;
+        const std::string what = std::to_string(tokens) + " token(s)";
+        const double cublas_us = timer.median_us([&] { cublas_pair(tokens); });
+        const double q_us = timer.median_us(
+            [&] { launch_absorb_q(w_fp8, shape, q.as<float>(), q_lat.as<float>(), stream); });
+        const double out_us = timer.median_us(
+            [&] { launch_absorb_out(w_fp8, shape, o_lat.as<float>(), out.as<float>(), stream); });
+        const double pair_us = timer.median_us([&] {
+            launch_absorb_q(w_fp8, shape, q.as<float>(), q_lat.as<float>(), stream);
+            launch_absorb_out(w_fp8, shape, o_lat.as<float>(), out.as<float>(), stream);
+        });
+        // The FP8 pair and cuBLAS on the dequantized weight must agree, or the timing means
+        // nothing.
+        cublas_pair(tokens);
+        check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+        const std::size_t n_lat = static_cast<std::size_t>(tokens) * kHeads * kLora;
+        const double diff =
+            std::max(rel(q_lat, q_lat_ref, n_lat), rel(out, out_ref, n_lat / kLora * kV));
+        auto pair_of = [&](const AbsorbWeight& w) {
+            return timer.median_us([&] {
+                launch_absorb_q(w, shape, q.as<float>(), q_lat.as<float>(), stream);
+                launch_absorb_out(w, shape, o_lat.as<float>(), out.as<float>(), stream);
+            });
+        };
+        const double bf16_us = pair_of(w_bf16), f32_us = pair_of(w_f32);
+        const double fp8_bytes = 2 * (half + fp8_scale_bytes) + in_q + in_out;
+        char note[96];
+        std::snprintf(note, sizeof note, "%.1fx faster than cuBLAS f32; rel diff %.1e",
+                      cublas_us / pair_us, diff);
+        rows.push_back({"absorb_q (fp8)", what, q_us, half + fp8_scale_bytes + in_q, ""});
+        rows.push_back({"absorb_out (fp8)", what, out_us, half + fp8_scale_bytes + in_out, ""});
+        rows.push_back({"absorb pair (fp8)", what, pair_us, fp8_bytes, note});
+        std::snprintf(note, sizeof note, "%.1fx faster than cuBLAS f32", cublas_us / bf16_us);
+        rows.push_back({"absorb pair (bf16)", what, bf16_us, 2 * half * 2 + in_q + in_out, note});
+        std::snprintf(note, sizeof note, "%.1fx faster than cuBLAS f32", cublas_us / f32_us);
+        rows.push_back({"absorb pair (f32)", what, f32_us, 2 * half * 4 + in_q + in_out, note});
+        rows.push_back(
+            {"cuBLAS SGEMM pair (f32)", what, cublas_us, 2 * half * 4 + in_q + in_out, ""});
+    }
+    cublasDestroy(blas);
+    return rows;
+}
+
 // Block-FP8 products through CudaOps::linear (activation quantizer + cuBLASLt) at prefill and
 // batched-decode row counts, against the 1,408 TFLOP/s torch._scaled_mm reaches on this GPU.
 // Wall time of 20 back-to-back calls, so launch costs count.
@@ -500,7 +619,8 @@ void bench_fp8_gemm() {
 }  // namespace
 }  // namespace dsserve::backend::cuda
 
-// dsserve-cuda-bench [mla] [gemv] [moe] [fp8]: the named tables only (all when none is named).
+// dsserve-cuda-bench [mla] [gemv] [moe] [absorb] [fp8]: the named tables only (all when none is
+// named).
 int main(int argc, char** argv) {
     using namespace dsserve::backend::cuda;
     auto wanted = [&](const char* table) {
@@ -527,12 +647,17 @@ int main(int argc, char** argv) {
             print_table(bench_mla_decode(timer));
         }
         if (wanted("gemv")) {
-            std::printf("\n## GEMV at decode (weights read once; float32 activations)\n\n");
+            std::printf("\n## GEMV at decode (weights read once)\n\n");
             print_table(bench_gemv(timer));
         }
         if (wanted("moe")) {
             std::printf("\n## Routed experts at decode (grouped GEMV, block-FP8)\n\n");
             print_table(bench_moe(timer));
+        }
+        if (wanted("absorb")) {
+            std::printf(
+                "\n## MLA kv_b_proj absorb at decode (128 heads, nope 128, v 128, lora 512)\n\n");
+            print_table(bench_absorb(timer));
         }
     }
     if (wanted("fp8")) {
