@@ -202,7 +202,7 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
     ops_.gather_rows(x, out.logit_rows, picked);
     Tensor logits = ops_.empty(rows, config_.vocab_size);
     ops_.linear(picked, lm_head, logits);
-    out.logits = ops_.to_host(logits);
+    out.logits = batch.logits_on_device ? std::move(logits) : ops_.to_host(logits);
     out.hidden = std::move(x);
     return out;
 }

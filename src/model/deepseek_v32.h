@@ -21,6 +21,10 @@ struct ForwardBatch {
     std::vector<std::int32_t> tokens;
     std::vector<SequenceSlots> seqs;
     bool all_logits = false;  // logits for every new token, else only each sequence's last
+    // Leave the logits where the backend computes (device memory on a GPU) instead of copying
+    // them to the host: the caller picks tokens there (Ops::argmax_rows) and copies only the
+    // rows it still needs (Ops::rows_to_host).
+    bool logits_on_device = false;
 
     std::int64_t num_tokens() const { return static_cast<std::int64_t>(tokens.size()); }
 };
@@ -28,7 +32,7 @@ struct ForwardBatch {
 struct ForwardResult {
     Tensor
         hidden;  // [T, hidden]: final-norm hidden states, the MTP module's input (on the backend)
-    Tensor logits;                         // [rows, vocab], on the host
+    Tensor logits;  // [rows, vocab], on the host, or the backend's when batch.logits_on_device
     std::vector<std::int64_t> logit_rows;  // which token row each logits row belongs to
 };
 

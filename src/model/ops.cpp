@@ -1,5 +1,8 @@
 #include "model/ops.h"
 
+#include <algorithm>
+
+#include "core/error.h"
 #include "model/moe_routing.h"
 
 namespace dsserve::model {
@@ -23,6 +26,41 @@ void Ops::store_latent(const Tensor& kv, const Tensor& g, float eps,
 void Ops::moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
               const ModelConfig& config, std::span<const ExpertWeights> experts, Tensor& out) {
     moe_experts(x, route_tokens(to_host(router_logits), bias, config), experts, out);
+}
+
+std::vector<std::int32_t> Ops::argmax_rows(const Tensor& logits,
+                                           std::span<const std::int64_t> rows) {
+    const Tensor host = rows_to_host(logits, rows);
+    const auto vocab = static_cast<std::size_t>(host.cols());
+    DS_ASSERT(vocab > 0, "argmax over an empty row");
+    std::vector<std::int32_t> out;
+    out.reserve(rows.size());
+    for (std::int64_t r = 0; r < host.rows(); ++r) {
+        const float* x = host.row(r);
+        std::size_t best = 0;
+        for (std::size_t i = 1; i < vocab; ++i) {
+            if (x[i] > x[best]) {
+                best = i;
+            }
+        }
+        out.push_back(static_cast<std::int32_t>(best));
+    }
+    return out;
+}
+
+Tensor Ops::rows_to_host(const Tensor& t, std::span<const std::int64_t> rows) {
+    if (t.on_host()) {
+        Tensor out(static_cast<std::int64_t>(rows.size()), t.cols());
+        const auto cols = static_cast<std::size_t>(t.cols());
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            DS_ASSERT(rows[i] >= 0 && rows[i] < t.rows(), "row ", rows[i], " of ", t.rows());
+            std::copy_n(t.row(rows[i]), cols, out.row(static_cast<std::int64_t>(i)));
+        }
+        return out;
+    }
+    Tensor picked = empty(static_cast<std::int64_t>(rows.size()), t.cols());
+    gather_rows(t, rows, picked);
+    return to_host(picked);
 }
 
 }  // namespace dsserve::model

@@ -75,6 +75,8 @@ public:
     virtual void to_device(Tensor& t, Storage storage = Storage::f32) = 0;
     // A host copy of t; waits for the work that produces it.
     virtual Tensor to_host(const Tensor& t) = 0;
+    // Waits for all work enqueued so far (a no-op where ops run as they are called).
+    virtual void synchronize() {}
     // The memory the backend allocates from: free now, and in all.
     struct MemoryInfo {
         std::uint64_t free = 0, total = 0;
@@ -137,6 +139,18 @@ public:
     // Writes rows of src into dst at the given slots.
     virtual void scatter_rows(const Tensor& src, std::span<const std::int32_t> slots,
                               Tensor& dst) = 0;
+
+    // Token choice where the logits are, so that a step moves token ids rather than logits.
+    // For logits [R, vocab] and row indices into them: the index of each listed row's largest
+    // value, ties to the lower index (runtime::argmax's rule, which this must equal exactly). A
+    // NaN never wins against a number, except at index 0, which nothing compares greater than:
+    // a row whose first value is NaN (or that is all NaN) gives 0. A row of -inf gives 0.
+    // Waits for the work that produces the logits.
+    virtual std::vector<std::int32_t> argmax_rows(const Tensor& logits,
+                                                  std::span<const std::int64_t> rows);
+    // A host copy of the listed rows of t, [rows.size(), t.cols()], in list order: the rows a
+    // host sampler still needs. Waits for the work that produces t.
+    virtual Tensor rows_to_host(const Tensor& t, std::span<const std::int64_t> rows);
 
     // Lightning indexer scores and top-k (V3.2 report §2.1): for each new token t of each
     // sequence, I(t, s) = sum_h w[t, h] * ReLU(q[t, h] . k_s * scale) over positions s <= pos(t),

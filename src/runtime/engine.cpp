@@ -12,9 +12,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
-Engine::Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval)
+Engine::Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval,
+               bool device_sampling)
     : model_(model),
       config_(config),
+      device_sampling_(device_sampling),
       cache_(model.make_cache(config.num_pages * config.page_size)),
       scheduler_(config),
       decode_log_interval_(std::max(1, decode_log_interval)) {
@@ -130,9 +132,15 @@ bool Engine::step() {
     if (plan.empty()) {
         return false;
     }
-    const model::ForwardBatch batch = scheduler_.assemble(plan);
+    model::ForwardBatch batch = scheduler_.assemble(plan);
+    batch.logits_on_device = device_sampling_;
     const auto t1 = Clock::now();
     const auto result = model_.forward(batch, cache_);
+    if (device_sampling_) {
+        // Nothing has waited for the device yet: the forward's time is its device time, as when
+        // the logits come back to the host, and sampling's only its own.
+        model_.ops().synchronize();
+    }
     const auto t2 = Clock::now();
     Sampled sampled = sample(plan, result);
     const auto t3 = Clock::now();
@@ -156,46 +164,93 @@ bool Engine::step() {
     return true;
 }
 
+namespace {
+
+// Rows whose token is the plain argmax of the model's logits: greedy, nothing to add to or ban
+// from the logits first, and no logprobs to report. The device can pick these.
+bool plain_greedy(const Request& req) {
+    const auto& sp = req.spec.sampling;
+    return (sp.temperature <= 0.0f || sp.top_k == 1) && !sp.needs_processing() &&
+           !req.spec.return_logprob && req.generated() >= req.spec.stop.min_new_tokens;
+}
+
+}  // namespace
+
+std::int32_t Engine::sample_on_host(Request& req, std::span<const float> raw,
+                                    std::vector<float>& row, TokenLogprob& logprob) {
+    const auto vocab = raw.size();
+    row.assign(raw.begin(), raw.end());
+    const auto& sp = req.spec.sampling;
+    if (sp.needs_processing()) {
+        apply_penalties(row, sp,
+                        std::span<const std::int32_t>(req.tokens.data(),
+                                                      static_cast<std::size_t>(req.prompt_len)),
+                        std::span<const std::int32_t>(req.tokens.data() + req.prompt_len,
+                                                      static_cast<std::size_t>(req.generated())));
+    }
+    if (req.generated() < req.spec.stop.min_new_tokens) {
+        // Until min_new_tokens, nothing may end the request.
+        if (!req.spec.stop.ignore_eos) {
+            row[static_cast<std::size_t>(config_.eos_token_id)] = -INFINITY;
+        }
+        for (auto t : req.spec.stop.stop_token_ids) {
+            if (t >= 0 && static_cast<std::size_t>(t) < vocab) {
+                row[static_cast<std::size_t>(t)] = -INFINITY;
+            }
+        }
+    }
+    std::int32_t token = req.sampler->sample(row, sp);
+    if (req.spec.return_logprob) {
+        auto l = logprobs_of(raw, token, req.spec.top_logprobs);
+        logprob.token = token;
+        logprob.logprob = l.logprob;
+        logprob.top = std::move(l.top);
+    }
+    return token;
+}
+
+// With device sampling, greedy rows come back as ids from one argmax launch and the other rows
+// as a copy of just those rows; tokens land in plan order either way.
 Engine::Sampled Engine::sample(const StepPlan& plan, const model::ForwardResult& result) {
     const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
     Sampled out;
-    std::vector<float> row;
+    std::vector<std::size_t> sampled;  // the plan entries that sample, in order
+    std::vector<std::int64_t> greedy_rows, host_rows;
+    std::vector<bool> on_device;
     for (std::size_t i = 0; i < plan.entries.size(); ++i) {
         const auto& e = plan.entries[i];
         if (!e.sample) {
             continue;
         }
-        Request& req = *e.req;
-        std::span<const float> raw(result.logits.row(static_cast<std::int64_t>(i)), vocab);
-        row.assign(raw.begin(), raw.end());
-        const auto& sp = req.spec.sampling;
-        if (sp.needs_processing()) {
-            apply_penalties(
-                row, sp,
-                std::span<const std::int32_t>(req.tokens.data(),
-                                              static_cast<std::size_t>(req.prompt_len)),
-                std::span<const std::int32_t>(req.tokens.data() + req.prompt_len,
-                                              static_cast<std::size_t>(req.generated())));
-        }
-        if (req.generated() < req.spec.stop.min_new_tokens) {
-            // Until min_new_tokens, nothing may end the request.
-            if (!req.spec.stop.ignore_eos) {
-                row[static_cast<std::size_t>(config_.eos_token_id)] = -INFINITY;
-            }
-            for (auto t : req.spec.stop.stop_token_ids) {
-                if (t >= 0 && static_cast<std::size_t>(t) < vocab) {
-                    row[static_cast<std::size_t>(t)] = -INFINITY;
-                }
-            }
-        }
-        std::int32_t token = req.sampler->sample(row, sp);
-        out.tokens.push_back(token);
+        // Entry i owns logits row i: every entry brings new tokens, and each gets one row.
+        const bool device = device_sampling_ && plain_greedy(*e.req);
+        sampled.push_back(i);
+        on_device.push_back(device);
+        (device ? greedy_rows : host_rows).push_back(static_cast<std::int64_t>(i));
+    }
+    model::Ops& ops = model_.ops();
+    std::vector<std::int32_t> greedy_tokens;
+    if (!greedy_rows.empty()) {
+        greedy_tokens = ops.argmax_rows(result.logits, greedy_rows);
+    }
+    // Without device sampling the logits are already on the host, every row of them.
+    model::Tensor copied;
+    if (device_sampling_ && !host_rows.empty()) {
+        copied = ops.rows_to_host(result.logits, host_rows);
+    }
+    const model::Tensor& host = device_sampling_ ? copied : result.logits;
+    std::vector<float> row;
+    std::size_t next_greedy = 0, next_host = 0;
+    for (std::size_t k = 0; k < sampled.size(); ++k) {
+        Request& req = *plan.entries[sampled[k]].req;
         TokenLogprob lp;
-        if (req.spec.return_logprob) {
-            auto l = logprobs_of(raw, token, req.spec.top_logprobs);
-            lp.token = token;
-            lp.logprob = l.logprob;
-            lp.top = std::move(l.top);
+        if (on_device[k]) {
+            out.tokens.push_back(greedy_tokens[next_greedy++]);
+        } else {
+            const std::int64_t r =
+                device_sampling_ ? static_cast<std::int64_t>(next_host) : host_rows[next_host];
+            ++next_host;
+            out.tokens.push_back(sample_on_host(req, {host.row(r), vocab}, row, lp));
         }
         out.logprobs.push_back(std::move(lp));
     }

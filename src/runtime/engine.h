@@ -29,13 +29,15 @@ struct EngineStats {
 
     // Seconds summed over all steps, by who spent them. The scheduler's own work is kept apart
     // from the model and from sampling because on a GPU it is the part the host adds between
-    // device steps; sampling would move to the device with the model.
+    // device steps. The forward's time includes waiting for the device to finish it.
     double plan_seconds = 0.0;      // planning, prefix-cache matching and eviction, page
                                     // allocation, batch assembly
     double commit_seconds = 0.0;    // applying sampled tokens, stop checks, handing outputs over,
                                     // returning pages and the prefix-cache insert
     double schedule_seconds = 0.0;  // plan_seconds + commit_seconds: the scheduler's own time
-    double sample_seconds = 0.0;    // penalties, min_tokens masking, sampling, logprobs
+    double sample_seconds = 0.0;    // greedy picks on the device, copying the rows the host
+                                    // sampler needs, penalties, min_tokens masking, sampling,
+                                    // logprobs
     double forward_seconds = 0.0;   // the model's forward
 };
 
@@ -51,8 +53,12 @@ struct StepTimes {
 class Engine {
 public:
     // Every decode_log_interval decode steps the engine logs the batch and where the time went,
-    // and refreshes last_gen_throughput (SGLang's --decode-log-interval).
-    Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval = 40);
+    // and refreshes last_gen_throughput (SGLang's --decode-log-interval). device_sampling: the
+    // logits stay on the backend, greedy rows are picked there (Ops::argmax_rows) and only the
+    // rows that need the host sampler are copied (Ops::rows_to_host); off, every step copies
+    // all logits to the host, as before. The tokens are the same either way.
+    Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval = 40,
+           bool device_sampling = true);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -81,12 +87,17 @@ private:
 
     void loop();
     Sampled sample(const StepPlan& plan, const model::ForwardResult& result);
+    // The host sampler on one row: penalties, min_new_tokens bans, the draw, logprobs. `row` is
+    // scratch.
+    std::int32_t sample_on_host(Request& req, std::span<const float> raw, std::vector<float>& row,
+                                TokenLogprob& logprob);
     // Books a step's times; returns the decode log line when the step closes a window.
     std::string record_locked(const StepPlan& plan, const StepTimes& times);
     void refresh_stats_locked();
 
     model::DeepseekV32& model_;
     SchedulerConfig config_;
+    bool device_sampling_;
     model::KvCache cache_;
     Scheduler scheduler_;
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -120,6 +121,30 @@ TEST(CpuOpsTest, RopeLayouts) {
     EXPECT_NEAR(y.data[0], std::cos(1.0f) * 1 - std::sin(1.0f) * 3, 1e-6);
     EXPECT_NEAR(y.data[2], std::cos(1.0f) * 3 + std::sin(1.0f) * 1, 1e-6);
     EXPECT_NEAR(y.data[1], std::cos(0.5f) * 2 - std::sin(0.5f) * 4, 1e-6);
+}
+
+// The host defaults the CPU backend keeps: rows in list order, ties to the lower index, NaN
+// losing except at index 0, all -inf giving 0.
+TEST(CpuOpsTest, ArgmaxRowsAndRowsToHostDefaults) {
+    CpuOps ops(1);
+    const float inf = std::numeric_limits<float>::infinity();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    Tensor logits(6, 5);
+    logits.data = {
+        0.0f, 2.0f,  1.0f,  2.0f,  -1.0f,  // tie: 1
+        -inf, -inf,  -inf,  -inf,  -inf,   // all -inf: 0
+        nan,  5.0f,  1.0f,  1.0f,  1.0f,   // NaN first: 0
+        1.0f, nan,   3.0f,  nan,   3.0f,   // NaN elsewhere: 2
+        -0.f, -1.0f, 0.0f,  -2.0f, -3.0f,  // -0 equals +0: 0
+        -inf, -inf,  -5.0f, -inf,  9.0f,   // 4
+    };
+    const std::vector<std::int64_t> rows = {5, 0, 1, 2, 3, 4, 0};
+    EXPECT_EQ(ops.argmax_rows(logits, rows), (std::vector<std::int32_t>{4, 1, 0, 0, 2, 0, 1}));
+    Tensor picked = ops.rows_to_host(logits, std::vector<std::int64_t>{5, 0});
+    ASSERT_EQ(picked.shape, (std::vector<std::int64_t>{2, 5}));
+    EXPECT_EQ(picked.row(0)[4], 9.0f);
+    EXPECT_EQ(picked.row(1)[1], 2.0f);
+    EXPECT_TRUE(ops.argmax_rows(logits, {}).empty());
 }
 
 }  // namespace

@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "backend/cuda/cuda_ops.h"
 #include "model/make_model.h"
+#include "runtime/engine.h"
 #include "runtime/model_runner.h"
 
 namespace dsserve::runtime {
@@ -158,6 +160,51 @@ TEST_P(CudaModelTest, Fp8LogitsFollowFloat32) {
         "at %d of %d positions\n",
         GetParam().c_str(), corr, rel_rms, agree, static_cast<int>(want.rows()));
     EXPECT_GT(corr, 0.8);
+}
+
+// The engine with the full vocabulary (129,280): greedy tokens picked on the device
+// (Ops::argmax_rows) equal those of the host path (all logits copied, runtime::argmax), for a
+// batch of requests in float32 and in FP8. Both runs see the same plans, so the same logits: the
+// forward is deterministic for a given batch. Some rows ask for logprobs, so a step mixes both
+// paths.
+TEST_P(CudaModelTest, EngineGreedyOnTheDeviceEqualsTheHostPath) {
+    const auto ids = prompt();
+    SchedulerConfig config;
+    config.num_pages = 1024;
+    config.page_size = 16;
+    config.chunked_prefill_size = 64;
+    config.context_length = 4096;
+    config.max_running_requests = 64;
+    for (LoadedModel* m : {gpu_.get(), fp8_.get()}) {
+        std::map<std::string, std::vector<std::int32_t>> tokens[2];
+        for (bool device : {false, true}) {
+            Engine engine(m->model(), config, 40, device);
+            auto& out = tokens[device ? 1 : 0];
+            for (int i = 0; i < 12; ++i) {
+                GenerateRequest r;
+                r.rid = "r" + std::to_string(i);
+                const std::size_t len = 8 + (9 * static_cast<std::size_t>(i)) % (ids.size() - 8);
+                r.input_ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
+                r.input_ids.back() = 100 + i;
+                r.sampling.temperature = 0.0f;
+                r.stop.max_new_tokens = 16;
+                r.stop.ignore_eos = true;
+                r.return_logprob = i % 4 == 3;
+                r.on_output = [&out, rid = r.rid](const RequestOutput& o) {
+                    out[rid].insert(out[rid].end(), o.new_tokens.begin(), o.new_tokens.end());
+                };
+                engine.submit(std::move(r));
+            }
+            engine.drain_inbox();
+            while (engine.step()) {
+            }
+        }
+        ASSERT_EQ(tokens[1].size(), 12u);
+        for (const auto& [rid, want] : tokens[0]) {
+            EXPECT_EQ(want.size(), 16u) << rid;
+            EXPECT_EQ(tokens[1][rid], want) << rid << (m == gpu_.get() ? " fp32" : " fp8");
+        }
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, CudaModelTest, ::testing::Values("tiny", "small"));

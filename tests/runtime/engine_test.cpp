@@ -5,9 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <numeric>
+#include <random>
 
 #include "model/make_model.h"
 #include "runtime/model_runner.h"
@@ -59,6 +63,7 @@ protected:
 
     struct Collected {
         std::vector<std::int32_t> tokens;
+        std::vector<TokenLogprob> logprobs;
         RequestOutput last;
         int outputs = 0;
     };
@@ -71,6 +76,8 @@ protected:
             r.on_output = [slot](const RequestOutput& out) {
                 slot->tokens.insert(slot->tokens.end(), out.new_tokens.begin(),
                                     out.new_tokens.end());
+                slot->logprobs.insert(slot->logprobs.end(), out.logprobs.begin(),
+                                      out.logprobs.end());
                 slot->last = out;
                 slot->outputs++;
             };
@@ -275,6 +282,107 @@ TEST_F(EngineTest, StatsSplitEachStepAndRefreshThroughputPerLogWindow) {
             EXPECT_EQ(s.last_gen_throughput, 0.0);
         }
     }
+}
+
+// The model's argmax_rows (the host default on the CPU backend, the CUDA kernel on the GPU)
+// against the sampler's own argmax, row by row, over rows listed out of order: random rows,
+// planted ties, -inf and NaN.
+TEST_F(EngineTest, ArgmaxRowsEqualsTheSamplersArgmax) {
+    model::Ops& ops = loaded_->model().ops();
+    const float inf = std::numeric_limits<float>::infinity();
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    for (int vocab : {2048, 3001}) {
+        model::Tensor logits(40, vocab);
+        for (float& v : logits.data) {
+            v = nd(rng);
+        }
+        for (std::int64_t r = 0; r < 20; ++r) {  // the best value twice; the lower index wins
+            logits.row(r)[(r * 37) % vocab] = 50.0f;
+            logits.row(r)[(r * 37 + 1 + r * r) % vocab] = 50.0f;
+        }
+        std::fill_n(logits.row(20), vocab, -inf);
+        logits.row(21)[0] = std::numeric_limits<float>::quiet_NaN();
+        logits.row(22)[5] = std::numeric_limits<float>::quiet_NaN();
+        logits.row(22)[6] = 60.0f;
+        std::fill_n(logits.row(23), vocab, 1.0f);
+        std::vector<std::int64_t> rows(40);
+        std::iota(rows.rbegin(), rows.rend(), 0);
+        rows.erase(rows.begin() + 3);
+        model::Tensor d = logits;
+        ops.to_device(d);
+        const std::vector<std::int32_t> got = ops.argmax_rows(d, rows);
+        ASSERT_EQ(got.size(), rows.size());
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            EXPECT_EQ(got[i], argmax({logits.row(rows[i]), static_cast<std::size_t>(vocab)}))
+                << "row " << rows[i] << ", vocab " << vocab;
+        }
+    }
+}
+
+// The engine's two sampling paths give the same tokens and logprobs for every kind of request
+// in one batch: greedy rows picked by Ops::argmax_rows, the rest copied by Ops::rows_to_host
+// and sampled on the host. Small chunks put rows that sample next to rows that do not.
+TEST_F(EngineTest, DeviceSamplingPicksTheHostPathsTokens) {
+    constexpr std::int32_t kBiased = 1234;
+    const auto banned = reference(prompt(33, 9), 1)[0];
+    auto requests = [&] {
+        std::vector<GenerateRequest> reqs;
+        for (int i = 0; i < 5; ++i) {
+            reqs.push_back(greedy("g" + std::to_string(i), prompt(20 + i, 3 + 9 * i), 10));
+        }
+        auto logprobs = greedy("logprobs", prompt(30, 11), 8);
+        logprobs.return_logprob = true;
+        logprobs.top_logprobs = 3;
+        auto penalty = greedy("penalty", prompt(31, 13), 10);
+        penalty.sampling.repetition_penalty = 1.3f;
+        penalty.sampling.frequency_penalty = 0.5f;
+        auto bias = greedy("bias", prompt(32, 7), 6);
+        bias.sampling.logit_bias = {{kBiased, 100.0f}};
+        auto min = greedy("min", prompt(33, 9), 6);
+        min.stop.stop_token_ids = {banned};
+        min.stop.min_new_tokens = 3;
+        auto hot = greedy("hot", prompt(34, 10), 10);
+        hot.sampling.temperature = 0.8f;
+        hot.sampling.top_p = 0.9f;
+        hot.seed = 7;
+        auto top1 = greedy("top1", prompt(35, 8), 10);
+        top1.sampling.temperature = 1.0f;
+        top1.sampling.top_k = 1;
+        for (auto* r : {&logprobs, &penalty, &bias, &min, &hot, &top1}) {
+            reqs.push_back(std::move(*r));
+        }
+        return reqs;
+    };
+    Engine host(loaded_->model(), config(1024, 4, 7), 40, /*device_sampling=*/false);
+    Engine device(loaded_->model(), config(1024, 4, 7), 40, /*device_sampling=*/true);
+    auto want = run_all(host, requests());
+    auto got = run_all(device, requests());
+    ASSERT_EQ(got.size(), want.size());
+    for (const auto& [rid, w] : want) {
+        const Collected& g = got[rid];
+        EXPECT_EQ(g.tokens, w.tokens) << rid;
+        EXPECT_EQ(g.last.reason, w.last.reason) << rid;
+        ASSERT_EQ(g.logprobs.size(), w.logprobs.size()) << rid;
+        for (std::size_t i = 0; i < w.logprobs.size(); ++i) {
+            EXPECT_EQ(g.logprobs[i].token, w.logprobs[i].token) << rid << " " << i;
+            EXPECT_EQ(g.logprobs[i].logprob, w.logprobs[i].logprob) << rid << " " << i;
+            EXPECT_EQ(g.logprobs[i].top, w.logprobs[i].top) << rid << " " << i;
+        }
+    }
+    // The rows that must not be plain argmax were not: the bias decides every token, the ban
+    // the first one, and logprobs came back.
+    EXPECT_EQ(got["bias"].tokens, std::vector<std::int32_t>(6, kBiased));
+    ASSERT_FALSE(got["min"].tokens.empty());
+    EXPECT_NE(got["min"].tokens[0], banned);
+    EXPECT_EQ(got["logprobs"].logprobs.size(), 8u);
+    EXPECT_EQ(got["logprobs"].logprobs[0].top.size(), 3u);
+    // And the greedy ones are generate()'s.
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(got["g" + std::to_string(i)].tokens, reference(prompt(20 + i, 3 + 9 * i), 10))
+            << i;
+    }
+    EXPECT_EQ(got["top1"].tokens, reference(prompt(35, 8), 10));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
+#include "backend/cuda/sample.h"
 #include "backend/cuda/topk.h"
 #include "core/log.h"
 
@@ -161,7 +162,8 @@ struct CudaOps::Impl {
     void bind() const { check_cuda(cudaSetDevice(device), "cudaSetDevice"); }
 
     // DSSERVE_CUDA_PROFILE=N: the GPU time of each op (events around every outermost call),
-    // logged every N forward passes (a pass ends with a to_host of its logits), with the wall
+    // logged every N forward passes (a pass ends with a to_host of its logits, or with the
+    // synchronize that follows a forward whose logits stay on the device), with the wall
     // time between passes, so that the share the GPU spends waiting for the host shows too.
     int profile_every = 0;
     int profile_depth = 0;
@@ -669,6 +671,7 @@ CudaOps::~CudaOps() {
 void CudaOps::synchronize() {
     impl_->bind();
     check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
+    impl_->collect_profile();
 }
 
 Tensor CudaOps::zeros(std::vector<std::int64_t> shape) {
@@ -956,6 +959,55 @@ void CudaOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slot
     impl_->bind();
     launch_scatter_rows(ptr(src), impl_->upload(slots), src.rows(), narrow(src.cols()), ptr(dst),
                         impl_->stream);
+}
+
+// Only the token ids travel: 4 bytes a row instead of the row's vocab floats.
+std::vector<std::int32_t> CudaOps::argmax_rows(const Tensor& logits,
+                                               std::span<const std::int64_t> rows) {
+    std::vector<std::int32_t> host(rows.size());
+    if (rows.empty()) {
+        return host;
+    }
+    for (std::int64_t r : rows) {
+        DS_ASSERT(r >= 0 && r < logits.rows(), "row ", r, " of ", logits.rows());
+    }
+    impl_->bind();
+    std::shared_ptr<void> ids = impl_->alloc(host.size() * sizeof(std::int32_t));
+    {
+        auto timed = impl_->op("argmax_rows");
+        launch_argmax_rows(ptr(logits), logits.cols(), impl_->upload(rows),
+                           narrow(static_cast<std::int64_t>(rows.size())), narrow(logits.cols()),
+                           static_cast<std::int32_t*>(ids.get()), impl_->stream);
+    }
+    check_cuda(cudaMemcpyAsync(host.data(), ids.get(), host.size() * sizeof(std::int32_t),
+                               cudaMemcpyDeviceToHost, impl_->stream),
+               "cudaMemcpyAsync (argmax_rows)");
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (argmax_rows)");
+    return host;
+}
+
+Tensor CudaOps::rows_to_host(const Tensor& t, std::span<const std::int64_t> rows) {
+    if (t.on_host()) {
+        return Ops::rows_to_host(t, rows);
+    }
+    for (std::int64_t r : rows) {
+        DS_ASSERT(r >= 0 && r < t.rows(), "row ", r, " of ", t.rows());
+    }
+    impl_->bind();
+    Tensor picked = impl_->tensor({static_cast<std::int64_t>(rows.size()), t.cols()}, false);
+    if (!rows.empty()) {
+        launch_gather_rows(ptr(t), impl_->upload(rows), picked.rows(), narrow(t.cols()),
+                           ptr(picked), impl_->stream);
+    }
+    Tensor h(picked.shape);
+    if (!h.data.empty()) {
+        check_cuda(
+            cudaMemcpyAsync(h.data.data(), picked.device_ptr(), h.data.size() * sizeof(float),
+                            cudaMemcpyDeviceToHost, impl_->stream),
+            "cudaMemcpyAsync (rows_to_host)");
+    }
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (rows_to_host)");
+    return h;
 }
 
 std::vector<std::vector<std::int32_t>> CudaOps::indexer_topk(

@@ -55,6 +55,9 @@ public:
                      model::Tensor& dst) override;
     void scatter_rows(const model::Tensor& src, std::span<const std::int32_t> slots,
                       model::Tensor& dst) override;
+    std::vector<std::int32_t> argmax_rows(const model::Tensor& logits,
+                                          std::span<const std::int64_t> rows) override;
+    model::Tensor rows_to_host(const model::Tensor& t, std::span<const std::int64_t> rows) override;
     std::vector<std::vector<std::int32_t>> indexer_topk(const model::Tensor& q,
                                                         const model::Tensor& weights,
                                                         std::span<const model::SequenceSlots> seqs,
@@ -72,8 +75,8 @@ public:
              std::span<const float> bias, const model::ModelConfig& config,
              std::span<const model::ExpertWeights> experts, model::Tensor& out) override;
 
-    // Waits for all enqueued work.
-    void synchronize();
+    // Waits for all enqueued work; with DSSERVE_CUDA_PROFILE set, ends a profiled pass.
+    void synchronize() override;
 
 private:
     struct Impl;
