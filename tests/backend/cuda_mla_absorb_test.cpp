@@ -22,37 +22,12 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mla_absorb.h"
 #include "core/dtype.h"
+#include "cuda_device_array.h"
 
 namespace dsserve::backend::cuda {
 namespace {
 
 constexpr double kTolerance = 1e-5;
-
-template <typename T>
-class DeviceArray {
-public:
-    explicit DeviceArray(const std::vector<T>& host) : n_(host.size()) {
-        check_cuda(cudaMalloc(&ptr_, std::max<std::size_t>(n_, 1) * sizeof(T)), "cudaMalloc");
-        check_cuda(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice),
-                   "cudaMemcpy to device");
-    }
-    DeviceArray(const DeviceArray&) = delete;
-    DeviceArray& operator=(const DeviceArray&) = delete;
-    ~DeviceArray() { cudaFree(ptr_); }
-
-    T* get() const { return static_cast<T*>(ptr_); }
-    void poison() { check_cuda(cudaMemset(ptr_, 0xff, n_ * sizeof(T)), "cudaMemset"); }
-    std::vector<T> to_host() const {
-        std::vector<T> host(n_);
-        check_cuda(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost),
-                   "cudaMemcpy to host");
-        return host;
-    }
-
-private:
-    void* ptr_ = nullptr;
-    std::size_t n_;
-};
 
 // kv_b_proj in one storage: the bytes the kernels read and the float weight they stand for.
 struct HostWeight {

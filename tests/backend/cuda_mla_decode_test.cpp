@@ -20,42 +20,13 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mla_decode.h"
 #include "core/error.h"
+#include "cuda_device_array.h"
 
 namespace dsserve::backend::cuda {
 namespace {
 
 constexpr int kLora = 512, kRope = 64, kNope = 128, kQk = kNope + kRope, kCacheRows = 4096;
 constexpr float kTolerance = 1e-4f;
-
-// A device copy of a host vector, freed on scope exit.
-template <typename T>
-class DeviceArray {
-public:
-    explicit DeviceArray(std::size_t n) : n_(n) {
-        check_cuda(cudaMalloc(&ptr_, std::max<std::size_t>(n, 1) * sizeof(T)), "cudaMalloc");
-    }
-    explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
-        check_cuda(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice),
-                   "cudaMemcpy to device");
-    }
-    DeviceArray(const DeviceArray&) = delete;
-    DeviceArray& operator=(const DeviceArray&) = delete;
-    ~DeviceArray() { cudaFree(ptr_); }
-
-    T* get() const { return static_cast<T*>(ptr_); }
-    // NaN bytes everywhere, so that an output the kernel forgets to write cannot pass.
-    void poison() { check_cuda(cudaMemset(ptr_, 0xff, n_ * sizeof(T)), "cudaMemset"); }
-    std::vector<T> to_host() const {
-        std::vector<T> host(n_);
-        check_cuda(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost),
-                   "cudaMemcpy to host");
-        return host;
-    }
-
-private:
-    void* ptr_ = nullptr;
-    std::size_t n_;
-};
 
 struct Inputs {
     int tokens, heads;

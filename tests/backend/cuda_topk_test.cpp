@@ -20,40 +20,11 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/topk.h"
+#include "cuda_device_array.h"
 #include "model/moe_routing.h"
 
 namespace dsserve::backend::cuda {
 namespace {
-
-// A device copy of a host vector.
-template <typename T>
-class DeviceArray {
-public:
-    explicit DeviceArray(const std::vector<T>& host) : size_(host.size()) {
-        void* p = nullptr;
-        check_cuda(cudaMalloc(&p, std::max<std::size_t>(size_, 1) * sizeof(T)), "cudaMalloc");
-        ptr_ = static_cast<T*>(p);
-        check_cuda(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice),
-                   "cudaMemcpy");
-    }
-    DeviceArray(const DeviceArray&) = delete;
-    DeviceArray& operator=(const DeviceArray&) = delete;
-    ~DeviceArray() { cudaFree(ptr_); }
-
-    T* get() const { return ptr_; }
-    // Waits for the device, then copies back.
-    std::vector<T> to_host() const {
-        check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-        std::vector<T> host(size_);
-        check_cuda(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost),
-                   "cudaMemcpy");
-        return host;
-    }
-
-private:
-    std::size_t size_;
-    T* ptr_ = nullptr;
-};
 
 class CudaTopkTest : public ::testing::Test {
 protected:

@@ -9,6 +9,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemv.h"
+#include "backend/cuda/streaming_loads.cuh"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -35,14 +36,6 @@ __host__ __device__ constexpr int elems_per_chunk(WeightFormat f) {
 // blocks per SM (the register budget the launch bounds set) cover the memory latency.
 __host__ __device__ constexpr int loads_per_column(int r) {
     return r == 1 ? 8 : r == 2 ? 4 : 2;
-}
-
-__device__ __forceinline__ uint4 load_streaming(const void* p) {
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-    return v;
 }
 
 __device__ __forceinline__ float warp_sum(float v) {

@@ -23,6 +23,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_absorb.h"
+#include "backend/cuda/streaming_loads.cuh"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -52,20 +53,6 @@ __device__ __forceinline__ unsigned load_u32(const void* p) {
     return v;
 }
 
-__device__ __forceinline__ uint2 load_u64(const void* p) {
-    uint2 v;
-    asm("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
-    return v;
-}
-
-__device__ __forceinline__ uint4 load_u128(const void* p) {
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-    return v;
-}
-
 // 32-bit words holding C consecutive weight values of one row.
 template <WeightFormat F, int C>
 __host__ __device__ constexpr int words_for() {
@@ -87,14 +74,14 @@ __device__ __forceinline__ void load_values(const unsigned char* p, bool ok,
     if constexpr (kWords == 1) {
         out[0] = load_u32(p);
     } else if constexpr (kWords == 2) {
-        const uint2 v = load_u64(p);
+        const uint2 v = load_streaming_u64(p);
         out[0] = v.x;
         out[1] = v.y;
     } else {
         static_assert(kWords % 4 == 0);
 #pragma unroll
         for (int i = 0; i < kWords / 4; ++i) {
-            const uint4 v = load_u128(p + 16 * i);
+            const uint4 v = load_streaming(p + 16 * i);
             out[4 * i] = v.x;
             out[4 * i + 1] = v.y;
             out[4 * i + 2] = v.z;
