@@ -392,11 +392,15 @@ void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSeg
                                                        static_cast<unsigned char*>(ws.x8), ws.xs);
     DS_CUDA_LAUNCH(quantize_rows, stream, input_rows, " x ", in.k);
 
-    // Warps: enough to keep every SM streaming, but at least two scale blocks each (a part
-    // costs a partial write and a fix-up).
+    // Warps: enough to keep every SM streaming, but at least eight scale blocks each (a part
+    // costs a partial write and a fix-up). Measured on the H200 with 2, 4, 8 and 16
+    // (bench/results/2026-11-28-cuda-fp8-gemv/warps): 8 takes the narrow q_a + kv_a + wk product
+    // from 24.6 to 20.0 us and leaves the wide ones unchanged; 16 starves the narrow ones.
+    constexpr int kMinBlocksPerWarp = 8;
     const std::int64_t units = static_cast<std::int64_t>(max_row_groups) * tiles * a.kblocks;
     const std::int64_t most = ws.partial_warps;
-    const std::int64_t warps = std::clamp<std::int64_t>((units + 1) / 2, 1, most);
+    const std::int64_t warps =
+        std::clamp<std::int64_t>((units + kMinBlocksPerWarp - 1) / kMinBlocksPerWarp, 1, most);
     const auto blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
     static const bool carveout = [] {
         // Six blocks' rings (192 KiB) an SM: ask for the shared-memory carveout.
