@@ -83,7 +83,6 @@ struct GemvFp8Workspace {
     std::size_t counter_words = 0;
 };
 
-bool gemv_fp8_supports(int k, int n);
 // 16-column tiles over all segments; counters needed: tiles x row groups.
 int gemv_fp8_tiles(const GemvSegment* segments, int num_segments);
 std::size_t gemv_fp8_counter_words(int tiles, int row_groups);

@@ -338,10 +338,6 @@ __global__ void quantize_rows_kernel(GemvInput in, std::int64_t rows, unsigned c
 
 }  // namespace
 
-bool gemv_fp8_supports(int k, int n) {
-    return k > 0 && k % kBlockK == 0 && n > 0;
-}
-
 std::size_t gemv_fp8_counter_words(int tiles, int row_groups) {
     return static_cast<std::size_t>(tiles) * row_groups;
 }

@@ -57,34 +57,11 @@ __global__ void rms_norm_kernel(const float* x, const float* g, float eps, float
 // The row in registers, four floats per load: one block reads a 7,168-wide row with every load
 // in flight at once (a loop of dependent-latency loads made the plain kernel 15 us a row).
 constexpr int kNormThreads = 512, kNormVectors = 4;
-__global__ void rms_norm_vec_kernel(const float4* x, const float4* g, float eps, float4* y,
-                                    int dim4) {
-    __shared__ float scratch[32];
-    const float4* in = x + static_cast<std::int64_t>(blockIdx.x) * dim4;
-    float4* out = y + static_cast<std::int64_t>(blockIdx.x) * dim4;
-    float4 v[kNormVectors];
-    float sum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kNormVectors; ++j) {
-        const int i = threadIdx.x + j * kNormThreads;
-        v[j] = i < dim4 ? in[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        sum += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
-    }
-    const float inv = rsqrtf(block_sum(sum, scratch) / static_cast<float>(4 * dim4) + eps);
-#pragma unroll
-    for (int j = 0; j < kNormVectors; ++j) {
-        const int i = threadIdx.x + j * kNormThreads;
-        if (i < dim4) {
-            const float4 w = g[i];
-            out[i] = make_float4(w.x * (v[j].x * inv), w.y * (v[j].y * inv), w.z * (v[j].z * inv),
-                                 w.w * (v[j].w * inv));
-        }
-    }
-}
-
-// x += y, then h = RMSNorm(x) * g, in the layout of rms_norm_vec_kernel.
-__global__ void add_rms_norm_vec_kernel(float4* x, const float4* y, const float4* g, float eps,
-                                        float4* h, int dim4) {
+// h = RMSNorm(x) * g, or with kAdd first x += y (written back): a residual add and the next
+// sub-block's norm in one pass. x and h may alias.
+template <bool kAdd>
+__global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g, float eps,
+                                    float4* h, int dim4) {
     __shared__ float scratch[32];
     const std::int64_t base = static_cast<std::int64_t>(blockIdx.x) * dim4;
     float4 v[kNormVectors];
@@ -94,9 +71,12 @@ __global__ void add_rms_norm_vec_kernel(float4* x, const float4* y, const float4
         const int i = threadIdx.x + j * kNormThreads;
         v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (i < dim4) {
-            const float4 a = x[base + i], b = y[base + i];
-            v[j] = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
-            x[base + i] = v[j];
+            v[j] = x[base + i];
+            if constexpr (kAdd) {
+                const float4 b = y[base + i];
+                v[j] = make_float4(v[j].x + b.x, v[j].y + b.y, v[j].z + b.z, v[j].w + b.w);
+                x[base + i] = v[j];
+            }
         }
         sum += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     }
@@ -632,9 +612,10 @@ void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::i
     };
     if (dim % 4 == 0 && dim / 4 <= kNormThreads * kNormVectors && aligned(x) && aligned(g) &&
         aligned(y)) {
-        rms_norm_vec_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
-            reinterpret_cast<const float4*>(x), reinterpret_cast<const float4*>(g), eps,
-            reinterpret_cast<float4*>(y), dim / 4);
+        // The plain form only reads x.
+        rms_norm_vec_kernel<false><<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
+            reinterpret_cast<float4*>(const_cast<float*>(x)), nullptr,
+            reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(y), dim / 4);
     } else {
         rms_norm_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(x, g, eps, y, dim);
     }
@@ -872,7 +853,7 @@ bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, fl
     if (rows == 0) {
         return true;
     }
-    add_rms_norm_vec_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
+    rms_norm_vec_kernel<true><<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
         reinterpret_cast<float4*>(x), reinterpret_cast<const float4*>(y),
         reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4);
     DS_CUDA_LAUNCH(add_rms_norm, stream, "[", rows, ", ", dim, "]");
