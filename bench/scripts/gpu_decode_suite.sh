@@ -7,11 +7,14 @@
 # DeepseekV32ForCausalLM on the same configuration.
 #   cmake -S . -B build -G Ninja && ninja -C build
 #   OUT=gpu-results [BASE=old/dsserve] bash bench/scripts/gpu_decode_suite.sh  # gpu-results/results.tgz
+# BASE_ENV="NAME=value ..." runs the base pass with that environment (and, without BASE, this
+# build's binary): BASE_ENV=DSSERVE_CUDA_PDL=0 measures what programmatic launches bring.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-gpu-results}
 BASE=${BASE:-}
+BASE_ENV=${BASE_ENV:-}
 CUDA_BIN=${CUDA_BIN:-/usr/local/cuda/bin}
 R=$OUT/r; mkdir -p $R
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > $R/gpu.txt
@@ -36,8 +39,9 @@ bench() {
   echo "bench $name rc=$?" >> $R/summary.txt
 }
 C1=(--random-input-len 1024 --random-output-len 256 --num-prompts 4 --max-concurrency 1)
-if [ -n "$BASE" ]; then
-  serve $BASE $R/serve_base.log
+if [ -n "$BASE" ] || [ -n "$BASE_ENV" ]; then
+  # shellcheck disable=SC2086 # BASE_ENV holds several NAME=value words
+  serve "${BASE:-$BUILD/dsserve}" $R/serve_base.log $BASE_ENV
   bench base_c1 "${C1[@]}"
   bench base_c16 --random-input-len 1024 --random-output-len 128 --num-prompts 32 --max-concurrency 16
   kill $SERVER; wait $SERVER
@@ -53,7 +57,9 @@ kill $SERVER; wait $SERVER
 serve $BUILD/dsserve $R/serve_profile.log DSSERVE_CUDA_PROFILE=64
 bench profile_c1 --random-input-len 1024 --random-output-len 140 --num-prompts 1 --max-concurrency 1
 kill $SERVER; wait $SERVER
-timeout 200 $CUDA_BIN/ncu --metrics gpu__time_duration.sum --csv --log-file $R/ncu.csv \
+# Clocks and caches as in service (ncu would otherwise lock base clocks and flush L2 before each
+# kernel); kernels still run one at a time, so PDL's overlap does not show here.
+timeout 200 $CUDA_BIN/ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --log-file $R/ncu.csv \
   $BUILD/dsserve generate "${MODEL[@]}" --input-ids $(seq -s, 1000 1015) --max-new-tokens 3 --temperature 0 --ignore-eos > $R/ncu_run.txt 2>&1
 echo "ncu rc=$?" >> $R/summary.txt
 python3 bench/scripts/ncu_step_table.py $R/ncu.csv --last-steps 2 > $R/ncu_step.md 2>&1

@@ -136,6 +136,7 @@ bool Engine::step() {
     batch.logits_on_device = device_sampling_;
     const auto t1 = Clock::now();
     const auto result = model_.forward(batch, cache_);
+    const auto t1_enqueued = Clock::now();
     if (device_sampling_) {
         // Nothing has waited for the device yet: the forward's time is its device time, as when
         // the logits come back to the host, and sampling's only its own.
@@ -153,8 +154,8 @@ bool Engine::step() {
     std::string log_line;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        log_line = record_locked(
-            plan, {seconds(t0, t1), seconds(t1, t2), seconds(t2, t3), seconds(t3, t4)});
+        log_line = record_locked(plan, {seconds(t0, t1), seconds(t1, t2), seconds(t1, t1_enqueued),
+                                        seconds(t2, t3), seconds(t3, t4)});
         refresh_stats_locked();
     }
     // Written after the lock: stderr may block, and HTTP threads read stats under it.
@@ -273,6 +274,7 @@ std::string Engine::record_locked(const StepPlan& plan, const StepTimes& t) {
     window_decode_tokens_ += plan.num_decode_tokens;
     window_times_.plan += t.plan;
     window_times_.forward += t.forward;
+    window_times_.enqueue += t.enqueue;
     window_times_.sample += t.sample;
     window_times_.commit += t.commit;
     if (window_steps_ < decode_log_interval_) {
@@ -289,11 +291,12 @@ std::string Engine::record_locked(const StepPlan& plan, const StepTimes& t) {
     std::snprintf(line, sizeof(line),
                   "Decode batch. #running-req: %d, #token: %lld, token usage: %.2f, gen "
                   "throughput (token/s): %.2f, #queue-req: %d, ms per step: scheduler %.3f "
-                  "(plan %.3f, commit %.3f), sampling %.3f, forward %.3f",
+                  "(plan %.3f, commit %.3f), sampling %.3f, forward %.3f (enqueued in %.3f)",
                   scheduler_.num_running(), static_cast<long long>(scheduler_.used_tokens()), usage,
                   stats_.last_gen_throughput, scheduler_.num_waiting(),
                   (window_times_.plan + window_times_.commit) * ms, window_times_.plan * ms,
-                  window_times_.commit * ms, window_times_.sample * ms, window_times_.forward * ms);
+                  window_times_.commit * ms, window_times_.sample * ms, window_times_.forward * ms,
+                  window_times_.enqueue * ms);
     window_steps_ = 0;
     window_decode_tokens_ = 0;
     window_times_ = StepTimes{};

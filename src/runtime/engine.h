@@ -45,6 +45,7 @@ struct EngineStats {
 struct StepTimes {
     double plan = 0.0;
     double forward = 0.0;
+    double enqueue = 0.0;  // of forward: until the host has handed the device all its work
     double sample = 0.0;
     double commit = 0.0;
     double total() const { return plan + forward + sample + commit; }

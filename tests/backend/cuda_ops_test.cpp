@@ -171,17 +171,21 @@ TEST_F(CudaOpsTest, ElementwiseAndRowOpsMatchCpu) {
     gpu_->copy_cols(dev(b), 10, gdst, 5, 20);
     EXPECT_EQ(host(gdst).data, dst.data);
 
-    std::vector<std::int64_t> rows = {5, 0, 2};
-    Tensor picked(3, 50), gpicked = gpu_->zeros(3, 50);
-    cpu_.gather_rows(b, rows, picked);
-    gpu_->gather_rows(dev(b), rows, gpicked);
-    EXPECT_EQ(host(gpicked).data, picked.data);
+    // Row copies take 16-byte accesses where the width allows: both paths.
+    for (int cols : {50, 64}) {
+        const Tensor src = random(6, cols);
+        std::vector<std::int64_t> rows = {5, 0, 2};
+        Tensor picked(3, cols), gpicked = gpu_->zeros(3, cols);
+        cpu_.gather_rows(src, rows, picked);
+        gpu_->gather_rows(dev(src), rows, gpicked);
+        EXPECT_EQ(host(gpicked).data, picked.data) << cols;
 
-    std::vector<std::int32_t> slots = {7, 1, 4};
-    Tensor cache(9, 50), gcache = gpu_->zeros(9, 50);
-    cpu_.scatter_rows(picked, slots, cache);
-    gpu_->scatter_rows(dev(picked), slots, gcache);
-    EXPECT_EQ(host(gcache).data, cache.data);
+        std::vector<std::int32_t> slots = {7, 1, 4};
+        Tensor cache(9, cols), gcache = gpu_->zeros(9, cols);
+        cpu_.scatter_rows(picked, slots, cache);
+        gpu_->scatter_rows(dev(picked), slots, gcache);
+        EXPECT_EQ(host(gcache).data, cache.data) << cols;
+    }
 }
 
 // Two sequences in one batch with their positions in shuffled cache slots: one decoding a token
@@ -423,6 +427,15 @@ TEST_F(CudaOpsTest, Bf16LinearAndEmbeddingMatchCpu) {
         gpu_->embedding(wb, ids, grows);
         EXPECT_EQ(host(grows).data, rows.data);
     }
+    // A width the embedding cannot read 16 bytes at a time.
+    Tensor table = random(7, 20);
+    Tensor tb = table;
+    gpu_->to_device(tb, model::Storage::bf16);
+    const std::vector<std::int32_t> ids = {6, 2};
+    Tensor rows(2, 20), grows = gpu_->zeros(2, 20);
+    cpu_.embedding(bf16_round_trip(table), ids, rows);
+    gpu_->embedding(tb, ids, grows);
+    EXPECT_EQ(host(grows).data, rows.data);
 }
 
 // Weights that share their input run in one GEMV launch, each into its own output.

@@ -537,7 +537,7 @@ struct CudaOps::Impl {
             check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
                        "cudaDeviceGetAttribute");
             gemv_partial_warps = sms * 24;  // six blocks of four warps an SM
-            gemv_partials = alloc(static_cast<std::size_t>(gemv_partial_warps) * 1024);
+            gemv_partials = alloc(static_cast<std::size_t>(gemv_partial_warps) * 512);
         }
         const int tiles = gemv_fp8_tiles(segs, num_segments);
         // A slot of r rows takes ceil(r / 8) row groups: at most one more than r / 8.
@@ -690,6 +690,8 @@ std::optional<Tensor> CudaOps::random_normal(std::vector<std::int64_t> shape,
     impl_->bind();
     Tensor t = impl_->tensor(std::move(shape), false);
     launch_random_normal(t.device_ptr(), t.numel(), init.state, init.mean, init.std, impl_->stream);
+    // Whole before any product reads it (see to_device).
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (random_normal)");
     return t;
 }
 
@@ -748,6 +750,9 @@ void CudaOps::to_device(Tensor& t, model::Storage storage) {
         launch_to_bf16(t.device_ptr(), t.numel(), b.device_data.get(), impl_->stream);
         t = std::move(b);
     }
+    // The FP8 GEMV starts reading its weights before it waits for the kernels ahead of it
+    // (launch.cuh): a weight must be whole before any product is enqueued.
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (to_device)");
 }
 
 model::Ops::MemoryInfo CudaOps::memory_info() {

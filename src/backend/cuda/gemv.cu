@@ -9,6 +9,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemv.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/streaming_loads.cuh"
 
 namespace dsserve::backend::cuda {
@@ -91,6 +92,7 @@ __device__ __forceinline__ float4 load_input(const GemvInput& in, const float* r
 // order: results do not depend on timing.
 template <WeightFormat F, int R, int MT>
 __global__ void __launch_bounds__(kWarps* kWarp, 2) gemv_kernel(GemvArgs a, int w_split) {
+    pdl_enter();
     constexpr int E = elems_per_chunk(F);
     constexpr int kBytes = 16;
     constexpr int U = loads_per_column(R);
@@ -229,13 +231,13 @@ template <WeightFormat F, int R>
 void launch_tile(int mt, dim3 grid, const GemvArgs& args, int w_split, cudaStream_t stream) {
     const dim3 block(kWarps * kWarp);
     if (mt <= 1) {
-        gemv_kernel<F, R, 1><<<grid, block, 0, stream>>>(args, w_split);
+        launch_kernel(gemv_kernel<F, R, 1>, grid, block, 0, stream, args, w_split);
     } else if (mt <= 2) {
-        gemv_kernel<F, R, 2><<<grid, block, 0, stream>>>(args, w_split);
+        launch_kernel(gemv_kernel<F, R, 2>, grid, block, 0, stream, args, w_split);
     } else if (mt <= 4) {
-        gemv_kernel<F, R, 4><<<grid, block, 0, stream>>>(args, w_split);
+        launch_kernel(gemv_kernel<F, R, 4>, grid, block, 0, stream, args, w_split);
     } else {
-        gemv_kernel<F, R, 8><<<grid, block, 0, stream>>>(args, w_split);
+        launch_kernel(gemv_kernel<F, R, 8>, grid, block, 0, stream, args, w_split);
     }
 }
 

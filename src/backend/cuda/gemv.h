@@ -72,8 +72,9 @@ struct GemvGrouped {
 // DeepSeek-V3 runs its FP8 linears and as the cuBLASLt path for larger products does; products
 // are then exact in float32 within each 128-value block and summed in float32 across blocks.
 // Scratch: x8 / xs hold the quantized rows ([input rows][k] bytes, [input rows][k / 128]
-// floats); partials hold partial_warps warps' partial sums (1 KiB each, partial_warps a multiple
-// of 4); counters, counter_words of them, must be zero before the first launch and are left zero.
+// floats); partials hold partial_warps warps' partial sums (512 bytes each; a product splits
+// its tiles over at most partial_warps warps, so make it about one wave of the GPU); counters,
+// counter_words of them, must be zero before the first launch and are left zero.
 struct GemvFp8Workspace {
     void* x8 = nullptr;
     float* xs = nullptr;

@@ -1,6 +1,9 @@
 // Kernel micro-benchmarks for the CUDA backend, printed as a markdown table. Each case times one
 // launch with CUDA events, the median of kReps runs after kWarmup, with L2 flushed before every
 // run so that the figures are those of a cold cache, as a decode step sees a layer's KV cache.
+// The flush reads a large buffer rather than writing it: a written flush leaves L2 full of dirty
+// lines whose write-back the timed kernel would pay (about 12 us on the H200), which no decode
+// step pays.
 // Bandwidth is the bytes a kernel has to read at least, over the time, next to the H200's
 // measured copy bandwidth. A family of cases is one function returning rows; add more (FP8 GEMMs)
 // the same way and call them from main.
@@ -26,13 +29,14 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
+#include "backend/cuda/sample.h"
 
 namespace dsserve::backend::cuda {
 namespace {
 
 constexpr double kCopyGBs = 4280.0;  // H200, device-to-device copy, measured
 constexpr int kWarmup = 3, kReps = 25;
-constexpr std::size_t kFlushBytes = std::size_t{256} << 20;  // > the 50 MB L2
+constexpr std::size_t kFlushBytes = std::size_t{512} << 20;  // > the 50 MB L2
 
 class DeviceBuffer {
 public:
@@ -73,9 +77,19 @@ private:
 // Median time of `launch` in microseconds.
 class Timer {
 public:
-    explicit Timer(cudaStream_t stream) : stream_(stream), flush_(kFlushBytes) {
+    explicit Timer(cudaStream_t stream)
+        : stream_(stream),
+          flush_(kFlushBytes),
+          flush_rows_(kFlushRows * sizeof(std::int64_t)),
+          flush_out_(kFlushRows * sizeof(std::int32_t)) {
         check_cuda(cudaEventCreate(&start_), "cudaEventCreate");
         check_cuda(cudaEventCreate(&stop_), "cudaEventCreate");
+        check_cuda(cudaMemsetAsync(flush_.as<void>(), 0, kFlushBytes, stream_), "flush buffer");
+        std::vector<std::int64_t> rows(kFlushRows);
+        std::iota(rows.begin(), rows.end(), 0);
+        check_cuda(cudaMemcpy(flush_rows_.as<void>(), rows.data(), rows.size() * sizeof rows[0],
+                              cudaMemcpyHostToDevice),
+                   "cudaMemcpy flush rows");
     }
     Timer(const Timer&) = delete;
     Timer& operator=(const Timer&) = delete;
@@ -85,29 +99,53 @@ public:
     }
 
     double median_us(const std::function<void()>& launch) {
+        return chain_us(1, [&](int) { launch(); });
+    }
+
+    // Per launch, for `n` launches back to back (launch(i), i < n), as a decode step runs its
+    // kernels: launch latency overlaps the previous kernel's tail.
+    double chain_us(int n, const std::function<void(int)>& launch) {
         std::vector<double> us;
         for (int rep = 0; rep < kWarmup + kReps; ++rep) {
-            check_cuda(cudaMemsetAsync(flush_.as<void>(), rep & 0xff, kFlushBytes, stream_),
-                       "flush L2");
+            flush();
             check_cuda(cudaEventRecord(start_, stream_), "cudaEventRecord");
-            launch();
+            for (int i = 0; i < n; ++i) {
+                launch(i);
+            }
             check_cuda(cudaEventRecord(stop_, stream_), "cudaEventRecord");
             check_cuda(cudaEventSynchronize(stop_), "cudaEventSynchronize");
             float ms = 0.0f;
             check_cuda(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
             if (rep >= kWarmup) {
-                us.push_back(1000.0 * ms);
+                us.push_back(1000.0 * ms / n);
             }
         }
         std::nth_element(us.begin(), us.begin() + kReps / 2, us.end());
         return us[kReps / 2];
     }
 
+    // Reads the flush buffer (a row argmax over it): L2 ends up holding its clean lines.
+    void flush() {
+        launch_argmax_rows(flush_.as<float>(), kFlushCols, flush_rows_.as<std::int64_t>(),
+                           kFlushRows, kFlushCols, flush_out_.as<std::int32_t>(), stream_);
+    }
+    // The time of a plain streaming read of `bytes` (the same argmax), for comparison.
+    double read_us(std::size_t bytes) {
+        const int rows =
+            static_cast<int>(std::min<std::size_t>(bytes / (kFlushCols * 4), kFlushRows));
+        return median_us([&] {
+            launch_argmax_rows(flush_.as<float>(), kFlushCols, flush_rows_.as<std::int64_t>(), rows,
+                               kFlushCols, flush_out_.as<std::int32_t>(), stream_);
+        });
+    }
+
     cudaStream_t stream() const { return stream_; }
 
 private:
+    static constexpr int kFlushCols = 1 << 15;
+    static constexpr int kFlushRows = static_cast<int>(kFlushBytes / (kFlushCols * 4));
     cudaStream_t stream_;
-    DeviceBuffer flush_;
+    DeviceBuffer flush_, flush_rows_, flush_out_;
     cudaEvent_t start_ = nullptr, stop_ = nullptr;
 };
 
@@ -273,7 +311,7 @@ BenchWeight bench_weight(WeightFormat format, int n, int k, cudaStream_t stream)
 struct Fp8Scratch {
     explicit Fp8Scratch(cudaStream_t stream)
         : x8(static_cast<std::size_t>(kMaxRows) * kMaxK * 2),
-          partials(static_cast<std::size_t>(kWarps) * 1024),
+          partials(static_cast<std::size_t>(kWarps) * 512),
           counters(kCounters * 4) {
         check_cuda(cudaMemsetAsync(counters.as<void>(), 0, kCounters * 4, stream),
                    "cudaMemsetAsync");
@@ -297,7 +335,8 @@ struct Fp8Scratch {
 // The decode-step products of DeepSeek-V3.2 through the GEMV kernels: bytes are the weights'.
 // Block-FP8 weights both ways: the tensor-core GEMV with e4m3 activations (what CudaOps runs)
 // and the float32-activation GEMV.
-std::vector<Row> bench_gemv(Timer& timer) {
+// fp8_only: the tensor-core GEMV alone, at 1 and 16 rows (a quick check while tuning it).
+std::vector<Row> bench_gemv(Timer& timer, bool fp8_only) {
     const cudaStream_t stream = timer.stream();
     std::vector<Row> rows;
     struct Case {
@@ -335,7 +374,10 @@ std::vector<Row> bench_gemv(Timer& timer) {
                 bytes += static_cast<double>(n) * c.k * weight_bytes(c.format);
             }
             const GemvInput in{x.as<float>(), c.k, c.k, false};
-            const double us = timer.median_us([&] {
+            if (fp8_only && (c.format != WeightFormat::fp8_block || m == 2 || m == 8)) {
+                continue;
+            }
+            const double us = fp8_only ? 0.0 : timer.median_us([&] {
                 launch_gemv(c.format, in, segs.data(), static_cast<int>(segs.size()), GemvPlain{m},
                             stream);
             });
@@ -344,11 +386,45 @@ std::vector<Row> bench_gemv(Timer& timer) {
                     launch_gemv_fp8(in, m, segs.data(), static_cast<int>(segs.size()), m, nullptr,
                                     (m + 7) / 8, scratch.workspace(m, c.k), stream);
                 });
-                rows.push_back({"gemv fp8 (tensor cores)", str_cat(c.name, ", ", m, " row(s)"),
-                                mma_us, bytes,
-                                str_cat(us / mma_us, "x the float32-activation GEMV")});
+                rows.push_back(
+                    {"gemv fp8 (tensor cores)", str_cat(c.name, ", ", m, " row(s)"), mma_us, bytes,
+                     fp8_only ? "" : str_cat(us / mma_us, "x the float32-activation GEMV")});
             }
-            rows.push_back({"gemv", str_cat(c.name, ", ", m, " row(s)"), us, bytes, ""});
+            if (!fp8_only) {
+                rows.push_back({"gemv", str_cat(c.name, ", ", m, " row(s)"), us, bytes, ""});
+            }
+            if (m == 1) {
+                rows.push_back({"streaming read (argmax)", str_cat(bytes / 1e6, " MB"),
+                                timer.read_us(static_cast<std::size_t>(bytes)), bytes, ""});
+            }
+            if (m == 1 && c.format == WeightFormat::fp8_block) {
+                // Back to back over copies of the weight that together overflow L2, as a step
+                // runs its products.
+                const int copies = static_cast<int>(std::clamp(std::ceil(256e6 / bytes), 1.0, 8.0));
+                std::vector<std::vector<BenchWeight>> more;
+                std::vector<std::vector<GemvSegment>> more_segs;
+                for (int i = 0; i < copies; ++i) {
+                    more.emplace_back();
+                    more_segs.emplace_back();
+                    int at = 0;
+                    for (int n : c.n) {
+                        more.back().push_back(bench_weight(c.format, n, c.k, stream));
+                        more_segs.back().push_back(
+                            more.back().back().seg(y.as<float>() + at, total));
+                        at += n;
+                    }
+                }
+                constexpr int kChain = 8;
+                const double chain = timer.chain_us(kChain, [&](int i) {
+                    const std::vector<GemvSegment>& s =
+                        more_segs[static_cast<std::size_t>(i % copies)];
+                    launch_gemv_fp8(in, m, s.data(), static_cast<int>(s.size()), m, nullptr, 1,
+                                    scratch.workspace(m, c.k), stream);
+                });
+                rows.push_back({"gemv fp8 (tensor cores), 8 back to back",
+                                str_cat(c.name, ", ", m, " row(s), ", copies, " copies"), chain,
+                                bytes, ""});
+            }
         }
     }
     return rows;
@@ -619,8 +695,8 @@ void bench_fp8_gemm() {
 }  // namespace
 }  // namespace dsserve::backend::cuda
 
-// dsserve-cuda-bench [mla] [gemv] [moe] [absorb] [fp8]: the named tables only (all when none is
-// named).
+// dsserve-cuda-bench [mla] [gemv] [gemv-fp8] [moe] [absorb] [fp8]: the named tables only (all
+// when none is named; gemv-fp8 is the tensor-core GEMV's part of gemv).
 int main(int argc, char** argv) {
     using namespace dsserve::backend::cuda;
     auto wanted = [&](const char* table) {
@@ -646,9 +722,9 @@ int main(int argc, char** argv) {
             std::printf("## MLA decode (128 heads, lora 512, rope 64, float32 cache)\n\n");
             print_table(bench_mla_decode(timer));
         }
-        if (wanted("gemv")) {
+        if (wanted("gemv") || wanted("gemv-fp8")) {
             std::printf("\n## GEMV at decode (weights read once)\n\n");
-            print_table(bench_gemv(timer));
+            print_table(bench_gemv(timer, !wanted("gemv")));
         }
         if (wanted("moe")) {
             std::printf("\n## Routed experts at decode (grouped GEMV, block-FP8)\n\n");

@@ -7,6 +7,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -41,6 +42,7 @@ unsigned blocks_for(std::int64_t n, int threads) {
 }
 
 __global__ void rms_norm_kernel(const float* x, const float* g, float eps, float* y, int dim) {
+    pdl_enter();
     __shared__ float scratch[32];
     const float* in = x + static_cast<std::int64_t>(blockIdx.x) * dim;
     float* out = y + static_cast<std::int64_t>(blockIdx.x) * dim;
@@ -62,6 +64,7 @@ constexpr int kNormThreads = 512, kNormVectors = 4;
 template <bool kAdd>
 __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g, float eps,
                                     float4* h, int dim4) {
+    pdl_enter();
     __shared__ float scratch[32];
     const std::int64_t base = static_cast<std::int64_t>(blockIdx.x) * dim4;
     float4 v[kNormVectors];
@@ -99,6 +102,7 @@ __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, con
                                     float eps, const std::int32_t* positions, const float* inv_freq,
                                     float attention_factor, const std::int32_t* slots,
                                     float* latent, float* k_rope) {
+    pdl_enter();
     __shared__ float scratch[32];
     const int t = blockIdx.x;
     const float* in = kv + static_cast<std::int64_t>(t) * (lora + rope_dim);
@@ -125,6 +129,7 @@ __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, con
 
 __global__ void layer_norm_kernel(const float* x, const float* g, const float* b, float eps,
                                   float* y, int dim) {
+    pdl_enter();
     __shared__ float scratch[32];
     const float* in = x + static_cast<std::int64_t>(blockIdx.x) * dim;
     float* out = y + static_cast<std::int64_t>(blockIdx.x) * dim;
@@ -146,6 +151,7 @@ __global__ void layer_norm_kernel(const float* x, const float* g, const float* b
 __global__ void rope_kernel(float* x, std::int64_t rows, int num_heads, int head_stride, int offset,
                             int half, const std::int32_t* positions, const float* inv_freq,
                             float attention_factor, bool interleaved) {
+    pdl_enter();
     const std::int64_t item = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (item >= rows * num_heads * half) {
         return;
@@ -165,6 +171,7 @@ __global__ void rope_kernel(float* x, std::int64_t rows, int num_heads, int head
 }
 
 __global__ void silu_mul_kernel(const float* gate, const float* up, float* out, std::int64_t n) {
+    pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         const float g = gate[i];
@@ -174,6 +181,7 @@ __global__ void silu_mul_kernel(const float* gate, const float* up, float* out, 
 
 // Rows of [gate | up], each `width` wide.
 __global__ void silu_mul_rows_kernel(const float* gate_up, int width, std::int64_t n, float* out) {
+    pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         const std::int64_t r = i / width, c = i % width;
@@ -183,6 +191,7 @@ __global__ void silu_mul_rows_kernel(const float* gate_up, int width, std::int64
 }
 
 __global__ void add_kernel(float* x, const float* y, std::int64_t n) {
+    pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         x[i] += y[i];
@@ -190,25 +199,51 @@ __global__ void add_kernel(float* x, const float* y, std::int64_t n) {
 }
 
 __global__ void scale_kernel(float* x, float s, std::int64_t n) {
+    pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         x[i] *= s;
     }
 }
 
+__device__ __forceinline__ bool aligned16(const void* a, const void* b) {
+    return ((reinterpret_cast<std::uintptr_t>(a) | reinterpret_cast<std::uintptr_t>(b)) & 15) == 0;
+}
+
+// Row copies: 16-byte accesses where the width allows (every model width does), several in
+// flight per thread; a decode step copies single rows, where only latency counts.
 template <typename Index>
 __global__ void gather_rows_kernel(const float* src, const Index* index, int cols, float* dst) {
+    pdl_enter();
     const Index from = index[blockIdx.x];
     float* out = dst + static_cast<std::int64_t>(blockIdx.x) * cols;
+    const float* in = src + static_cast<std::int64_t>(from < 0 ? 0 : from) * cols;
+    if (cols % 4 == 0 && aligned16(src, dst)) {
+        const auto* in4 = reinterpret_cast<const float4*>(in);
+        auto* out4 = reinterpret_cast<float4*>(out);
+#pragma unroll 4
+        for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+            out4[i] = from < 0 ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : in4[i];
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-        out[i] = from < 0 ? 0.0f : src[static_cast<std::int64_t>(from) * cols + i];
+        out[i] = from < 0 ? 0.0f : in[i];
     }
 }
 
 __global__ void scatter_rows_kernel(const float* src, const std::int32_t* index, int cols,
                                     float* dst) {
+    pdl_enter();
     const float* in = src + static_cast<std::int64_t>(blockIdx.x) * cols;
     float* out = dst + static_cast<std::int64_t>(index[blockIdx.x]) * cols;
+    if (cols % 4 == 0 && aligned16(src, dst)) {
+#pragma unroll 4
+        for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+            reinterpret_cast<float4*>(out)[i] = reinterpret_cast<const float4*>(in)[i];
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < cols; i += blockDim.x) {
         out[i] = in[i];
     }
@@ -221,6 +256,7 @@ __global__ void indexer_scores_kernel(const float* q, const float* w, const floa
                                       const std::int32_t* key_offset, const std::int32_t* key_count,
                                       int num_heads, int head_dim, float scale, std::int64_t ld,
                                       float* score) {
+    pdl_enter();
     extern __shared__ float smem[];
     float* qs = smem;                         // [heads * head_dim]
     float* ws = smem + num_heads * head_dim;  // [heads]
@@ -262,6 +298,7 @@ __global__ void mla_attend_kernel(const float* q_lat, const float* q, const floa
                                   const float* k_rope, const std::int32_t* keys,
                                   const std::int32_t* key_offset, const std::int32_t* key_count,
                                   MlaShape s, float* o_lat) {
+    pdl_enter();
     extern __shared__ float smem[];
     float* qs = smem;                   // [lora + rope]
     float* acc = qs + s.lora + s.rope;  // [lora]
@@ -340,6 +377,7 @@ constexpr float kFp8Max = 448.0f;
 // One block per 128x128 tile: the tile's largest magnitude sets its scale.
 __global__ void quantize_weight_kernel(const float* w, std::int64_t rows, std::int64_t cols,
                                        __nv_fp8_e4m3* q, float* scale, std::int64_t stride) {
+    pdl_enter();
     __shared__ float scratch[32];
     const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * 128;
     const std::int64_t c0 = static_cast<std::int64_t>(blockIdx.x) * 128;
@@ -374,6 +412,7 @@ __global__ void quantize_weight_kernel(const float* w, std::int64_t rows, std::i
 __global__ void dequantize_weight_kernel(const __nv_fp8_e4m3* q, const float* scale,
                                          std::int64_t rows, std::int64_t cols, std::int64_t stride,
                                          float* w) {
+    pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= rows * cols) {
         return;
@@ -387,6 +426,7 @@ __global__ void dequantize_weight_kernel(const __nv_fp8_e4m3* q, const float* sc
 __global__ void quantize_activations_kernel(const float* x, std::int64_t m, int k,
                                             const std::int32_t* starts, int segments,
                                             __nv_fp8_e4m3* q, float* scale) {
+    pdl_enter();
     const int lane = threadIdx.x % kWarp;
     const std::int64_t item =
         (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
@@ -435,6 +475,7 @@ __global__ void quantize_activations_kernel(const float* x, std::int64_t m, int 
 // still spreads its 7,168 values over many SMs.
 __global__ void moe_combine_kernel(const float* y, const std::int32_t* pos, const float* weight,
                                    int top_k, int hidden, float* out) {
+    pdl_enter();
     const int t = blockIdx.x;
     const int d = blockIdx.y * blockDim.x + threadIdx.x;
     if (d >= hidden) {
@@ -459,6 +500,7 @@ __device__ std::uint64_t splitmix64_at(std::uint64_t state, std::uint64_t draw) 
 // be computed alone, so the device makes the same values as the host without a sequential pass.
 __global__ void random_normal_kernel(float* out, std::int64_t n, std::uint64_t state, float mean,
                                      float std) {
+    pdl_enter();
     const std::int64_t pair = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (2 * pair >= n) {
         return;
@@ -474,6 +516,7 @@ __global__ void random_normal_kernel(float* out, std::int64_t n, std::uint64_t s
 }
 
 __global__ void to_bf16_kernel(const float* x, std::int64_t n, __nv_bfloat16* y) {
+    pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         y[i] = __float2bfloat16_rn(x[i]);
@@ -481,6 +524,7 @@ __global__ void to_bf16_kernel(const float* x, std::int64_t n, __nv_bfloat16* y)
 }
 
 __global__ void from_bf16_kernel(const __nv_bfloat16* x, std::int64_t n, float* y) {
+    pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         y[i] = __bfloat162float(x[i]);
@@ -489,10 +533,29 @@ __global__ void from_bf16_kernel(const __nv_bfloat16* x, std::int64_t n, float* 
 
 __global__ void gather_rows_bf16_kernel(const __nv_bfloat16* src, const std::int32_t* index,
                                         int cols, float* dst) {
+    pdl_enter();
     const std::int32_t from = index[blockIdx.x];
     float* out = dst + static_cast<std::int64_t>(blockIdx.x) * cols;
+    const __nv_bfloat16* in = src + static_cast<std::int64_t>(from) * cols;
+    if (cols % 8 == 0 && aligned16(src, dst)) {
+#pragma unroll 4
+        for (int i = threadIdx.x; i < cols / 8; i += blockDim.x) {
+            const uint4 v = reinterpret_cast<const uint4*>(in)[i];
+            const unsigned words[4] = {v.x, v.y, v.z, v.w};
+            float f[8];
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                // A BF16 value is the top half of a float's bits.
+                f[2 * j] = __uint_as_float(words[j] << 16);
+                f[2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
+            }
+            reinterpret_cast<float4*>(out)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
+            reinterpret_cast<float4*>(out)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-        out[i] = __bfloat162float(src[static_cast<std::int64_t>(from) * cols + i]);
+        out[i] = __bfloat162float(in[i]);
     }
 }
 
@@ -505,17 +568,23 @@ __global__ void moe_group_kernel(const std::int32_t* experts, const float* weigh
                                  std::int32_t* slot_expert, std::int32_t* slot_start,
                                  std::int32_t* row_token, std::int32_t* combine_pos,
                                  float* combine_weight) {
+    pdl_enter();
     extern __shared__ std::int32_t group_smem[];
     std::int32_t* per_expert = group_smem;                // [num_experts]
     std::int32_t* first_row = group_smem + num_experts;   // [num_experts]
     std::int32_t* row_of = group_smem + 2 * num_experts;  // [tokens * top_k]
     const int n = tokens * top_k;
+    // The assignments, read once: the passes below go over them many times.
+    std::int32_t* expert_of = row_of + n;  // [tokens * top_k]
     for (int e = threadIdx.x; e < num_experts; e += blockDim.x) {
         per_expert[e] = 0;
     }
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        expert_of[i] = experts[i];
+    }
     __syncthreads();
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        atomicAdd(&per_expert[experts[i]], 1);
+        atomicAdd(&per_expert[expert_of[i]], 1);
     }
     __syncthreads();
     // Exclusive prefix sums over experts (one thread each) of the row counts and of "active",
@@ -571,33 +640,28 @@ __global__ void moe_group_kernel(const std::int32_t* experts, const float* weigh
     }
     __syncthreads();
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const std::int32_t e = experts[i];
+        const std::int32_t e = expert_of[i];
         int rank = 0;
         for (int j = 0; j < i; ++j) {
-            rank += experts[j] == e ? 1 : 0;
+            rank += expert_of[j] == e ? 1 : 0;
         }
         const int row = first_row[e] + rank;
         row_of[i] = row;
         row_token[row] = i / top_k;
     }
     __syncthreads();
-    for (int t = threadIdx.x; t < tokens; t += blockDim.x) {
-        for (int k = 0; k < top_k; ++k) {
-            // The k-th smallest expert of token t (a token's experts are distinct).
-            int pick = -1;
-            for (int j = 0; j < top_k; ++j) {
-                const std::int32_t e = experts[t * top_k + j];
-                int smaller = 0;
-                for (int o = 0; o < top_k; ++o) {
-                    smaller += experts[t * top_k + o] < e ? 1 : 0;
-                }
-                if (smaller == k) {
-                    pick = t * top_k + j;
-                }
-            }
-            combine_pos[t * top_k + k] = row_of[pick];
-            combine_weight[t * top_k + k] = weights[pick];
+    // A token's assignments in ascending expert order: assignment i goes to the place of its
+    // rank among them (ties, which only all-NaN router logits make, in assignment order, so that
+    // the places are always a permutation).
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const int first = i - i % top_k;
+        const std::int32_t e = expert_of[i];
+        int smaller = 0;
+        for (int o = first; o < first + top_k; ++o) {
+            smaller += expert_of[o] < e || (expert_of[o] == e && o < i) ? 1 : 0;
         }
+        combine_pos[first + smaller] = row_of[i];
+        combine_weight[first + smaller] = weights[i];
     }
 }
 }  // namespace
@@ -613,11 +677,13 @@ void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::i
     if (dim % 4 == 0 && dim / 4 <= kNormThreads * kNormVectors && aligned(x) && aligned(g) &&
         aligned(y)) {
         // The plain form only reads x.
-        rms_norm_vec_kernel<false><<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
-            reinterpret_cast<float4*>(const_cast<float*>(x)), nullptr,
-            reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(y), dim / 4);
+        launch_kernel(rms_norm_vec_kernel<false>, static_cast<unsigned>(rows), kNormThreads, 0,
+                      stream, reinterpret_cast<float4*>(const_cast<float*>(x)), nullptr,
+                      reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(y),
+                      dim / 4);
     } else {
-        rms_norm_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(x, g, eps, y, dim);
+        launch_kernel(rms_norm_kernel, static_cast<unsigned>(rows), 256, 0, stream, x, g, eps, y,
+                      dim);
     }
     DS_CUDA_LAUNCH(rms_norm, stream, "[", rows, ", ", dim, "]");
 }
@@ -627,7 +693,8 @@ void launch_layer_norm(const float* x, const float* g, const float* b, float eps
     if (rows == 0) {
         return;
     }
-    layer_norm_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(x, g, b, eps, y, dim);
+    launch_kernel(layer_norm_kernel, static_cast<unsigned>(rows), 256, 0, stream, x, g, b, eps, y,
+                  dim);
     DS_CUDA_LAUNCH(layer_norm, stream, "[", rows, ", ", dim, "]");
 }
 
@@ -638,9 +705,8 @@ void launch_rope(float* x, std::int64_t rows, int num_heads, int head_stride, in
     if (n == 0) {
         return;
     }
-    rope_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, rows, num_heads, head_stride, offset,
-                                                        rope_dim / 2, positions, inv_freq,
-                                                        attention_factor, interleaved);
+    launch_kernel(rope_kernel, blocks_for(n, 256), 256, 0, stream, x, rows, num_heads, head_stride,
+                  offset, rope_dim / 2, positions, inv_freq, attention_factor, interleaved);
     DS_CUDA_LAUNCH(rope, stream, "[", rows, ", ", num_heads, " x ", head_stride, "] rope ",
                    rope_dim);
 }
@@ -650,7 +716,7 @@ void launch_silu_mul(const float* gate, const float* up, float* out, std::int64_
     if (n == 0) {
         return;
     }
-    silu_mul_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(gate, up, out, n);
+    launch_kernel(silu_mul_kernel, blocks_for(n, 256), 256, 0, stream, gate, up, out, n);
     DS_CUDA_LAUNCH(silu_mul, stream, n);
 }
 
@@ -658,7 +724,7 @@ void launch_add(float* x, const float* y, std::int64_t n, cudaStream_t stream) {
     if (n == 0) {
         return;
     }
-    add_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n);
+    launch_kernel(add_kernel, blocks_for(n, 256), 256, 0, stream, x, y, n);
     DS_CUDA_LAUNCH(add, stream, n);
 }
 
@@ -666,7 +732,7 @@ void launch_scale(float* x, float s, std::int64_t n, cudaStream_t stream) {
     if (n == 0) {
         return;
     }
-    scale_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, s, n);
+    launch_kernel(scale_kernel, blocks_for(n, 256), 256, 0, stream, x, s, n);
     DS_CUDA_LAUNCH(scale, stream, n);
 }
 
@@ -675,7 +741,8 @@ void launch_gather_rows(const float* src, const std::int32_t* index, std::int64_
     if (n == 0) {
         return;
     }
-    gather_rows_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(src, index, cols, dst);
+    launch_kernel(gather_rows_kernel<std::int32_t>, static_cast<unsigned>(n), 128, 0, stream, src,
+                  index, cols, dst);
     DS_CUDA_LAUNCH(gather_rows, stream, n, " x ", cols);
 }
 
@@ -684,7 +751,8 @@ void launch_gather_rows(const float* src, const std::int64_t* index, std::int64_
     if (n == 0) {
         return;
     }
-    gather_rows_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(src, index, cols, dst);
+    launch_kernel(gather_rows_kernel<std::int64_t>, static_cast<unsigned>(n), 128, 0, stream, src,
+                  index, cols, dst);
     DS_CUDA_LAUNCH(gather_rows, stream, n, " x ", cols);
 }
 
@@ -693,7 +761,8 @@ void launch_scatter_rows(const float* src, const std::int32_t* index, std::int64
     if (n == 0) {
         return;
     }
-    scatter_rows_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(src, index, cols, dst);
+    launch_kernel(scatter_rows_kernel, static_cast<unsigned>(n), 128, 0, stream, src, index, cols,
+                  dst);
     DS_CUDA_LAUNCH(scatter_rows, stream, n, " x ", cols);
 }
 
@@ -709,8 +778,8 @@ void launch_indexer_scores(const float* q, const float* w, const float* index_k,
     const auto smem = static_cast<std::size_t>(num_heads * head_dim + num_heads) * sizeof(float);
     const dim3 grid(static_cast<unsigned>(std::min((max_keys + warps - 1) / warps, 1024)),
                     static_cast<unsigned>(rows));
-    indexer_scores_kernel<<<grid, threads, smem, stream>>>(
-        q, w, index_k, q_row, keys, key_offset, key_count, num_heads, head_dim, scale, ld, score);
+    launch_kernel(indexer_scores_kernel, grid, threads, smem, stream, q, w, index_k, q_row, keys,
+                  key_offset, key_count, num_heads, head_dim, scale, ld, score);
     DS_CUDA_LAUNCH(indexer_scores, stream, rows, " rows x ", max_keys, " keys, ", num_heads,
                    " heads x ", head_dim);
 }
@@ -725,8 +794,8 @@ void launch_mla_attend(const float* q_lat, const float* q, const float* latent, 
     const auto smem =
         static_cast<std::size_t>(2 * shape.lora + shape.rope + kMlaChunk) * sizeof(float);
     const dim3 grid(static_cast<unsigned>(shape.tokens), static_cast<unsigned>(shape.heads));
-    mla_attend_kernel<<<grid, 128, smem, stream>>>(q_lat, q, latent, k_rope, keys, key_offset,
-                                                   key_count, shape, o_lat);
+    launch_kernel(mla_attend_kernel, grid, 128, smem, stream, q_lat, q, latent, k_rope, keys,
+                  key_offset, key_count, shape, o_lat);
     DS_CUDA_LAUNCH(mla_attend, stream, shape.tokens, " tokens x ", shape.heads, " heads, lora ",
                    shape.lora, " rope ", shape.rope);
 }
@@ -742,8 +811,8 @@ void launch_quantize_weight(const float* w, std::int64_t rows, std::int64_t cols
     }
     const dim3 grid(static_cast<unsigned>((cols + 127) / 128),
                     static_cast<unsigned>((rows + 127) / 128));
-    quantize_weight_kernel<<<grid, 256, 0, stream>>>(w, rows, cols, static_cast<__nv_fp8_e4m3*>(q),
-                                                     scale, weight_scale_stride(cols));
+    launch_kernel(quantize_weight_kernel, grid, 256, 0, stream, w, rows, cols,
+                  static_cast<__nv_fp8_e4m3*>(q), scale, weight_scale_stride(cols));
     DS_CUDA_LAUNCH(quantize_weight, stream, "[", rows, ", ", cols, "]");
 }
 
@@ -752,8 +821,9 @@ void launch_dequantize_weight(const void* q, const float* scale, std::int64_t ro
     if (rows == 0 || cols == 0) {
         return;
     }
-    dequantize_weight_kernel<<<blocks_for(rows * cols, 256), 256, 0, stream>>>(
-        static_cast<const __nv_fp8_e4m3*>(q), scale, rows, cols, weight_scale_stride(cols), w);
+    launch_kernel(dequantize_weight_kernel, blocks_for(rows * cols, 256), 256, 0, stream,
+                  static_cast<const __nv_fp8_e4m3*>(q), scale, rows, cols,
+                  weight_scale_stride(cols), w);
     DS_CUDA_LAUNCH(dequantize_weight, stream, "[", rows, ", ", cols, "]");
 }
 
@@ -763,8 +833,8 @@ void launch_quantize_activations(const float* x, std::int64_t m, int k, const st
         return;
     }
     const std::int64_t warps = m * ((k + 127) / 128);
-    quantize_activations_kernel<<<blocks_for(warps * kWarp, 256), 256, 0, stream>>>(
-        x, m, k, starts, segments, static_cast<__nv_fp8_e4m3*>(q), scale);
+    launch_kernel(quantize_activations_kernel, blocks_for(warps * kWarp, 256), 256, 0, stream, x, m,
+                  k, starts, segments, static_cast<__nv_fp8_e4m3*>(q), scale);
     DS_CUDA_LAUNCH(quantize_activations, stream, "[", m, ", ", k, "] in ", segments, " segments");
 }
 
@@ -774,7 +844,7 @@ void launch_moe_combine(const float* y, const std::int32_t* pos, const float* we
         return;
     }
     const dim3 grid(static_cast<unsigned>(tokens), blocks_for(hidden, 256));
-    moe_combine_kernel<<<grid, 256, 0, stream>>>(y, pos, weight, top_k, hidden, out);
+    launch_kernel(moe_combine_kernel, grid, 256, 0, stream, y, pos, weight, top_k, hidden, out);
     DS_CUDA_LAUNCH(moe_combine, stream, tokens, " x ", top_k, " x ", hidden);
 }
 
@@ -783,8 +853,8 @@ void launch_random_normal(float* out, std::int64_t n, std::uint64_t state, float
     if (n == 0) {
         return;
     }
-    random_normal_kernel<<<blocks_for((n + 1) / 2, 256), 256, 0, stream>>>(out, n, state, mean,
-                                                                           std);
+    launch_kernel(random_normal_kernel, blocks_for((n + 1) / 2, 256), 256, 0, stream, out, n, state,
+                  mean, std);
     DS_CUDA_LAUNCH(random_normal, stream, n);
 }
 
@@ -792,7 +862,8 @@ void launch_to_bf16(const float* x, std::int64_t n, void* y, cudaStream_t stream
     if (n == 0) {
         return;
     }
-    to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, n, static_cast<__nv_bfloat16*>(y));
+    launch_kernel(to_bf16_kernel, blocks_for(n, 256), 256, 0, stream, x, n,
+                  static_cast<__nv_bfloat16*>(y));
     DS_CUDA_LAUNCH(to_bf16, stream, n);
 }
 
@@ -800,8 +871,8 @@ void launch_from_bf16(const void* x, std::int64_t n, float* y, cudaStream_t stre
     if (n == 0) {
         return;
     }
-    from_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(static_cast<const __nv_bfloat16*>(x),
-                                                             n, y);
+    launch_kernel(from_bf16_kernel, blocks_for(n, 256), 256, 0, stream,
+                  static_cast<const __nv_bfloat16*>(x), n, y);
     DS_CUDA_LAUNCH(from_bf16, stream, n);
 }
 
@@ -810,8 +881,8 @@ void launch_gather_rows_bf16(const void* src, const std::int32_t* index, std::in
     if (n == 0) {
         return;
     }
-    gather_rows_bf16_kernel<<<static_cast<unsigned>(n), 128, 0, stream>>>(
-        static_cast<const __nv_bfloat16*>(src), index, cols, dst);
+    launch_kernel(gather_rows_bf16_kernel, static_cast<unsigned>(n), 128, 0, stream,
+                  static_cast<const __nv_bfloat16*>(src), index, cols, dst);
     DS_CUDA_LAUNCH(gather_rows_bf16, stream, n, " x ", cols);
 }
 
@@ -824,10 +895,10 @@ void launch_moe_group(const std::int32_t* experts, const float* weights, int tok
     }
     DS_ASSERT(num_experts <= 1024, "MoE layout for ", num_experts, " experts (at most 1024)");
     const auto smem =
-        static_cast<std::size_t>(2 * num_experts + tokens * top_k) * sizeof(std::int32_t);
-    moe_group_kernel<<<1, 1024, smem, stream>>>(experts, weights, tokens, top_k, num_experts, count,
-                                                slot_expert, slot_start, row_token, combine_pos,
-                                                combine_weight);
+        static_cast<std::size_t>(2 * num_experts + 2 * tokens * top_k) * sizeof(std::int32_t);
+    launch_kernel(moe_group_kernel, 1, 1024, smem, stream, experts, weights, tokens, top_k,
+                  num_experts, count, slot_expert, slot_start, row_token, combine_pos,
+                  combine_weight);
     DS_CUDA_LAUNCH(moe_group, stream, tokens, " tokens x ", top_k, " of ", num_experts, " experts");
 }
 
@@ -837,7 +908,7 @@ void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, fl
     if (n == 0) {
         return;
     }
-    silu_mul_rows_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(gate_up, width, n, out);
+    launch_kernel(silu_mul_rows_kernel, blocks_for(n, 256), 256, 0, stream, gate_up, width, n, out);
     DS_CUDA_LAUNCH(silu_mul_rows, stream, rows, " x ", width);
 }
 
@@ -853,9 +924,9 @@ bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, fl
     if (rows == 0) {
         return true;
     }
-    rms_norm_vec_kernel<true><<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(
-        reinterpret_cast<float4*>(x), reinterpret_cast<const float4*>(y),
-        reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4);
+    launch_kernel(rms_norm_vec_kernel<true>, static_cast<unsigned>(rows), kNormThreads, 0, stream,
+                  reinterpret_cast<float4*>(x), reinterpret_cast<const float4*>(y),
+                  reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4);
     DS_CUDA_LAUNCH(add_rms_norm, stream, "[", rows, ", ", dim, "]");
     return true;
 }
@@ -867,8 +938,8 @@ void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rop
     if (tokens == 0) {
         return;
     }
-    store_latent_kernel<<<static_cast<unsigned>(tokens), 256, 0, stream>>>(
-        kv, lora, rope_dim, g, eps, positions, inv_freq, attention_factor, slots, latent, k_rope);
+    launch_kernel(store_latent_kernel, static_cast<unsigned>(tokens), 256, 0, stream, kv, lora,
+                  rope_dim, g, eps, positions, inv_freq, attention_factor, slots, latent, k_rope);
     DS_CUDA_LAUNCH(store_latent, stream, tokens, " tokens, lora ", lora, " rope ", rope_dim);
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/streaming_loads.cuh"
 
@@ -142,6 +143,7 @@ __device__ __forceinline__ void weights_of(const unsigned (&raw)[words_for<F, C>
 // heads); ceil(nope / RPT) warps.
 template <WeightFormat F, int RPT, int TT>
 __global__ void __launch_bounds__(kThreads, 2) absorb_q_kernel(AbsorbArgs a) {
+    pdl_enter();
     constexpr int kWords = words_for<F, 4>();
     __shared__ __align__(16) float smem[kSmemFloats];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -237,6 +239,7 @@ __global__ void __launch_bounds__(kThreads, 2) absorb_q_kernel(AbsorbArgs a) {
 // (ceil(v / 32), heads), kThreads threads.
 template <WeightFormat F, int TT>
 __global__ void __launch_bounds__(kThreads, 2) absorb_out_kernel(AbsorbArgs a) {
+    pdl_enter();
     constexpr int kWords = words_for<F, kOutCols>();
     constexpr int kGroups = kThreads / 8;  // column groups: 4 per warp
     static_assert(kGroups * kOutCols == kMaxLora);
@@ -343,16 +346,16 @@ template <WeightFormat F, int RPT>
 void launch_q_tile(int tile, dim3 grid, dim3 block, const AbsorbArgs& args, cudaStream_t stream) {
     switch (tile) {
         case 1:
-            absorb_q_kernel<F, RPT, 1><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_q_kernel<F, RPT, 1>, grid, block, 0, stream, args);
             break;
         case 2:
-            absorb_q_kernel<F, RPT, 2><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_q_kernel<F, RPT, 2>, grid, block, 0, stream, args);
             break;
         case 4:
-            absorb_q_kernel<F, RPT, 4><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_q_kernel<F, RPT, 4>, grid, block, 0, stream, args);
             break;
         default:
-            absorb_q_kernel<F, RPT, kMaxTile><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_q_kernel<F, RPT, kMaxTile>, grid, block, 0, stream, args);
             break;
     }
 }
@@ -372,16 +375,16 @@ void launch_out_format(int tile, dim3 grid, const AbsorbArgs& args, cudaStream_t
     const dim3 block(kThreads);
     switch (tile) {
         case 1:
-            absorb_out_kernel<F, 1><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_out_kernel<F, 1>, grid, block, 0, stream, args);
             break;
         case 2:
-            absorb_out_kernel<F, 2><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_out_kernel<F, 2>, grid, block, 0, stream, args);
             break;
         case 4:
-            absorb_out_kernel<F, 4><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_out_kernel<F, 4>, grid, block, 0, stream, args);
             break;
         default:
-            absorb_out_kernel<F, kMaxTile><<<grid, block, 0, stream>>>(args);
+            launch_kernel(absorb_out_kernel<F, kMaxTile>, grid, block, 0, stream, args);
             break;
     }
 }

@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/mla_decode.h"
 
 namespace dsserve::backend::cuda {
@@ -118,6 +119,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                       const std::int32_t* key_count, MlaShape s, int groups, int splits,
                       int split_keys, float* __restrict__ part_acc, float* __restrict__ part_ml,
                       float* __restrict__ o_lat) {
+    pdl_enter();
     extern __shared__ float4 smem4[];
     float* qs = reinterpret_cast<float*>(smem4);  // [kHeads][kRow]
     float* ks = qs + kQFloats;                    // [2][kTile][kKeyStride]
@@ -308,6 +310,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 __global__ void mla_merge_kernel(const float* __restrict__ part_acc,
                                  const float* __restrict__ part_ml, int heads, int splits,
                                  float* __restrict__ o_lat) {
+    pdl_enter();
     const std::int64_t row = blockIdx.x;  // token heads + head
     const std::int64_t t = row / heads, h = row % heads;
     const int d = static_cast<int>(threadIdx.x) * 4;
@@ -441,15 +444,15 @@ void launch_mla_decode(const float* q_lat, const float* q, const float* latent, 
     allow_smem();
     const std::int64_t blocks = static_cast<std::int64_t>(shape.tokens) * p.groups * p.splits;
     DS_ASSERT(blocks <= INT32_MAX, blocks);
-    mla_decode_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(
-        q_lat, q, latent, k_rope, keys, key_offset, key_count, shape, p.groups, p.splits,
-        p.split_keys, part_acc, part_ml, o_lat);
+    launch_kernel(mla_decode_kernel, static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream,
+                  q_lat, q, latent, k_rope, keys, key_offset, key_count, shape, p.groups, p.splits,
+                  p.split_keys, part_acc, part_ml, o_lat);
     DS_CUDA_LAUNCH(mla_decode, stream, shape.tokens, " tokens x ", shape.heads, " heads, ",
                    max_keys, " keys max, ", p.splits, " splits");
     if (p.splits > 1) {
         const std::int64_t rows = static_cast<std::int64_t>(shape.tokens) * shape.heads;
-        mla_merge_kernel<<<static_cast<unsigned>(rows), kLora / 4, 0, stream>>>(
-            part_acc, part_ml, shape.heads, p.splits, o_lat);
+        launch_kernel(mla_merge_kernel, static_cast<unsigned>(rows), kLora / 4, 0, stream, part_acc,
+                      part_ml, shape.heads, p.splits, o_lat);
         DS_CUDA_LAUNCH(mla_merge, stream, shape.tokens, " tokens x ", shape.heads, " heads, ",
                        p.splits, " splits");
     }

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/sample.h"
 #include "core/error.h"
 
@@ -39,6 +40,7 @@ __device__ __forceinline__ void consider4(float4 v, int i, float& best_v, int& b
 __global__ void __launch_bounds__(kArgmaxThreads)
     argmax_rows_kernel(const float* logits, std::int64_t ld, const std::int64_t* rows, int vocab,
                        std::int32_t* out) {
+    pdl_enter();
     __shared__ float warp_v[kArgmaxWarps];
     __shared__ int warp_i[kArgmaxWarps];
     const int tid = static_cast<int>(threadIdx.x);
@@ -106,8 +108,8 @@ void launch_argmax_rows(const float* logits, std::int64_t ld, const std::int64_t
     if (n == 0) {
         return;
     }
-    argmax_rows_kernel<<<static_cast<unsigned>(n), kArgmaxThreads, 0, stream>>>(logits, ld, rows,
-                                                                                vocab, out);
+    launch_kernel(argmax_rows_kernel, static_cast<unsigned>(n), kArgmaxThreads, 0, stream, logits,
+                  ld, rows, vocab, out);
     DS_CUDA_LAUNCH(argmax_rows, stream, n, " rows of ", vocab, " (ld ", ld, ")");
 }
 

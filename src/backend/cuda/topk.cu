@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/topk.h"
 #include "core/error.h"
 
@@ -79,6 +80,7 @@ __device__ std::uint32_t block_inclusive_scan(std::uint32_t v, std::uint32_t* wa
 __global__ void __launch_bounds__(kTopkThreads)
     row_topk_kernel(const float* score, std::int64_t ld, const std::int32_t* count, int top_k,
                     std::int32_t* out) {
+    pdl_enter();
     __shared__ std::uint32_t hist[kBins];
     __shared__ std::uint32_t warp_total[kTopkWarps];
     __shared__ std::uint32_t found_bin, found_above, found_count;
@@ -211,6 +213,7 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int tok
                                  int n_group, int topk_group, int top_k, bool norm_topk_prob,
                                  float routed_scaling_factor, std::int32_t* expert_out,
                                  float* weight_out) {
+    pdl_enter();
     extern __shared__ float smem[];
     const int lane = static_cast<int>(threadIdx.x) % kWarp;
     const int warp = static_cast<int>(threadIdx.x) / kWarp;
@@ -301,8 +304,8 @@ void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* co
     if (rows == 0) {
         return;
     }
-    row_topk_kernel<<<static_cast<unsigned>(rows), kTopkThreads, 0, stream>>>(score, ld, count,
-                                                                              top_k, out);
+    launch_kernel(row_topk_kernel, static_cast<unsigned>(rows), kTopkThreads, 0, stream, score, ld,
+                  count, top_k, out);
     DS_CUDA_LAUNCH(row_topk, stream, rows, " rows (ld ", ld, "), top ", top_k);
 }
 
@@ -319,9 +322,9 @@ void launch_moe_route(const float* logits, const float* bias, int tokens, int ex
     const auto smem =
         static_cast<std::size_t>(kRouteWarps) * (2 * experts + n_group) * sizeof(float);
     const auto blocks = static_cast<unsigned>((tokens + kRouteWarps - 1) / kRouteWarps);
-    moe_route_kernel<<<blocks, kRouteWarps * kWarp, smem, stream>>>(
-        logits, bias, tokens, experts, n_group, topk_group, top_k, norm_topk_prob,
-        routed_scaling_factor, expert_out, weight_out);
+    launch_kernel(moe_route_kernel, blocks, kRouteWarps * kWarp, smem, stream, logits, bias, tokens,
+                  experts, n_group, topk_group, top_k, norm_topk_prob, routed_scaling_factor,
+                  expert_out, weight_out);
     DS_CUDA_LAUNCH(moe_route, stream, tokens, " tokens x ", experts, " experts in ", n_group,
                    " groups, keep ", topk_group, ", top ", top_k);
 }
