@@ -1,7 +1,6 @@
 #include "model/deepseek_v32.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 
 #include "core/error.h"
@@ -293,25 +292,19 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     return out;
 }
 
-Tensor DeepseekV32::mlp(const Mlp& m, const Tensor& h) {
-    const std::int64_t inter = m.gate->rows();
-    Tensor gate = ops_.empty(h.rows(), inter), up = ops_.empty(h.rows(), inter),
-           act = ops_.empty(h.rows(), inter);
-    ops_.linears(h, std::array{m.gate, m.up}, std::array{&gate, &up});
-    ops_.silu_mul(gate, up, act);
+Tensor DeepseekV32::mlp(const ExpertWeights& m, const Tensor& h) {
     Tensor out = ops_.empty(h.rows(), config_.hidden_size);
-    ops_.linear(act, *m.down, out);
+    ops_.swiglu_mlp(h, m, out);
     return out;
 }
 
+// The routed experts, then the shared expert (DeepSeekMoE: every token also passes through it).
 Tensor DeepseekV32::moe(const Layer& layer, const Tensor& h) {
     Tensor logits = ops_.empty(h.rows(), config_.n_routed_experts);
     ops_.linear(h, *layer.router, logits);
     Tensor out = ops_.zeros(h.rows(), config_.hidden_size);
-    ops_.moe(h, logits, layer.router_bias->data, config_, layer.experts, out);
-    if (layer.dense.gate != nullptr) {
-        ops_.add(out, mlp(layer.dense, h));
-    }
+    ops_.moe(h, logits, layer.router_bias->data, config_, layer.experts,
+             layer.dense.gate != nullptr ? &layer.dense : nullptr, out);
     return out;
 }
 

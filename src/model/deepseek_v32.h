@@ -77,18 +77,13 @@ private:
         const Tensor* idx_k_norm_bias = nullptr;
         const Tensor* idx_weights = nullptr;
     };
-    struct Mlp {
-        const Tensor* gate = nullptr;
-        const Tensor* up = nullptr;
-        const Tensor* down = nullptr;
-    };
     struct Layer {
         int index = 0;
         const Tensor* attn_norm = nullptr;
         const Tensor* mlp_norm = nullptr;
         Attention attn;
         bool moe = false;
-        Mlp dense;  // dense layers; the shared expert in MoE layers
+        ExpertWeights dense{};  // dense layers; the shared expert in MoE layers
         const Tensor* router = nullptr;
         const Tensor* router_bias = nullptr;
         std::vector<ExpertWeights> experts;
@@ -118,7 +113,7 @@ private:
                        const ForwardBatch& batch, const NewTokens& at, KvCache& cache);
     Tensor attention(const Layer& layer, const Tensor& h, const ForwardBatch& batch,
                      const NewTokens& at, KvCache& cache);
-    Tensor mlp(const Mlp& mlp, const Tensor& h);
+    Tensor mlp(const ExpertWeights& mlp, const Tensor& h);
     Tensor moe(const Layer& layer, const Tensor& h);
     // hidden: after the final norm.
     ForwardResult head(const ForwardBatch& batch, Tensor hidden, const Tensor& lm_head);

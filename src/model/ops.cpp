@@ -1,6 +1,7 @@
 #include "model/ops.h"
 
 #include <algorithm>
+#include <array>
 
 #include "core/error.h"
 #include "model/moe_routing.h"
@@ -24,8 +25,22 @@ void Ops::store_latent(const Tensor& kv, const Tensor& g, float eps,
 }
 
 void Ops::moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
-              const ModelConfig& config, std::span<const ExpertWeights> experts, Tensor& out) {
+              const ModelConfig& config, std::span<const ExpertWeights> experts,
+              const ExpertWeights* shared, Tensor& out) {
     moe_experts(x, route_tokens(to_host(router_logits), bias, config), experts, out);
+    if (shared != nullptr) {
+        Tensor y = empty(out.shape);
+        swiglu_mlp(x, *shared, y);
+        add(out, y);
+    }
+}
+
+void Ops::swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& y) {
+    const std::int64_t inter = mlp.gate->rows();
+    Tensor gate = empty(x.rows(), inter), up = empty(x.rows(), inter), act = empty(x.rows(), inter);
+    linears(x, std::array{mlp.gate, mlp.up}, std::array{&gate, &up});
+    silu_mul(gate, up, act);
+    linear(act, *mlp.down, y);
 }
 
 std::vector<std::int32_t> Ops::argmax_rows(const Tensor& logits,

@@ -170,15 +170,20 @@ public:
                                const std::vector<std::vector<std::int32_t>>& selected,
                                Tensor& out) = 0;
 
+    // y = down(silu(gate x) * up x): a dense SwiGLU MLP (DeepSeek's dense layers and shared
+    // expert), from the ops above.
+    void swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& y);
     // Routed experts: out[t] += sum_k weights[t, k] * expert_k(x[t]) (SwiGLU experts).
     virtual void moe_experts(const Tensor& x, const MoeRouting& routing,
                              std::span<const ExpertWeights> experts, Tensor& out) = 0;
     // The same, routing first (DeepSeek-V3 section 2.1.2: sigmoid affinities, top-k over
-    // affinity + bias within the best groups, weights from the affinities). The default routes on
-    // the host (model/moe_routing); a device backend can keep the choice on the device.
+    // affinity + bias within the best groups, weights from the affinities), then, when `shared`
+    // is given, out[t] += shared(x[t]), the shared expert added after the routed ones. The default
+    // routes on the host (model/moe_routing); a device backend can keep the choice on the device
+    // and run the shared expert with the routed ones.
     virtual void moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
                      const ModelConfig& config, std::span<const ExpertWeights> experts,
-                     Tensor& out);
+                     const ExpertWeights* shared, Tensor& out);
 };
 
 }  // namespace dsserve::model

@@ -479,7 +479,8 @@ TEST_F(CudaOpsTest, MoeRoutedOnTheDeviceMatchesHostRouting) {
     const int hidden = 256, inter = 128;
     for (bool fp8 : {false, true}) {
         std::vector<Tensor> w_ref, gw;
-        for (int e = 0; e < 3 * c.n_routed_experts; ++e) {
+        // The routed experts, then one more as the shared expert.
+        for (int e = 0; e < 3 * (c.n_routed_experts + 1); ++e) {
             Tensor w = e % 3 == 2 ? random(hidden, inter, 0.1f) : random(inter, hidden, 0.1f);
             gw.push_back(w);
             gpu_->to_device(gw.back(), fp8 ? model::Storage::fp8_block : model::Storage::f32);
@@ -491,6 +492,9 @@ TEST_F(CudaOpsTest, MoeRoutedOnTheDeviceMatchesHostRouting) {
             experts.push_back({&w_ref[i], &w_ref[i + 1], &w_ref[i + 2]});
             gexperts.push_back({&gw[i], &gw[i + 1], &gw[i + 2]});
         }
+        const auto s = static_cast<std::size_t>(3 * c.n_routed_experts);
+        const model::ExpertWeights shared{&w_ref[s], &w_ref[s + 1], &w_ref[s + 2]};
+        const model::ExpertWeights gshared{&gw[s], &gw[s + 1], &gw[s + 2]};
         std::vector<float> bias(static_cast<std::size_t>(c.n_routed_experts));
         std::normal_distribution<float> nd(0.0f, 0.1f);
         for (float& b : bias) {
@@ -498,23 +502,45 @@ TEST_F(CudaOpsTest, MoeRoutedOnTheDeviceMatchesHostRouting) {
         }
         // 600 tokens (2,400 rows) take the host path, which rounds FP8 activations (checked
         // against its emulation above): float32 experts only there.
+        // The shared expert joins the routed experts' launches on the device path (and is
+        // added after them on the host path, past 2,048 rows).
         for (int tokens : fp8 ? std::vector<int>{1, 3, 40} : std::vector<int>{1, 3, 40, 600}) {
-            Tensor x = random(tokens, hidden), logits = random(tokens, c.n_routed_experts);
-            Tensor want = random(tokens, hidden);
-            Tensor got = dev(want);
-            if (fp8) {
-                // FP8 experts quantize their input rows: the emulation of fp8_experts().
-                const Tensor routed = emulated_fp8_experts(x, model::route_tokens(logits, bias, c),
-                                                           w_ref, c.n_routed_experts);
-                for (std::size_t i = 0; i < want.data.size(); ++i) {
-                    want.data[i] += routed.data[i];
+            for (bool with_shared : {false, true}) {
+                Tensor x = random(tokens, hidden), logits = random(tokens, c.n_routed_experts);
+                Tensor want = random(tokens, hidden);
+                Tensor got = dev(want);
+                if (fp8) {
+                    // FP8 experts quantize their input rows: the emulation of fp8_experts(), with
+                    // the shared expert as one more assignment of every token, at weight 1.
+                    model::MoeRouting routing = model::route_tokens(logits, bias, c);
+                    if (with_shared) {
+                        model::MoeRouting all;
+                        all.top_k = routing.top_k + 1;
+                        for (int t = 0; t < tokens; ++t) {
+                            for (int k = 0; k < routing.top_k; ++k) {
+                                const auto i = static_cast<std::size_t>(t * routing.top_k + k);
+                                all.experts.push_back(routing.experts[i]);
+                                all.weights.push_back(routing.weights[i]);
+                            }
+                            all.experts.push_back(c.n_routed_experts);
+                            all.weights.push_back(1.0f);
+                        }
+                        routing = std::move(all);
+                    }
+                    const Tensor routed =
+                        emulated_fp8_experts(x, routing, w_ref, c.n_routed_experts + 1);
+                    for (std::size_t i = 0; i < want.data.size(); ++i) {
+                        want.data[i] += routed.data[i];
+                    }
+                } else {
+                    cpu_.moe(x, logits, bias, c, experts, with_shared ? &shared : nullptr, want);
                 }
-            } else {
-                cpu_.moe(x, logits, bias, c, experts, want);
+                gpu_->moe(dev(x), dev(logits), bias, c, gexperts, with_shared ? &gshared : nullptr,
+                          got);
+                EXPECT_LE(rel_diff(host(got), want), fp8 ? 1e-4f : 1e-5f)
+                    << (fp8 ? "fp8 " : "f32 ") << tokens << " tokens"
+                    << (with_shared ? " with the shared expert" : "");
             }
-            gpu_->moe(dev(x), dev(logits), bias, c, gexperts, got);
-            EXPECT_LE(rel_diff(host(got), want), fp8 ? 1e-4f : 1e-5f)
-                << (fp8 ? "fp8 " : "f32 ") << tokens << " tokens";
         }
     }
 }

@@ -14,6 +14,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/common.h"
@@ -139,14 +140,19 @@ protected:
         const auto tokens = static_cast<int>(logits.rows());
         const std::size_t n = want.experts.size();
         DeviceArray<float> d_logits(logits.data), d_bias(bias);
-        DeviceArray<std::int32_t> d_experts(std::vector<std::int32_t>(n, -7));
-        DeviceArray<float> d_weights(std::vector<float>(n, NAN));
-        launch_moe_route(d_logits.get(), d_bias.get(), tokens, c.n_routed_experts, c.n_group,
-                         c.topk_group, c.num_experts_per_tok, c.norm_topk_prob,
-                         static_cast<float>(c.routed_scaling_factor), d_experts.get(),
-                         d_weights.get(), nullptr);
-        const auto experts = d_experts.to_host();
-        const auto weights = d_weights.to_host();
+        // Rows of `width` picks (top_k, or top_k + 1 with the shared expert), to the host.
+        auto route = [&](bool shared, std::size_t width) {
+            const std::size_t size = n / static_cast<std::size_t>(want.top_k) * width;
+            DeviceArray<std::int32_t> d_experts(std::vector<std::int32_t>(size, -7));
+            DeviceArray<float> d_weights(std::vector<float>(size, NAN));
+            launch_moe_route(d_logits.get(), d_bias.get(), tokens, c.n_routed_experts, c.n_group,
+                             c.topk_group, c.num_experts_per_tok, c.norm_topk_prob,
+                             static_cast<float>(c.routed_scaling_factor), shared, d_experts.get(),
+                             d_weights.get(), nullptr);
+            return std::pair{d_experts.to_host(), d_weights.to_host()};
+        };
+        const auto k = static_cast<std::size_t>(want.top_k);
+        const auto [experts, weights] = route(false, k);
         int differing = 0;
         for (std::size_t i = 0; i < n; ++i) {
             const bool same = experts[i] == want.experts[i] &&
@@ -160,6 +166,18 @@ protected:
             }
         }
         EXPECT_EQ(differing, 0) << what;
+
+        // With the shared expert: the same picks, then expert n_routed_experts at weight 1.
+        const std::size_t rows = n / k, wide = k + 1;
+        const auto [se, sw] = route(true, wide);
+        for (std::size_t r = 0; r < rows; ++r) {
+            for (std::size_t j = 0; j < k; ++j) {
+                EXPECT_EQ(se[r * wide + j], experts[r * k + j]) << what << ": token " << r;
+                EXPECT_EQ(sw[r * wide + j], weights[r * k + j]) << what << ": token " << r;
+            }
+            EXPECT_EQ(se[r * wide + k], c.n_routed_experts) << what << ": token " << r;
+            EXPECT_EQ(sw[r * wide + k], 1.0f) << what << ": token " << r;
+        }
     }
 
     // Logits whose biased scores, and group scores, are pairwise at least kGap apart (redrawn

@@ -160,8 +160,9 @@ TEST(Benchmark, PoissonArrivalsSpreadTheRun) {
 }
 
 TEST(Benchmark, ManyConcurrentStreamsOnOneThread) {
-    // Each request streams for about 0.6 s, so the requests overlap.
-    FakeServer server({"--token-delay", "0.3"});
+    // Each request streams for about 2 s, so the requests overlap even when a busy machine is
+    // slow to open the 600 connections (at 0.6 s a loaded CI machine reached only 254).
+    FakeServer server({"--token-delay", "1.0"});
     BenchmarkConfig c = config_for(server, "sglang");
     c.max_concurrency = 1024;
     NumpyRandom rng(1);

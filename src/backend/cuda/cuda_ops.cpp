@@ -569,13 +569,19 @@ struct CudaOps::Impl {
     struct ExpertTable {
         std::shared_ptr<void> gate_up, gate_up_scales, down, down_scales;
     };
-    std::map<const void*, ExpertTable> expert_tables;
+    std::map<std::pair<const void*, const void*>, ExpertTable> expert_tables;
 
-    const ExpertTable& expert_table(std::span<const model::ExpertWeights> experts) {
-        auto& table = expert_tables[experts.data()];
+    // The routed experts' weights, then the shared expert's (when given) as one more.
+    const ExpertTable& expert_table(std::span<const model::ExpertWeights> experts,
+                                    const model::ExpertWeights* shared) {
+        auto& table = expert_tables[{experts.data(), shared}];
         if (!table.gate_up) {
+            std::vector<model::ExpertWeights> all(experts.begin(), experts.end());
+            if (shared != nullptr) {
+                all.push_back(*shared);
+            }
             std::vector<const void*> gu, gus, d, ds;
-            for (const auto& e : experts) {
+            for (const auto& e : all) {
                 gu.push_back(e.gate->device_data.get());
                 gu.push_back(e.up->device_data.get());
                 gus.push_back(e.gate->scale_data.get());
@@ -1269,31 +1275,41 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
 // per-expert FP8 GEMMs need the row counts on the host anyway.
 void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
                   const model::ModelConfig& c, std::span<const model::ExpertWeights> experts,
-                  Tensor& out) {
+                  const model::ExpertWeights* shared, Tensor& out) {
     auto timed = impl_->op("moe");
     constexpr std::int64_t kMaxDeviceRows = 2048;  // the layout kernel's quadratic rank pass
     const std::int64_t t = x.rows(), hidden = x.cols();
-    const int top_k = c.num_experts_per_tok, num_experts = c.n_routed_experts;
-    const std::int64_t n = t * top_k;
-    bool device_path = t > 0 && n <= kMaxDeviceRows &&
-                       static_cast<int>(experts.size()) == num_experts && !experts.empty();
+    const int top_k = c.num_experts_per_tok;
+    bool device_path =
+        t > 0 && static_cast<int>(experts.size()) == c.n_routed_experts && !experts.empty();
     const WeightFormat format = device_path ? format_of(*experts[0].gate) : WeightFormat::f32;
     const std::int64_t inter = device_path ? experts[0].gate->rows() : 0;
+    auto fits = [&](const model::ExpertWeights& e) {
+        return format_of(*e.gate) == format && format_of(*e.up) == format &&
+               format_of(*e.down) == format && e.gate->rows() == inter && e.up->rows() == inter &&
+               e.down->cols() == inter;
+    };
     if (device_path) {
         for (const auto& e : experts) {
-            device_path = device_path && format_of(*e.gate) == format &&
-                          format_of(*e.up) == format && format_of(*e.down) == format &&
-                          e.gate->rows() == inter && e.down->cols() == inter;
+            device_path = device_path && fits(e);
         }
         device_path = device_path && gemv_supports(format, narrow(hidden)) &&
                       gemv_supports(format, narrow(inter)) && inter % 4 == 0;
     }
+    // The shared expert joins the routed ones' launches when it has their shape (DeepSeek-V3.2:
+    // one shared expert as wide as a routed one), as expert number n_routed_experts.
+    const bool shared_joins = device_path && shared != nullptr && fits(*shared);
+    const int width = top_k + (shared_joins ? 1 : 0);
+    const int num_experts = c.n_routed_experts + (shared_joins ? 1 : 0);
+    const std::int64_t n = t * width;
+    device_path = device_path && n <= kMaxDeviceRows;
     if (!device_path) {
-        Ops::moe(x, router_logits, bias, c, experts, out);
+        Ops::moe(x, router_logits, bias, c, experts, shared, out);
         return;
     }
-    DS_ASSERT(static_cast<int>(bias.size()) == num_experts && router_logits.cols() == num_experts &&
-                  router_logits.rows() == t && out.rows() == t && out.cols() == hidden,
+    DS_ASSERT(static_cast<int>(bias.size()) == c.n_routed_experts &&
+                  router_logits.cols() == c.n_routed_experts && router_logits.rows() == t &&
+                  out.rows() == t && out.cols() == hidden,
               bias.size(), " ", router_logits.cols());
     impl_->bind();
     const int slots = static_cast<int>(std::min<std::int64_t>(n, num_experts));
@@ -1309,13 +1325,14 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
     std::int32_t* count = base + 5 * n;                             // [1]
     std::int32_t* slot_expert = count + 1;                          // [slots]
     std::int32_t* slot_start = slot_expert + slots;                 // [slots + 1]
-    launch_moe_route(ptr(router_logits), impl_->constant(bias), narrow(t), num_experts, c.n_group,
-                     c.topk_group, top_k, c.norm_topk_prob,
-                     static_cast<float>(c.routed_scaling_factor), chosen, weight, impl_->stream);
-    launch_moe_group(chosen, weight, narrow(t), top_k, num_experts, count, slot_expert, slot_start,
+    launch_moe_route(ptr(router_logits), impl_->constant(bias), narrow(t), c.n_routed_experts,
+                     c.n_group, c.topk_group, top_k, c.norm_topk_prob,
+                     static_cast<float>(c.routed_scaling_factor), shared_joins, chosen, weight,
+                     impl_->stream);
+    launch_moe_group(chosen, weight, narrow(t), width, num_experts, count, slot_expert, slot_start,
                      row_token, combine_pos, combine_weight, impl_->stream);
 
-    const Impl::ExpertTable& table = impl_->expert_table(experts);
+    const Impl::ExpertTable& table = impl_->expert_table(experts, shared_joins ? shared : nullptr);
     Tensor gate_up = impl_->tensor({n, 2 * inter}, false), ye = impl_->tensor({n, hidden}, false);
     GemvGrouped grouped;
     grouped.count = count;
@@ -1355,8 +1372,15 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
         impl_->gemv(format, GemvInput{ptr(act), narrow(inter), narrow(inter), false}, n, &down, 1,
                     0, &grouped, n);
     }
-    launch_moe_combine(ptr(ye), combine_pos, combine_weight, narrow(t), top_k, narrow(hidden),
+    // Each token's routed experts in ascending order, the shared expert (the highest number)
+    // last: the order the host path adds them in.
+    launch_moe_combine(ptr(ye), combine_pos, combine_weight, narrow(t), width, narrow(hidden),
                        ptr(out), impl_->stream);
+    if (shared != nullptr && !shared_joins) {
+        Tensor y = impl_->tensor({t, hidden}, false);
+        swiglu_mlp(x, *shared, y);
+        add(out, y);
+    }
 }
 
 }  // namespace dsserve::backend::cuda

@@ -73,7 +73,8 @@ public:
                      std::span<const model::ExpertWeights> experts, model::Tensor& out) override;
     void moe(const model::Tensor& x, const model::Tensor& router_logits,
              std::span<const float> bias, const model::ModelConfig& config,
-             std::span<const model::ExpertWeights> experts, model::Tensor& out) override;
+             std::span<const model::ExpertWeights> experts, const model::ExpertWeights* shared,
+             model::Tensor& out) override;
 
     // Waits for all enqueued work; with DSSERVE_CUDA_PROFILE set, ends a profiled pass.
     void synchronize() override;

@@ -211,7 +211,7 @@ __device__ int warp_next(const float* values, int n, float last_v, int last_i) {
 
 __global__ void moe_route_kernel(const float* logits, const float* bias, int tokens, int experts,
                                  int n_group, int topk_group, int top_k, bool norm_topk_prob,
-                                 float routed_scaling_factor, std::int32_t* expert_out,
+                                 float routed_scaling_factor, bool shared, std::int32_t* expert_out,
                                  float* weight_out) {
     pdl_enter();
     extern __shared__ float smem[];
@@ -271,7 +271,9 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int tok
     }
     __syncwarp();
 
-    std::int32_t* chosen = expert_out + static_cast<std::int64_t>(t) * top_k;
+    const int width = top_k + (shared ? 1 : 0);
+    std::int32_t* chosen = expert_out + static_cast<std::int64_t>(t) * width;
+    float* weight = weight_out + static_cast<std::int64_t>(t) * width;
     float last_c = 0.0f;
     int last_e = -1;
     float sum = 0.0f;
@@ -291,8 +293,11 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int tok
     __syncwarp();  // orders lane 0's writes of `chosen` before the other lanes read them
     const float denom = norm_topk_prob ? sum + 1e-20f : 1.0f;
     for (int k = lane; k < top_k; k += kWarp) {
-        weight_out[static_cast<std::int64_t>(t) * top_k + k] =
-            score[chosen[k]] / denom * routed_scaling_factor;
+        weight[k] = score[chosen[k]] / denom * routed_scaling_factor;
+    }
+    if (shared && lane == 0) {
+        chosen[top_k] = experts;
+        weight[top_k] = 1.0f;
     }
 }
 
@@ -311,7 +316,8 @@ void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* co
 
 void launch_moe_route(const float* logits, const float* bias, int tokens, int experts, int n_group,
                       int topk_group, int top_k, bool norm_topk_prob, float routed_scaling_factor,
-                      std::int32_t* expert_out, float* weight_out, cudaStream_t stream) {
+                      bool shared, std::int32_t* expert_out, float* weight_out,
+                      cudaStream_t stream) {
     DS_ASSERT(n_group >= 1 && experts % n_group == 0 && experts / n_group >= 2 &&
                   experts <= kMaxRoutedExperts && topk_group >= 1 && topk_group <= n_group &&
                   top_k >= 1 && top_k <= experts,
@@ -324,9 +330,9 @@ void launch_moe_route(const float* logits, const float* bias, int tokens, int ex
     const auto blocks = static_cast<unsigned>((tokens + kRouteWarps - 1) / kRouteWarps);
     launch_kernel(moe_route_kernel, blocks, kRouteWarps * kWarp, smem, stream, logits, bias, tokens,
                   experts, n_group, topk_group, top_k, norm_topk_prob, routed_scaling_factor,
-                  expert_out, weight_out);
+                  shared, expert_out, weight_out);
     DS_CUDA_LAUNCH(moe_route, stream, tokens, " tokens x ", experts, " experts in ", n_group,
-                   " groups, keep ", topk_group, ", top ", top_k);
+                   " groups, keep ", topk_group, ", top ", top_k, shared ? " + shared" : "");
 }
 
 }  // namespace dsserve::backend::cuda

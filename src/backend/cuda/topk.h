@@ -19,11 +19,14 @@ void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* co
 
 // DeepSeek-V3 noaux_tc routing of `tokens` rows of logits [tokens, experts] with the choice bias
 // [experts]: expert_out and weight_out are [tokens, top_k], experts largest choice first, as
-// model::route_tokens returns them. Needs experts % n_group == 0, at least two experts per group,
-// 1 <= topk_group <= n_group, 1 <= top_k <= experts and experts <= kMaxRoutedExperts.
+// model::route_tokens returns them. With `shared`, rows are top_k + 1 wide and end with the shared
+// expert, numbered `experts`, at weight 1: every token's assignment to it. Needs experts %
+// n_group == 0, at least two experts per group, 1 <= topk_group <= n_group, 1 <= top_k <= experts
+// and experts <= kMaxRoutedExperts.
 constexpr int kMaxRoutedExperts = 1024;
 void launch_moe_route(const float* logits, const float* bias, int tokens, int experts, int n_group,
                       int topk_group, int top_k, bool norm_topk_prob, float routed_scaling_factor,
-                      std::int32_t* expert_out, float* weight_out, cudaStream_t stream);
+                      bool shared, std::int32_t* expert_out, float* weight_out,
+                      cudaStream_t stream);
 
 }  // namespace dsserve::backend::cuda
