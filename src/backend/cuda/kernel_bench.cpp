@@ -129,7 +129,8 @@ public:
         launch_argmax_rows(flush_.as<float>(), kFlushCols, flush_rows_.as<std::int64_t>(),
                            kFlushRows, kFlushCols, flush_out_.as<std::int32_t>(), stream_);
     }
-    // The time of a plain streaming read of `bytes` (the same argmax), for comparison.
+    // The time of a plain streaming read of `bytes` (the same argmax; at most kFlushBytes), for
+    // comparison.
     double read_us(std::size_t bytes) {
         const int rows =
             static_cast<int>(std::min<std::size_t>(bytes / (kFlushCols * 4), kFlushRows));
@@ -357,26 +358,37 @@ std::vector<Row> bench_gemv(Timer& timer, bool fp8_only) {
     DeviceBuffer x(static_cast<std::size_t>(16) * 18432 * 4),
         y(static_cast<std::size_t>(16) * 2 * 129280 * 4);
     const Fp8Scratch scratch(stream);
+    // The weights of a case (in as many copies as asked), each segment writing its own columns.
+    struct Product {
+        std::vector<BenchWeight> weights;
+        std::vector<GemvSegment> segs;
+    };
+    auto product = [&](const Case& c) {
+        int total = 0;
+        for (int n : c.n) {
+            total += n;
+        }
+        Product p;
+        int col = 0;
+        for (int n : c.n) {
+            p.weights.push_back(bench_weight(c.format, n, c.k, stream));
+            p.segs.push_back(p.weights.back().seg(y.as<float>() + col, total));
+            col += n;
+        }
+        return p;
+    };
     for (int m : {1, 2, 8, 16}) {
         for (const Case& c : cases) {
-            std::vector<BenchWeight> ws;
-            std::vector<GemvSegment> segs;
-            double bytes = 0.0;
-            int col = 0;
-            int total = 0;
-            for (int n : c.n) {
-                total += n;
-            }
-            for (int n : c.n) {
-                ws.push_back(bench_weight(c.format, n, c.k, stream));
-                segs.push_back(ws.back().seg(y.as<float>() + col, total));
-                col += n;
-                bytes += static_cast<double>(n) * c.k * weight_bytes(c.format);
-            }
-            const GemvInput in{x.as<float>(), c.k, c.k, false};
             if (fp8_only && (c.format != WeightFormat::fp8_block || m == 2 || m == 8)) {
                 continue;
             }
+            const Product prod = product(c);
+            const std::vector<GemvSegment>& segs = prod.segs;
+            double bytes = 0.0;
+            for (int n : c.n) {
+                bytes += static_cast<double>(n) * c.k * weight_bytes(c.format);
+            }
+            const GemvInput in{x.as<float>(), c.k, c.k, false};
             const double us = fp8_only ? 0.0 : timer.median_us([&] {
                 launch_gemv(c.format, in, segs.data(), static_cast<int>(segs.size()), GemvPlain{m},
                             stream);
@@ -393,7 +405,7 @@ std::vector<Row> bench_gemv(Timer& timer, bool fp8_only) {
             if (!fp8_only) {
                 rows.push_back({"gemv", str_cat(c.name, ", ", m, " row(s)"), us, bytes, ""});
             }
-            if (m == 1) {
+            if (m == 1 && bytes <= static_cast<double>(kFlushBytes)) {
                 rows.push_back({"streaming read (argmax)", str_cat(bytes / 1e6, " MB"),
                                 timer.read_us(static_cast<std::size_t>(bytes)), bytes, ""});
             }
@@ -401,23 +413,14 @@ std::vector<Row> bench_gemv(Timer& timer, bool fp8_only) {
                 // Back to back over copies of the weight that together overflow L2, as a step
                 // runs its products.
                 const int copies = static_cast<int>(std::clamp(std::ceil(256e6 / bytes), 1.0, 8.0));
-                std::vector<std::vector<BenchWeight>> more;
-                std::vector<std::vector<GemvSegment>> more_segs;
+                std::vector<Product> more;
                 for (int i = 0; i < copies; ++i) {
-                    more.emplace_back();
-                    more_segs.emplace_back();
-                    int at = 0;
-                    for (int n : c.n) {
-                        more.back().push_back(bench_weight(c.format, n, c.k, stream));
-                        more_segs.back().push_back(
-                            more.back().back().seg(y.as<float>() + at, total));
-                        at += n;
-                    }
+                    more.push_back(product(c));
                 }
                 constexpr int kChain = 8;
                 const double chain = timer.chain_us(kChain, [&](int i) {
                     const std::vector<GemvSegment>& s =
-                        more_segs[static_cast<std::size_t>(i % copies)];
+                        more[static_cast<std::size_t>(i % copies)].segs;
                     launch_gemv_fp8(in, m, s.data(), static_cast<int>(s.size()), m, nullptr, 1,
                                     scratch.workspace(m, c.k), stream);
                 });
