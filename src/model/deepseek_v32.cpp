@@ -263,10 +263,8 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     // the keys are needed, for later steps.
     std::vector<std::vector<std::int32_t>> selected;
     if (c.sparse_attention) {
-        const int id = c.index_head_dim;
-        ops_.layer_norm(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, ik);
-        ops_.rope(ik, 1, id, 0, rope, positions, rope_.inv_freq, rope_.attention_factor, false);
-        ops_.scatter_rows(ik, slots, *kv_cache.index_k);
+        ops_.store_index_key(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, rope, positions,
+                             rope_.inv_freq, rope_.attention_factor, slots, *kv_cache.index_k);
     }
     const bool select =
         c.sparse_attention && std::any_of(batch.seqs.begin(), batch.seqs.end(), [&](const auto& s) {

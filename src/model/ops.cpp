@@ -24,6 +24,17 @@ void Ops::store_latent(const Tensor& kv, const Tensor& g, float eps,
     scatter_rows(k_rope, slots, *cache.rope);
 }
 
+void Ops::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, float eps,
+                          int rope_dim, std::span<const std::int32_t> positions,
+                          std::span<const float> inv_freq, float attention_factor,
+                          std::span<const std::int32_t> slots, Tensor& index_k) {
+    const auto dim = static_cast<int>(k.cols());
+    Tensor normed = empty(k.shape);
+    layer_norm(k, g, b, eps, normed);
+    rope(normed, 1, dim, 0, rope_dim, positions, inv_freq, attention_factor, false);
+    scatter_rows(normed, slots, index_k);
+}
+
 void Ops::moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
               const ModelConfig& config, std::span<const ExpertWeights> experts,
               const ExpertWeights* shared, Tensor& out) {

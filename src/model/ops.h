@@ -121,6 +121,13 @@ public:
                               std::span<const std::int32_t> positions,
                               std::span<const float> inv_freq, float attention_factor,
                               std::span<const std::int32_t> slots, const LayerCacheView& cache);
+    // The lightning indexer's cache write: for index-key rows k of the new tokens,
+    // RoPE(LayerNorm(k) * g + b) (half-split pairs over the first rope_dim dims, at positions[r])
+    // goes to index_k at the slots given.
+    virtual void store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, float eps,
+                                 int rope_dim, std::span<const std::int32_t> positions,
+                                 std::span<const float> inv_freq, float attention_factor,
+                                 std::span<const std::int32_t> slots, Tensor& index_k);
     // out[T, I] = silu(gate) * up for gate_up = [gate | up] halves of width I.
     virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
 

@@ -127,6 +127,22 @@ TEST_F(CudaOpsTest, FusedAddNormAndLatentStoreMatchCpu) {
                        model::LayerCacheView{&glatent, &gk_rope, nullptr});
     EXPECT_LE(rel_diff(host(glatent), latent), 1e-5f);
     EXPECT_LE(rel_diff(host(gk_rope), k_rope), 1e-5f);
+
+    // The indexer's cache write in one kernel against the CPU's LayerNorm, RoPE and scatter; the
+    // other slots keep their rows. Widths: DeepSeek-V3.2's 128 with rope 64, an odd one, and one
+    // past the kernel's limit (the separate ops).
+    for (auto [dim, rd] : {std::pair{128, 64}, {50, 8}, {1100, 16}}) {
+        Tensor k = random(5, dim, 3.0f), kg = random(1, dim), kb = random(1, dim);
+        Tensor index_k = random(slots_total, dim), gindex_k = dev(index_k);
+        std::vector<float> freq(static_cast<std::size_t>(rd / 2));
+        for (std::size_t i = 0; i < freq.size(); ++i) {
+            freq[i] = std::pow(10000.0f, -2.0f * static_cast<float>(i) / static_cast<float>(rd));
+        }
+        cpu_.store_index_key(k, kg, kb, 1e-6f, rd, positions, freq, 1.3f, slots, index_k);
+        gpu_->store_index_key(dev(k), dev(kg), dev(kb), 1e-6f, rd, positions, freq, 1.3f, slots,
+                              gindex_k);
+        EXPECT_LE(rel_diff(host(gindex_k), index_k), 1e-5f) << dim << " rope " << rd;
+    }
 }
 
 TEST_F(CudaOpsTest, RopeMatchesCpuInBothLayouts) {

@@ -896,6 +896,31 @@ void CudaOps::store_latent(const Tensor& kv, const Tensor& g, float eps,
                         ptr(*cache.latent), ptr(*cache.rope), impl_->stream);
 }
 
+void CudaOps::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, float eps,
+                              int rope_dim, std::span<const std::int32_t> positions,
+                              std::span<const float> inv_freq, float attention_factor,
+                              std::span<const std::int32_t> slots, Tensor& index_k) {
+    auto timed = impl_->op("store_index_key");
+    const auto dim = static_cast<int>(k.cols());
+    if (dim > kMaxIndexKeyDim) {
+        Ops::store_index_key(k, g, b, eps, rope_dim, positions, inv_freq, attention_factor, slots,
+                             index_k);
+        return;
+    }
+    DS_ASSERT(g.numel() == dim && b.numel() == dim && index_k.cols() == dim && rope_dim % 2 == 0 &&
+                  rope_dim <= dim && static_cast<std::int64_t>(positions.size()) == k.rows() &&
+                  static_cast<std::int64_t>(slots.size()) == k.rows() &&
+                  static_cast<int>(inv_freq.size()) == rope_dim / 2,
+              dim, " ", rope_dim, " ", index_k.cols());
+    for (std::int32_t s : slots) {
+        DS_ASSERT(s >= 0 && s < index_k.rows(), "slot ", s);
+    }
+    impl_->bind();
+    launch_store_index_key(ptr(k), k.rows(), dim, ptr(g), ptr(b), eps, rope_dim,
+                           impl_->upload(positions), impl_->upload(inv_freq), attention_factor,
+                           impl_->upload(slots), ptr(index_k), impl_->stream);
+}
+
 void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
     auto timed = impl_->op("silu_mul");
     DS_ASSERT(gate.numel() == up.numel() && out.numel() == gate.numel(), gate.numel());

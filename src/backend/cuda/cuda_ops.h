@@ -44,6 +44,10 @@ public:
                       std::span<const std::int32_t> positions, std::span<const float> inv_freq,
                       float attention_factor, std::span<const std::int32_t> slots,
                       const model::LayerCacheView& cache) override;
+    void store_index_key(const model::Tensor& k, const model::Tensor& g, const model::Tensor& b,
+                         float eps, int rope_dim, std::span<const std::int32_t> positions,
+                         std::span<const float> inv_freq, float attention_factor,
+                         std::span<const std::int32_t> slots, model::Tensor& index_k) override;
     void silu_mul(const model::Tensor& gate, const model::Tensor& up, model::Tensor& out) override;
     void embedding(const model::Tensor& table, std::span<const std::int32_t> ids,
                    model::Tensor& out) override;

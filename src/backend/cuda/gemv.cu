@@ -75,6 +75,10 @@ __device__ __forceinline__ void widen4(const uint4& v, int quarter, float out[4]
     }
 }
 
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 __device__ __forceinline__ float4 load_input(const GemvInput& in, const float* row, int col) {
     const float4 g = *reinterpret_cast<const float4*>(row + col);
     if (!in.swiglu) {
@@ -92,7 +96,7 @@ __device__ __forceinline__ float4 load_input(const GemvInput& in, const float* r
 // order: results do not depend on timing.
 template <WeightFormat F, int R, int MT>
 __global__ void __launch_bounds__(kWarps* kWarp, 2) gemv_kernel(GemvArgs a, int w_split) {
-    pdl_enter();
+    pdl_allow_next();
     constexpr int E = elems_per_chunk(F);
     constexpr int kBytes = 16;
     constexpr int U = loads_per_column(R);
@@ -104,6 +108,7 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2) gemv_kernel(GemvArgs a, int 
     int rows_begin = 0, rows_end = a.m, expert = 0;
     const std::int32_t* x_row = nullptr;
     if (a.is_grouped) {
+        pdl_wait();  // the expert list comes from the kernels before
         const int slot = blockIdx.y;
         if (slot >= *a.grouped.count) {
             return;  // the whole block
@@ -144,6 +149,20 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2) gemv_kernel(GemvArgs a, int 
     }
     const int chunks = k / E;
     const int stride = w_split * kWarp;
+    if (!a.is_grouped) {
+        // The plain form's first weights head for L2 while the kernel before finishes.
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int c = sub * kWarp + lane + u * stride;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (valid[r] && c < chunks) {
+                    prefetch_l2(wrow[r] + static_cast<std::int64_t>(c) * kBytes);
+                }
+            }
+        }
+        pdl_wait();
+    }
     for (int m0 = rows_begin; m0 < rows_end; m0 += MT) {
         const int mt = min(MT, rows_end - m0);
         const float* xr[MT];

@@ -67,13 +67,14 @@ __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g,
     pdl_enter();
     __shared__ float scratch[32];
     const std::int64_t base = static_cast<std::int64_t>(blockIdx.x) * dim4;
-    float4 v[kNormVectors];
+    float4 v[kNormVectors], w[kNormVectors];
     float sum = 0.0f;
 #pragma unroll
     for (int j = 0; j < kNormVectors; ++j) {
         const int i = threadIdx.x + j * kNormThreads;
         v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (i < dim4) {
+            w[j] = g[i];  // with the row's loads, not after the reduction
             v[j] = x[base + i];
             if constexpr (kAdd) {
                 const float4 b = y[base + i];
@@ -88,9 +89,8 @@ __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g,
     for (int j = 0; j < kNormVectors; ++j) {
         const int i = threadIdx.x + j * kNormThreads;
         if (i < dim4) {
-            const float4 w = g[i];
-            h[base + i] = make_float4(w.x * (v[j].x * inv), w.y * (v[j].y * inv),
-                                      w.z * (v[j].z * inv), w.w * (v[j].w * inv));
+            h[base + i] = make_float4(w[j].x * (v[j].x * inv), w[j].y * (v[j].y * inv),
+                                      w[j].z * (v[j].z * inv), w[j].w * (v[j].w * inv));
         }
     }
 }
@@ -125,6 +125,38 @@ __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, con
         kr[2 * i] = x0 * c - x1 * s;
         kr[2 * i + 1] = x1 * c + x0 * s;
     }
+}
+
+// One block per new token, a thread per value: layer_norm_kernel's formula, then rope_kernel's
+// half-split rotation, written to the token's cache row.
+__global__ void store_index_key_kernel(const float* k, int dim, const float* g, const float* b,
+                                       float eps, int rope_dim, const std::int32_t* positions,
+                                       const float* inv_freq, float attention_factor,
+                                       const std::int32_t* slots, float* index_k) {
+    pdl_enter();
+    __shared__ float scratch[32];
+    __shared__ float normed[kMaxIndexKeyDim];
+    const int t = blockIdx.x, i = threadIdx.x;
+    const float x = i < dim ? k[static_cast<std::int64_t>(t) * dim + i] : 0.0f;
+    const float mean = block_sum(x, scratch) / static_cast<float>(dim);
+    const float d = i < dim ? x - mean : 0.0f;
+    const float inv = rsqrtf(block_sum(d * d, scratch) / static_cast<float>(dim) + eps);
+    if (i < dim) {
+        normed[i] = d * inv * g[i] + b[i];
+    }
+    __syncthreads();
+    if (i >= dim) {
+        return;
+    }
+    const int half = rope_dim / 2;
+    float v = normed[i];
+    if (i < rope_dim) {
+        const int j = i % half;
+        const float angle = static_cast<float>(positions[t]) * inv_freq[j];
+        const float c = cosf(angle) * attention_factor, s = sinf(angle) * attention_factor;
+        v = i < half ? normed[i] * c - normed[i + half] * s : normed[i] * c + normed[i - half] * s;
+    }
+    index_k[static_cast<std::int64_t>(slots[t]) * dim + i] = v;
 }
 
 __global__ void layer_norm_kernel(const float* x, const float* g, const float* b, float eps,
@@ -929,6 +961,21 @@ bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, fl
                   reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4);
     DS_CUDA_LAUNCH(add_rms_norm, stream, "[", rows, ", ", dim, "]");
     return true;
+}
+
+void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const float* g,
+                            const float* b, float eps, int rope_dim, const std::int32_t* positions,
+                            const float* inv_freq, float attention_factor,
+                            const std::int32_t* slots, float* index_k, cudaStream_t stream) {
+    DS_ASSERT(dim >= 1 && dim <= kMaxIndexKeyDim && rope_dim % 2 == 0 && rope_dim <= dim, dim, " ",
+              rope_dim);
+    if (tokens == 0) {
+        return;
+    }
+    const int threads = (dim + 31) / 32 * 32;
+    launch_kernel(store_index_key_kernel, static_cast<unsigned>(tokens), threads, 0, stream, k, dim,
+                  g, b, eps, rope_dim, positions, inv_freq, attention_factor, slots, index_k);
+    DS_CUDA_LAUNCH(store_index_key, stream, tokens, " tokens, dim ", dim, " rope ", rope_dim);
 }
 
 void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,

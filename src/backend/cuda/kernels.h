@@ -13,6 +13,13 @@ void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::i
 // x += y; h = RMSNorm(x) * g. False (nothing launched) for shapes the fused kernel does not take.
 bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
                          std::int64_t rows, int dim, cudaStream_t stream);
+// The indexer's cache write (model::Ops::store_index_key): LayerNorm, half-split RoPE over the
+// first rope_dim dims, then the row to index_k[slots[t]]; dim at most kMaxIndexKeyDim.
+constexpr int kMaxIndexKeyDim = 1024;
+void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const float* g,
+                            const float* b, float eps, int rope_dim, const std::int32_t* positions,
+                            const float* inv_freq, float attention_factor,
+                            const std::int32_t* slots, float* index_k, cudaStream_t stream);
 // MLA's cache write (model::Ops::store_latent): kv rows [c | k], latent / k_rope cache tables.
 void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,
                          const float* g, float eps, const std::int32_t* positions,

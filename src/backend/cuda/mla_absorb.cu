@@ -12,6 +12,9 @@
 // lora columns; a thread holds 4 rows x 16 columns (lane = row quad + 8 x column group), so one
 // float4 of o_lat feeds 16 multiply-adds and the 16 columns share one scale per row.
 //
+// Both load their weights before waiting for the kernel before them (launch.cuh): under
+// programmatic launch that load overlaps the previous kernel's tail.
+//
 // FP8 values are widened without the conversion instructions (their throughput held the GEMV to
 // about 60% of bandwidth): the float whose bits are the e4m3 sign, exponent and mantissa moved
 // to their float positions is the e4m3 value times 2^-120 exactly, subnormals included (e4m3
@@ -143,7 +146,7 @@ __device__ __forceinline__ void weights_of(const unsigned (&raw)[words_for<F, C>
 // heads); ceil(nope / RPT) warps.
 template <WeightFormat F, int RPT, int TT>
 __global__ void __launch_bounds__(kThreads, 2) absorb_q_kernel(AbsorbArgs a) {
-    pdl_enter();
+    pdl_allow_next();  // the wait follows the weights' loads, which no kernel writes
     constexpr int kWords = words_for<F, 4>();
     __shared__ __align__(16) float smem[kSmemFloats];
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -179,6 +182,7 @@ __global__ void __launch_bounds__(kThreads, 2) absorb_q_kernel(AbsorbArgs a) {
             smem[i] = t < a.tokens && d < a.nope ? x[t * ldx + d] : 0.0f;
         }
     };
+    pdl_wait();
     stage(0);
     float w[RPT][4];
 #pragma unroll
@@ -239,7 +243,7 @@ __global__ void __launch_bounds__(kThreads, 2) absorb_q_kernel(AbsorbArgs a) {
 // (ceil(v / 32), heads), kThreads threads.
 template <WeightFormat F, int TT>
 __global__ void __launch_bounds__(kThreads, 2) absorb_out_kernel(AbsorbArgs a) {
-    pdl_enter();
+    pdl_allow_next();  // the wait follows the weights' loads, which no kernel writes
     constexpr int kWords = words_for<F, kOutCols>();
     constexpr int kGroups = kThreads / 8;  // column groups: 4 per warp
     static_assert(kGroups * kOutCols == kMaxLora);
@@ -277,6 +281,7 @@ __global__ void __launch_bounds__(kThreads, 2) absorb_out_kernel(AbsorbArgs a) {
             smem[row * stride + j + j / 32 * 4] = t < a.tokens ? x[t * ldx + j] : 0.0f;
         }
     };
+    pdl_wait();
     stage(0);
     float w[4][kOutCols];
 #pragma unroll

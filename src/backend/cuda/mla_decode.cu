@@ -56,6 +56,7 @@ static_assert(kQFloats % 4 == 0 && kStageFloats % 4 == 0 && kRedFloats % 4 == 0 
 static_assert(kSmemBytes <= 227 * 1024, "Hopper's shared memory per block");
 
 constexpr unsigned kFull = 0xffffffffu;
+constexpr int kMaxSplits = 256;  // the merge kernel's shared arrays
 
 __device__ float warp_max(float v) {
     for (int o = kWarpSize / 2; o > 0; o /= 2) {
@@ -142,15 +143,18 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int tid = static_cast<int>(threadIdx.x);
     const int lane = tid % kWarpSize, warp = tid / kWarpSize;
 
-    // Query rows [q_lat | q_rope]; heads past the last are zeros and never written out.
-    for (int i = tid; i < kQFloats; i += kThreads) {
-        const int h = i / kRow, d = i % kRow;
-        float v = 0.0f;
-        if (h < nh) {
+    // Query rows [q_lat | q_rope] by cp.async, with the first key tile: one round trip instead of
+    // a chain of scalar loads. Heads past the last are zeros and never written out.
+    for (int i = tid; i < kHeads * kRow4; i += kThreads) {
+        const int h = i / kRow4, c = i % kRow4;
+        const bool valid = h < nh;
+        const float* src = q_lat;
+        if (valid) {
             const std::int64_t row = static_cast<std::int64_t>(t) * s.heads + h0 + h;
-            v = d < kLora ? q_lat[row * kLora + d] : q[row * s.qk + s.nope + (d - kLora)];
+            src = c < kLora / 4 ? q_lat + row * kLora + 4 * c
+                                : q + row * s.qk + s.nope + 4 * (c - kLora / 4);
         }
-        qs[i] = v;
+        cp_async16(qs + h * kRow + 4 * c, src, valid);
     }
 
     // Rows past the split's end are zero-filled, so the output loop can run over whole tiles.
@@ -274,6 +278,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
     }
 
+    if (tiles == 0) {
+        cp_async_commit();  // the query rows' copies, so that none is left in flight
+        cp_async_wait_all();
+    }
     if (lane == 0) {
         ml[2 * warp] = m[0];
         ml[2 * warp + 1] = m[1];
@@ -311,26 +319,36 @@ __global__ void mla_merge_kernel(const float* __restrict__ part_acc,
                                  const float* __restrict__ part_ml, int heads, int splits,
                                  float* __restrict__ o_lat) {
     pdl_enter();
+    __shared__ float2 ml[kMaxSplits];  // (max, sum) of each split
+    __shared__ float weight[kMaxSplits];
     const std::int64_t row = blockIdx.x;  // token heads + head
     const std::int64_t t = row / heads, h = row % heads;
     const int d = static_cast<int>(threadIdx.x) * 4;
+    for (int sp = static_cast<int>(threadIdx.x); sp < splits; sp += static_cast<int>(blockDim.x)) {
+        const std::int64_t prow = (t * splits + sp) * heads + h;
+        ml[sp] = make_float2(part_ml[2 * prow], part_ml[2 * prow + 1]);
+    }
+    __syncthreads();
     float mx = -INFINITY;
     for (int sp = 0; sp < splits; ++sp) {
-        const std::int64_t prow = (t * splits + sp) * heads + h;
-        if (part_ml[2 * prow + 1] > 0.0f) {
-            mx = fmaxf(mx, part_ml[2 * prow]);
+        if (ml[sp].y > 0.0f) {
+            mx = fmaxf(mx, ml[sp].x);
         }
     }
+    for (int sp = static_cast<int>(threadIdx.x); sp < splits; sp += static_cast<int>(blockDim.x)) {
+        weight[sp] = ml[sp].y > 0.0f ? expf(ml[sp].x - mx) : 0.0f;
+    }
+    __syncthreads();
     float total = 0.0f;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    // Independent loads, several in flight: the splits' rows are L2 hits, so their latency, not
+    // their bytes, sets the time.
+#pragma unroll 8
     for (int sp = 0; sp < splits; ++sp) {
         const std::int64_t prow = (t * splits + sp) * heads + h;
-        const float sum = part_ml[2 * prow + 1];
-        if (sum > 0.0f) {
-            const float w = expf(part_ml[2 * prow] - mx);
-            total += w * sum;
-            o = axpy4(w, ld4(part_acc + prow * kLora + d), o);
-        }
+        const float w = weight[sp];
+        total += w * ml[sp].y;
+        o = axpy4(w, ld4(part_acc + prow * kLora + d), o);
     }
     const float inv = total > 0.0f ? 1.0f / total : 0.0f;
     *reinterpret_cast<float4*>(o_lat + row * kLora + d) = scale4(o, inv);
@@ -379,22 +397,26 @@ void allow_smem() {
     }
 }
 
+// The query rows are copied 16 bytes at a time: their parts must start on 16-byte boundaries.
 bool supported(const MlaShape& shape) {
-    return shape.lora == kLora && shape.rope == kRope;
+    return shape.lora == kLora && shape.rope == kRope && shape.qk % 4 == 0 && shape.nope % 4 == 0;
 }
 
-// One block per SM fits (the shared memory), so aim for two waves: split keys while
-// tokens x head groups is below 2 x SMs, in whole tiles, never more splits than tiles. Splits
-// of equal length (the last may be shorter) keep the blocks' work even.
+// One block per SM fits (the shared memory). Split keys while tokens x head groups is below the
+// SM count, into as many splits as keep the grid within one wave (a block's fixed costs, the
+// query rows and its partial output, are paid once per block, so a second wave of short splits
+// costs more than longer splits in one), in whole tiles, never more splits than tiles. Splits of
+// equal length (the last may be shorter) keep the blocks' work even.
 Plan plan_for(const MlaShape& shape, int max_keys) {
     Plan p{};
     p.groups = (shape.heads + kHeads - 1) / kHeads;
     const int tiles = std::max(1, (max_keys + kTile - 1) / kTile);
     const std::int64_t blocks = static_cast<std::int64_t>(shape.tokens) * p.groups;
-    const std::int64_t target = 2 * static_cast<std::int64_t>(sm_count());
+    const std::int64_t target = sm_count();
     int splits = 1;
     if (blocks < target) {
-        splits = static_cast<int>(std::min<std::int64_t>(tiles, (target + blocks - 1) / blocks));
+        splits = static_cast<int>(
+            std::min<std::int64_t>({tiles, target / blocks, std::int64_t{kMaxSplits}}));
     }
     const int tiles_per_split = (tiles + splits - 1) / splits;
     p.splits = (tiles + tiles_per_split - 1) / tiles_per_split;
@@ -427,7 +449,8 @@ void launch_mla_decode(const float* q_lat, const float* q, const float* latent, 
     if (shape.tokens == 0) {
         return;
     }
-    if (!supported(shape) || !aligned16(latent) || !aligned16(k_rope) || !aligned16(o_lat)) {
+    if (!supported(shape) || !aligned16(latent) || !aligned16(k_rope) || !aligned16(o_lat) ||
+        !aligned16(q_lat) || !aligned16(q)) {
         launch_mla_attend(q_lat, q, latent, k_rope, keys, key_offset, key_count, shape, o_lat,
                           stream);
         return;

@@ -14,9 +14,9 @@
 namespace dsserve::backend::cuda {
 
 // Scratch that launch_mla_decode needs for these arguments (0 when it needs none): tokens x splits
-// x heads x (lora + 2) floats, where splits > 1 only while tokens x ceil(heads / 16) is below
-// 2 x SMs. max_keys is the largest key_count; the figure depends on the current device's SM
-// count. It is not monotonic in tokens, but never exceeds 64 x SMs x (lora + 2) floats (17 MB on
+// x heads x (lora + 2) floats, where splits > 1 only while tokens x ceil(heads / 16) is below the
+// SM count. max_keys is the largest key_count; the figure depends on the current device's SM
+// count. It is not monotonic in tokens, but never exceeds 16 x SMs x (lora + 2) floats (4.4 MB on
 // an H200), which a caller may allocate once.
 std::size_t mla_decode_workspace_bytes(const MlaShape& shape, int max_keys);
 

@@ -173,131 +173,125 @@ __global__ void __launch_bounds__(kTopkThreads)
     }
 }
 
-// ---- MoE routing: one warp per token -------------------------------------------------------
+// ---- MoE routing: one block per token, a thread per expert --------------------------------
+//
+// Every selection is by rank: an item is picked at position r when exactly r items precede it
+// (larger value, ties to the lower index), which is the host's sorted order whenever the values
+// are ordered (no NaN). Ranks are counted in parallel, so a token's routing is a few dependent
+// steps rather than a warp walking the experts once per pick.
 
-constexpr int kRouteWarps = 4;
-
-// a precedes b in selection order: larger value first, ties to the lower index. Index -1 is "no
-// candidate" and precedes nothing.
+// a precedes b in selection order: larger value first, ties to the lower index.
 __device__ bool precedes(float av, int ai, float bv, int bi) {
-    return ai >= 0 && (bi < 0 || av > bv || (av == bv && ai < bi));
+    return av > bv || (av == bv && ai < bi);
 }
 
-// The first of values[0 .. n) in selection order among those after (last_v, last_i), or the
-// first overall for last_i = -1; -1 if none is left. Successive calls list the values in order,
-// as a sort would. Every lane of the warp calls it and gets lane 0's answer.
-__device__ int warp_next(const float* values, int n, float last_v, int last_i) {
-    const int lane = static_cast<int>(threadIdx.x) % kWarp;
-    float best_v = 0.0f;
-    int best_i = -1;
-    for (int j = lane; j < n; j += kWarp) {
-        const float v = values[j];
-        if ((last_i < 0 || precedes(last_v, last_i, v, j)) && precedes(v, j, best_v, best_i)) {
-            best_v = v;
-            best_i = j;
-        }
-    }
-    for (int o = kWarp / 2; o > 0; o /= 2) {
-        const float other_v = __shfl_xor_sync(kFullMask, best_v, o);
-        const int other_i = __shfl_xor_sync(kFullMask, best_i, o);
-        if (precedes(other_v, other_i, best_v, best_i)) {
-            best_v = other_v;
-            best_i = other_i;
-        }
-    }
-    // With NaNs the order is not total and lanes could disagree; lane 0 decides for all.
-    return __shfl_sync(kFullMask, best_i, 0);
-}
-
-__global__ void moe_route_kernel(const float* logits, const float* bias, int tokens, int experts,
-                                 int n_group, int topk_group, int top_k, bool norm_topk_prob,
+__global__ void moe_route_kernel(const float* logits, const float* bias, int experts, int n_group,
+                                 int topk_group, int top_k, bool norm_topk_prob,
                                  float routed_scaling_factor, bool shared, std::int32_t* expert_out,
                                  float* weight_out) {
     pdl_enter();
     extern __shared__ float smem[];
-    const int lane = static_cast<int>(threadIdx.x) % kWarp;
-    const int warp = static_cast<int>(threadIdx.x) / kWarp;
-    const int t = static_cast<int>(blockIdx.x) * kRouteWarps + warp;
-    if (t >= tokens) {
-        return;  // the whole warp: only warp-level synchronization follows
-    }
-    float* score = smem + static_cast<std::int64_t>(warp) * (2 * experts + n_group);
-    float* choice = score + experts;  // then masked to the kept groups
-    float* group = choice + experts;
-    const float* x = logits + static_cast<std::int64_t>(t) * experts;
-    for (int e = lane; e < experts; e += kWarp) {
-        score[e] = 1.0f / (1.0f + expf(-x[e]));
-        choice[e] = score[e] + bias[e];
-    }
-    __syncwarp();
+    float* score = smem;                // [experts] sigmoid affinities
+    float* choice = score + experts;    // [experts] affinity + bias
+    float* cand_v = choice + experts;   // [experts] the candidates' masked choices
+    float* top2 = cand_v + experts;     // [2 n_group] each group's two best choices
+    float* group = top2 + 2 * n_group;  // [n_group]
+    auto* cand_i = reinterpret_cast<std::int32_t*>(group + n_group);  // [experts]
+    std::int32_t* kept = cand_i + experts;                            // [n_group]
+    std::int32_t* chosen = kept + n_group;                            // [top_k]
+    std::int32_t* n_cand = chosen + top_k;                            // [1]
+    auto* denom = reinterpret_cast<float*>(n_cand + 1);               // [1]
 
-    // A group's score is the sum of its two best choices, taken in the host's order.
+    const int e = static_cast<int>(threadIdx.x);
+    const int t = static_cast<int>(blockIdx.x);
     const int per_group = experts / n_group;
-    for (int g = lane; g < n_group; g += kWarp) {
-        const float* c = choice + g * per_group;
-        float v0 = 0.0f, v1 = 0.0f;
-        int i0 = -1, i1 = -1;
-        for (int j = 0; j < per_group; ++j) {
-            if (precedes(c[j], j, v0, i0)) {
-                v1 = v0;
-                i1 = i0;
-                v0 = c[j];
-                i0 = j;
-            } else if (precedes(c[j], j, v1, i1)) {
-                v1 = c[j];
-                i1 = j;
-            }
-        }
-        group[g] = v0 + v1;
+    const int g = e / per_group, g0 = g * per_group;
+    const bool expert = e < experts;
+    float c = 0.0f;
+    if (expert) {
+        const float x = logits[static_cast<std::int64_t>(t) * experts + e];
+        score[e] = 1.0f / (1.0f + expf(-x));
+        c = score[e] + bias[e];
+        choice[e] = c;
     }
-    __syncwarp();
+    if (e < 2 * n_group) {
+        top2[e] = 0.0f;  // what a group without two ordered values sums (NaN only)
+    }
+    if (e < top_k) {
+        chosen[e] = 0;  // stays in range where NaNs leave a rank unfilled
+    }
+    if (e == 0) {
+        *n_cand = 0;
+    }
+    __syncthreads();
 
-    // The kept groups are those up to the topk_group-th in selection order.
-    float last_v = 0.0f;
-    int last_g = -1;
-    for (int k = 0; k < topk_group; ++k) {
-        const int g = warp_next(group, n_group, last_v, last_g);
-        if (g < 0) {
-            break;
+    // A group's score is the sum of its two best choices, the best first, as the host adds them.
+    int rank = 0;
+    if (expert) {
+        for (int j = g0; j < g0 + per_group; ++j) {
+            rank += precedes(choice[j], j, c, e) ? 1 : 0;
         }
-        last_v = group[g];
-        last_g = g;
-    }
-    for (int e = lane; e < experts; e += kWarp) {
-        const int g = e / per_group;
-        if (last_g < 0 || !(group[g] > last_v || (group[g] == last_v && g <= last_g))) {
-            choice[e] = -INFINITY;
+        if (rank < 2) {
+            top2[2 * g + rank] = c;
         }
     }
-    __syncwarp();
+    __syncthreads();
+    if (e < n_group) {
+        group[e] = top2[2 * e] + top2[2 * e + 1];
+    }
+    __syncthreads();
+    if (e < n_group) {
+        int group_rank = 0;
+        for (int j = 0; j < n_group; ++j) {
+            group_rank += precedes(group[j], j, group[e], e) ? 1 : 0;
+        }
+        kept[e] = group_rank < topk_group ? 1 : 0;
+    }
+    __syncthreads();
 
+    // Experts outside the kept groups count as -inf, so they order by index; within a group an
+    // expert behind top_k others can never be picked. The rest are the candidates.
+    if (expert) {
+        const bool in = kept[g] != 0;
+        const int masked_rank = in ? rank : e - g0;
+        if (masked_rank < top_k) {
+            const int slot = atomicAdd(n_cand, 1);
+            cand_v[slot] = in ? c : -INFINITY;
+            cand_i[slot] = e;
+        }
+    }
+    __syncthreads();
+    const int candidates = *n_cand;
+    for (int i = e; i < candidates; i += static_cast<int>(blockDim.x)) {
+        const float v = cand_v[i];
+        const int idx = cand_i[i];
+        int r = 0;
+        for (int j = 0; j < candidates; ++j) {
+            r += precedes(cand_v[j], cand_i[j], v, idx) ? 1 : 0;
+        }
+        if (r < top_k) {
+            chosen[r] = idx;
+        }
+    }
+    __syncthreads();
+    if (e == 0) {
+        float sum = 0.0f;
+        for (int k = 0; k < top_k; ++k) {
+            sum += score[chosen[k]];  // in pick order, as the host sums
+        }
+        *denom = norm_topk_prob ? sum + 1e-20f : 1.0f;
+    }
+    __syncthreads();
     const int width = top_k + (shared ? 1 : 0);
-    std::int32_t* chosen = expert_out + static_cast<std::int64_t>(t) * width;
-    float* weight = weight_out + static_cast<std::int64_t>(t) * width;
-    float last_c = 0.0f;
-    int last_e = -1;
-    float sum = 0.0f;
-    for (int k = 0; k < top_k; ++k) {
-        int e = warp_next(choice, experts, last_c, last_e);
-        if (e < 0) {
-            e = 0;  // only NaN logits leave nothing to pick; stay in range
-        } else {
-            last_c = choice[e];
-            last_e = e;
-        }
-        sum += score[e];  // in pick order, as the host sums
-        if (lane == 0) {
-            chosen[k] = e;
-        }
+    std::int32_t* out_e = expert_out + static_cast<std::int64_t>(t) * width;
+    float* out_w = weight_out + static_cast<std::int64_t>(t) * width;
+    for (int k = e; k < top_k; k += static_cast<int>(blockDim.x)) {
+        out_e[k] = chosen[k];
+        out_w[k] = score[chosen[k]] / *denom * routed_scaling_factor;
     }
-    __syncwarp();  // orders lane 0's writes of `chosen` before the other lanes read them
-    const float denom = norm_topk_prob ? sum + 1e-20f : 1.0f;
-    for (int k = lane; k < top_k; k += kWarp) {
-        weight[k] = score[chosen[k]] / denom * routed_scaling_factor;
-    }
-    if (shared && lane == 0) {
-        chosen[top_k] = experts;
-        weight[top_k] = 1.0f;
+    if (shared && e == 0) {
+        out_e[top_k] = experts;
+        out_w[top_k] = 1.0f;
     }
 }
 
@@ -325,11 +319,10 @@ void launch_moe_route(const float* logits, const float* bias, int tokens, int ex
     if (tokens == 0) {
         return;
     }
-    const auto smem =
-        static_cast<std::size_t>(kRouteWarps) * (2 * experts + n_group) * sizeof(float);
-    const auto blocks = static_cast<unsigned>((tokens + kRouteWarps - 1) / kRouteWarps);
-    launch_kernel(moe_route_kernel, blocks, kRouteWarps * kWarp, smem, stream, logits, bias, tokens,
-                  experts, n_group, topk_group, top_k, norm_topk_prob, routed_scaling_factor,
+    const auto smem = static_cast<std::size_t>(4 * experts + 4 * n_group + top_k + 2) * 4;
+    const int threads = (experts + kWarp - 1) / kWarp * kWarp;
+    launch_kernel(moe_route_kernel, static_cast<unsigned>(tokens), threads, smem, stream, logits,
+                  bias, experts, n_group, topk_group, top_k, norm_topk_prob, routed_scaling_factor,
                   shared, expert_out, weight_out);
     DS_CUDA_LAUNCH(moe_route, stream, tokens, " tokens x ", experts, " experts in ", n_group,
                    " groups, keep ", topk_group, ", top ", top_k, shared ? " + shared" : "");
