@@ -46,20 +46,38 @@ std::vector<std::string> ServerArgs::validate() const {
     DS_CHECK(log_requests_level >= 0 && log_requests_level <= 3,
              "--log-requests-level must be 0-3");
     std::vector<std::string> warnings;
-    auto gpu_only = [&](bool set, const std::string& flag) {
+    // Accepted for command-line compatibility with SGLang; each says why it changes nothing here
+    // (on the GPU as well: a user moving a deployment command over should not guess).
+    auto gpu_only = [&](bool set, const std::string& flag, const std::string& on_cuda) {
         if (set) {
-            warnings.push_back(flag + " tunes GPU kernels and has no effect on the CPU backend.");
+            warnings.push_back(
+                device == "cpu" ? flag + " tunes GPU kernels and has no effect on the CPU backend."
+                                : flag + " has no effect: " + on_cuda + ".");
         }
     };
-    gpu_only(!attention_backend.empty(), "--attention-backend " + attention_backend);
-    gpu_only(!nsa_prefill_backend.empty(), "--nsa-prefill-backend " + nsa_prefill_backend);
-    gpu_only(!nsa_decode_backend.empty(), "--nsa-decode-backend " + nsa_decode_backend);
-    gpu_only(!nsa_prefill_cp_mode.empty(), "--nsa-prefill-cp-mode " + nsa_prefill_cp_mode);
-    gpu_only(moe_runner_backend != "auto", "--moe-runner-backend " + moe_runner_backend);
-    gpu_only(cuda_graph_max_bs != 0, "--cuda-graph-max-bs");
-    gpu_only(deepep_mode != "auto" || !deepep_config.empty(), "--deepep-mode/--deepep-config");
-    gpu_only(disable_overlap_schedule, "--disable-overlap-schedule");
-    gpu_only(enable_dp_lm_head, "--enable-dp-lm-head");
+    const std::string one_kernel = "the CUDA backend has one kernel for each op";
+    gpu_only(!attention_backend.empty(), "--attention-backend " + attention_backend, one_kernel);
+    gpu_only(!nsa_prefill_backend.empty(), "--nsa-prefill-backend " + nsa_prefill_backend,
+             one_kernel);
+    gpu_only(!nsa_decode_backend.empty(), "--nsa-decode-backend " + nsa_decode_backend, one_kernel);
+    gpu_only(!nsa_prefill_cp_mode.empty(), "--nsa-prefill-cp-mode " + nsa_prefill_cp_mode,
+             "prefill context parallelism needs several GPUs");
+    gpu_only(moe_runner_backend != "auto", "--moe-runner-backend " + moe_runner_backend,
+             one_kernel);
+    gpu_only(cuda_graph_max_bs != 0, "--cuda-graph-max-bs",
+             "this build does not capture CUDA graphs yet (decode steps are launched kernel by "
+             "kernel, each a programmatic dependent of the one before)");
+    gpu_only(deepep_mode != "auto" || !deepep_config.empty(), "--deepep-mode/--deepep-config",
+             "DeepEP needs expert parallelism over several GPUs");
+    gpu_only(disable_overlap_schedule, "--disable-overlap-schedule",
+             "the scheduler plans each step after the previous one's tokens are known");
+    gpu_only(enable_dp_lm_head, "--enable-dp-lm-head", "it needs data-parallel attention ranks");
+    if (kv_cache_dtype == "bf16" || kv_cache_dtype == "bfloat16") {
+        warnings.push_back("--kv-cache-dtype " + kv_cache_dtype +
+                           ": the KV cache stays float32 in this build (BF16 and FP8 caches are "
+                           "not implemented yet); the pool holds half the tokens a BF16 one "
+                           "would.");
+    }
     if (!dist_init_addr.empty() || dist_timeout != 0) {
         warnings.push_back("--dist-init-addr/--dist-timeout have no effect on a single process.");
     }

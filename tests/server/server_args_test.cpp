@@ -1,0 +1,55 @@
+#include "server/server_args.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace dsserve::server {
+namespace {
+
+bool any_contains(const std::vector<std::string>& lines, const std::string& text) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
+}
+
+// SGLang's deployment commands pass --kv-cache-dtype bf16 on Hopper; the flag is accepted, and
+// the server must say that the cache it builds is float32.
+TEST(ServerArgs, Bf16KvCacheIsAcceptedWithAWarningThatItStaysFloat32) {
+    for (const char* dtype : {"bf16", "bfloat16"}) {
+        ServerArgs a;
+        a.kv_cache_dtype = dtype;
+        EXPECT_TRUE(any_contains(a.validate(), "the KV cache stays float32")) << dtype;
+    }
+    ServerArgs plain;
+    EXPECT_FALSE(any_contains(plain.validate(), "--kv-cache-dtype"));
+    ServerArgs fp8;
+    fp8.kv_cache_dtype = "fp8_e4m3";
+    EXPECT_THROW(fp8.validate(), std::exception);
+}
+
+// GPU tuning flags have no effect on either device, and the warning says why for the device used.
+TEST(ServerArgs, GpuFlagsSayWhyTheyHaveNoEffectOnEachDevice) {
+    ServerArgs cpu;
+    cpu.cuda_graph_max_bs = 64;
+    cpu.attention_backend = "nsa";
+    auto w = cpu.validate();
+    EXPECT_TRUE(
+        any_contains(w, "--cuda-graph-max-bs tunes GPU kernels and has no effect on the CPU"));
+    EXPECT_TRUE(any_contains(w, "--attention-backend nsa tunes GPU kernels"));
+    if (!backend::has_cuda_backend()) {
+        GTEST_SKIP() << "built without the CUDA backend";
+    }
+    ServerArgs gpu = cpu;
+    gpu.device = "cuda";
+    w = gpu.validate();
+    EXPECT_TRUE(any_contains(w, "--cuda-graph-max-bs has no effect: this build does not capture"));
+    EXPECT_TRUE(any_contains(w, "--attention-backend nsa has no effect: the CUDA backend has one"));
+    EXPECT_FALSE(any_contains(w, "CPU backend"));
+}
+
+}  // namespace
+}  // namespace dsserve::server
