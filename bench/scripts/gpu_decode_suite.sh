@@ -58,9 +58,10 @@ serve $BUILD/dsserve $R/serve_profile.log DSSERVE_CUDA_PROFILE=64
 bench profile_c1 --random-input-len 1024 --random-output-len 140 --num-prompts 1 --max-concurrency 1
 kill $SERVER; wait $SERVER
 # Clocks and caches as in service (ncu would otherwise lock base clocks and flush L2 before each
-# kernel); kernels still run one at a time, so PDL's overlap does not show here.
+# kernel); kernels still run one at a time, so PDL's overlap does not show here. The prompt is
+# 1,024 tokens, the benchmark's context: at a few tokens attention costs next to nothing.
 timeout 200 $CUDA_BIN/ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --log-file $R/ncu.csv \
-  $BUILD/dsserve generate "${MODEL[@]}" --input-ids $(seq -s, 1000 1015) --max-new-tokens 3 --temperature 0 --ignore-eos > $R/ncu_run.txt 2>&1
+  $BUILD/dsserve generate "${MODEL[@]}" --input-ids $(seq -s, 1000 2023) --max-new-tokens 3 --temperature 0 --ignore-eos > $R/ncu_run.txt 2>&1
 echo "ncu rc=$?" >> $R/summary.txt
 python3 bench/scripts/ncu_step_table.py $R/ncu.csv --last-steps 2 > $R/ncu_step.md 2>&1
 gzip -f $R/ncu.csv

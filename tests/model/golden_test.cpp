@@ -101,17 +101,22 @@ protected:
     }
 };
 
+// The test device in float32: the CPU's arithmetic, to the golden tolerance.
+runtime::ModelOptions fp32_options(const fs::path& model_dir) {
+    runtime::ModelOptions opt;
+    opt.model_path = model_dir;
+    opt.backend.device = DSSERVE_TEST_DEVICE;
+    opt.backend.precision = "fp32";
+    return opt;
+}
+
 std::vector<std::int32_t> ids_of(const Json& meta) {
     return meta["input_ids"].get<std::vector<std::int32_t>>();
 }
 
 TEST_P(GoldenTest, PrefillIncrementalAndChunkedMatchTransformers) {
     Case c = load_case();
-    runtime::ModelOptions opt;
-    opt.model_path = c.model_dir;
-    opt.backend.device = DSSERVE_TEST_DEVICE;
-    opt.backend.precision = "fp32";  // the CPU's arithmetic, to the golden tolerance
-    runtime::LoadedModel loaded(opt);
+    runtime::LoadedModel loaded(fp32_options(c.model_dir));
     auto ids = ids_of(c.meta);
     const auto n = static_cast<std::int32_t>(ids.size());
 
@@ -148,11 +153,7 @@ TEST_P(GoldenTest, PrefillIncrementalAndChunkedMatchTransformers) {
 
 TEST_P(GoldenTest, GreedyContinuationIsIdentical) {
     Case c = load_case();
-    runtime::ModelOptions opt;
-    opt.model_path = c.model_dir;
-    opt.backend.device = DSSERVE_TEST_DEVICE;
-    opt.backend.precision = "fp32";  // the CPU's arithmetic, to the golden tolerance
-    runtime::LoadedModel loaded(opt);
+    runtime::LoadedModel loaded(fp32_options(c.model_dir));
     runtime::GenerateOptions g;
     g.max_new_tokens = 32;
     g.sampling.temperature = 0.0f;
@@ -186,10 +187,7 @@ TEST(SparseAttentionTest, IndexerSelectionChangesLaterPositions) {
     o.seed = meta["seed"].get<std::uint64_t>();
     o.dtype = CheckpointDType::kBf16;
     make_model(o);
-    runtime::ModelOptions opt;
-    opt.model_path = dir;
-    opt.backend.device = DSSERVE_TEST_DEVICE;
-    opt.backend.precision = "fp32";
+    runtime::ModelOptions opt = fp32_options(dir);
     opt.override_args = R"({"index_topk": 100000})";
     runtime::LoadedModel dense(opt);
     auto ids = meta["input_ids"].get<std::vector<std::int32_t>>();

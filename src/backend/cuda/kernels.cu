@@ -768,25 +768,20 @@ void launch_scale(float* x, float s, std::int64_t n, cudaStream_t stream) {
     DS_CUDA_LAUNCH(scale, stream, n);
 }
 
-void launch_gather_rows(const float* src, const std::int32_t* index, std::int64_t n, int cols,
-                        float* dst, cudaStream_t stream) {
+template <typename Index>
+void launch_gather_rows(const float* src, const Index* index, std::int64_t n, int cols, float* dst,
+                        cudaStream_t stream) {
     if (n == 0) {
         return;
     }
-    launch_kernel(gather_rows_kernel<std::int32_t>, static_cast<unsigned>(n), 128, 0, stream, src,
-                  index, cols, dst);
+    launch_kernel(gather_rows_kernel<Index>, static_cast<unsigned>(n), 128, 0, stream, src, index,
+                  cols, dst);
     DS_CUDA_LAUNCH(gather_rows, stream, n, " x ", cols);
 }
-
-void launch_gather_rows(const float* src, const std::int64_t* index, std::int64_t n, int cols,
-                        float* dst, cudaStream_t stream) {
-    if (n == 0) {
-        return;
-    }
-    launch_kernel(gather_rows_kernel<std::int64_t>, static_cast<unsigned>(n), 128, 0, stream, src,
-                  index, cols, dst);
-    DS_CUDA_LAUNCH(gather_rows, stream, n, " x ", cols);
-}
+template void launch_gather_rows(const float*, const std::int32_t*, std::int64_t, int, float*,
+                                 cudaStream_t);
+template void launch_gather_rows(const float*, const std::int64_t*, std::int64_t, int, float*,
+                                 cudaStream_t);
 
 void launch_scatter_rows(const float* src, const std::int32_t* index, std::int64_t n, int cols,
                          float* dst, cudaStream_t stream) {

@@ -39,12 +39,11 @@ void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, fl
                           cudaStream_t stream);
 void launch_add(float* x, const float* y, std::int64_t n, cudaStream_t stream);
 void launch_scale(float* x, float s, std::int64_t n, cudaStream_t stream);
-// dst[i] = src[index[i]] (rows of `cols` floats), or zeros where index[i] < 0; index is int32
-// or int64.
-void launch_gather_rows(const float* src, const std::int32_t* index, std::int64_t n, int cols,
-                        float* dst, cudaStream_t stream);
-void launch_gather_rows(const float* src, const std::int64_t* index, std::int64_t n, int cols,
-                        float* dst, cudaStream_t stream);
+// dst[i] = src[index[i]] (rows of `cols` floats), or zeros where index[i] < 0; Index is
+// std::int32_t or std::int64_t.
+template <typename Index>
+void launch_gather_rows(const float* src, const Index* index, std::int64_t n, int cols, float* dst,
+                        cudaStream_t stream);
 // dst[index[i]] = src[i]
 void launch_scatter_rows(const float* src, const std::int32_t* index, std::int64_t n, int cols,
                          float* dst, cudaStream_t stream);
