@@ -40,10 +40,14 @@ void Ops::moe(const Tensor& x, const Tensor& router_logits, std::span<const floa
               const ExpertWeights* shared, Tensor& out) {
     moe_experts(x, route_tokens(to_host(router_logits), bias, config), experts, out);
     if (shared != nullptr) {
-        Tensor y = empty(out.shape);
-        swiglu_mlp(x, *shared, y);
-        add(out, y);
+        add_swiglu_mlp(x, *shared, out);
     }
+}
+
+void Ops::add_swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& out) {
+    Tensor y = empty(out.shape);
+    swiglu_mlp(x, mlp, y);
+    add(out, y);
 }
 
 void Ops::swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& y) {

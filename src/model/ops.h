@@ -180,6 +180,8 @@ public:
     // y = down(silu(gate x) * up x): a dense SwiGLU MLP (DeepSeek's dense layers and shared
     // expert), from the ops above.
     void swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& y);
+    // out += swiglu_mlp(x): the shared expert added after the routed ones.
+    void add_swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& out);
     // Routed experts: out[t] += sum_k weights[t, k] * expert_k(x[t]) (SwiGLU experts).
     virtual void moe_experts(const Tensor& x, const MoeRouting& routing,
                              std::span<const ExpertWeights> experts, Tensor& out) = 0;

@@ -1402,9 +1402,7 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
     launch_moe_combine(ptr(ye), combine_pos, combine_weight, narrow(t), width, narrow(hidden),
                        ptr(out), impl_->stream);
     if (shared != nullptr && !shared_joins) {
-        Tensor y = impl_->tensor({t, hidden}, false);
-        swiglu_mlp(x, *shared, y);
-        add(out, y);
+        add_swiglu_mlp(x, *shared, out);
     }
 }
 

@@ -238,10 +238,6 @@ __global__ void scale_kernel(float* x, float s, std::int64_t n) {
     }
 }
 
-__device__ __forceinline__ bool aligned16(const void* a, const void* b) {
-    return ((reinterpret_cast<std::uintptr_t>(a) | reinterpret_cast<std::uintptr_t>(b)) & 15) == 0;
-}
-
 // Row copies: 16-byte accesses where the width allows (every model width does), several in
 // flight per thread; a decode step copies single rows, where only latency counts.
 template <typename Index>
@@ -703,11 +699,7 @@ void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::i
     if (rows == 0) {
         return;
     }
-    const auto aligned = [](const void* p) {
-        return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-    };
-    if (dim % 4 == 0 && dim / 4 <= kNormThreads * kNormVectors && aligned(x) && aligned(g) &&
-        aligned(y)) {
+    if (dim % 4 == 0 && dim / 4 <= kNormThreads * kNormVectors && aligned16(x, g, y)) {
         // The plain form only reads x.
         launch_kernel(rms_norm_vec_kernel<false>, static_cast<unsigned>(rows), kNormThreads, 0,
                       stream, reinterpret_cast<float4*>(const_cast<float*>(x)), nullptr,
@@ -941,11 +933,7 @@ void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, fl
 
 bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
                          std::int64_t rows, int dim, cudaStream_t stream) {
-    const auto aligned = [](const void* p) {
-        return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-    };
-    if (dim % 4 != 0 || dim / 4 > kNormThreads * kNormVectors || !aligned(x) || !aligned(y) ||
-        !aligned(g) || !aligned(h)) {
+    if (dim % 4 != 0 || dim / 4 > kNormThreads * kNormVectors || !aligned16(x, y, g, h)) {
         return false;
     }
     if (rows == 0) {

@@ -15,6 +15,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -37,6 +38,13 @@ __device__ __forceinline__ void pdl_wait() {
 __device__ __forceinline__ void pdl_enter() {
     pdl_allow_next();
     pdl_wait();
+}
+
+// True when every pointer is 16-byte aligned: launchers ask it before picking a kernel that
+// moves 16 bytes at a time, and kernels before taking such a path.
+template <typename... T>
+__host__ __device__ inline bool aligned16(const T*... p) {
+    return ((reinterpret_cast<std::uintptr_t>(p) % 16 == 0) && ...);
 }
 
 inline bool pdl_enabled() {

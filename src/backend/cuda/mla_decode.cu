@@ -424,10 +424,6 @@ Plan plan_for(const MlaShape& shape, int max_keys) {
     return p;
 }
 
-bool aligned16(const void* p) {
-    return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
-
 }  // namespace
 
 std::size_t mla_decode_workspace_bytes(const MlaShape& shape, int max_keys) {
@@ -449,8 +445,7 @@ void launch_mla_decode(const float* q_lat, const float* q, const float* latent, 
     if (shape.tokens == 0) {
         return;
     }
-    if (!supported(shape) || !aligned16(latent) || !aligned16(k_rope) || !aligned16(o_lat) ||
-        !aligned16(q_lat) || !aligned16(q)) {
+    if (!supported(shape) || !aligned16(latent, k_rope, o_lat, q_lat, q)) {
         launch_mla_attend(q_lat, q, latent, k_rope, keys, key_offset, key_count, shape, o_lat,
                           stream);
         return;
