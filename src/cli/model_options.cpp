@@ -19,6 +19,9 @@ void ModelFlags::add_to(CLI::App* cmd) {
                     "auto (block-FP8 linear layers on a GPU, as the checkpoint stores them) or "
                     "fp32 (every weight in float32, the CPU backend's arithmetic)")
         ->capture_default_str();
+    cmd->add_option("--kv-cache-dtype", kv_cache_dtype,
+                    "auto (bf16 on a GPU, fp32 on the CPU or with --precision fp32), bf16 or fp32")
+        ->capture_default_str();
     cmd->add_option("--dummy-seed", dummy_seed, "Seed of --load-format dummy weights");
     cmd->add_option("--threads", threads, "CPU threads (default: all cores)");
 }
@@ -32,6 +35,7 @@ runtime::ModelOptions ModelFlags::resolve() const {
     o.backend.device = device;
     o.backend.num_threads = threads;
     o.backend.precision = precision;
+    o.kv_cache_dtype = kv_cache_dtype;
     return o;
 }
 

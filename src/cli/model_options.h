@@ -14,6 +14,7 @@ struct ModelFlags {
     std::string load_format = "auto";
     std::string device = "cpu";
     std::string precision = "auto";
+    std::string kv_cache_dtype = "auto";
     std::uint64_t dummy_seed = 0;
     std::size_t threads = 0;
 

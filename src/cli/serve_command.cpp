@@ -170,7 +170,9 @@ void add_serve_command(CLI::App& app) {
     cmd->add_flag("--disable-radix-cache", o.disable_radix_cache);
     cmd->add_flag("--allow-auto-truncate", o.allow_auto_truncate);
     cmd->add_option("--stream-interval", o.stream_interval)->capture_default_str();
-    cmd->add_option("--kv-cache-dtype", o.kv_cache_dtype)->capture_default_str();
+    cmd->add_option("--kv-cache-dtype", o.kv_cache_dtype,
+                    "auto (bf16 on a GPU, fp32 on the CPU or with --precision fp32), bf16 or fp32")
+        ->capture_default_str();
     cmd->add_option("--attention-backend", o.attention_backend);
     cmd->add_option("--nsa-prefill-backend,--dsa-prefill-backend,--nsa-prefill",
                     o.nsa_prefill_backend);
@@ -220,6 +222,7 @@ void add_serve_command(CLI::App& app) {
         mo.backend.device = a.device;
         mo.backend.precision = a.precision;
         mo.backend.num_threads = static_cast<std::size_t>(std::max(0, a.threads));
+        mo.kv_cache_dtype = a.kv_cache_dtype;
         runtime::LoadedModel loaded(mo);
         const auto& config = loaded.config();
 
@@ -252,7 +255,8 @@ void add_serve_command(CLI::App& app) {
         }
 
         // The KV pool: --max-total-tokens, else a fraction of available memory.
-        const std::size_t per_token = model::KvCache::bytes_per_token(config);
+        const std::size_t per_token =
+            model::KvCache::bytes_per_token(config, loaded.model().cache_storage());
         std::int64_t tokens = a.max_total_tokens;
         if (tokens <= 0) {
             tokens = static_cast<std::int64_t>(
@@ -296,8 +300,9 @@ void add_serve_command(CLI::App& app) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         ctx.ready = true;
         log::info("KV cache: ", static_cast<std::int64_t>(sc.num_pages) * sc.page_size, " tokens (",
-                  per_token, " bytes per token), page size ", sc.page_size, ", context length ",
-                  ctx.context_length);
+                  per_token, " bytes per token, MLA rows in ",
+                  loaded.model().cache_storage() == model::Storage::bf16 ? "bfloat16" : "float32",
+                  "), page size ", sc.page_size, ", context length ", ctx.context_length);
         log::info("dsserve is ready: serving ", ctx.model_name, " on http://", a.host, ":", port,
                   " (startup ", ctx.startup_seconds, " s)");
 

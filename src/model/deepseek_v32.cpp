@@ -141,7 +141,7 @@ std::optional<Storage> DeepseekV32::placement(const WeightSpec& spec, const Mode
 }
 
 KvCache DeepseekV32::make_cache(std::int32_t num_slots) {
-    return KvCache(config_, num_slots, ops_);
+    return KvCache(config_, num_slots, ops_, cache_storage_);
 }
 
 ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {

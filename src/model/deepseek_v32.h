@@ -50,8 +50,11 @@ public:
     // reads it split per head in the absorbed form, in whatever storage the backend keeps.
     static std::optional<Storage> placement(const WeightSpec& spec, const ModelConfig& config);
 
-    // A cache of num_slots token rows for every layer, in the backend's memory.
+    // A cache of num_slots token rows for every layer, in the backend's memory, its MLA tables in
+    // cache_storage() (float32 unless set).
     KvCache make_cache(std::int32_t num_slots);
+    void set_cache_storage(Storage storage) { cache_storage_ = storage; }
+    Storage cache_storage() const { return cache_storage_; }
 
     ForwardResult forward(const ForwardBatch& batch, KvCache& cache);
 
@@ -123,6 +126,7 @@ private:
     Ops& ops_;
     RopeTable rope_;
     bool has_mtp_ = false;
+    Storage cache_storage_ = Storage::f32;
     const Tensor* embed_ = nullptr;
     const Tensor* final_norm_ = nullptr;
     const Tensor* lm_head_ = nullptr;

@@ -13,13 +13,16 @@ namespace dsserve::model {
 
 class KvCache {
 public:
-    KvCache(const ModelConfig& config, std::int32_t num_slots, Ops& ops);
+    // latent_storage: how c_KV and k_R are kept, f32 or bf16.
+    KvCache(const ModelConfig& config, std::int32_t num_slots, Ops& ops,
+            Storage latent_storage = Storage::f32);
 
     std::int32_t num_slots() const { return num_slots_; }
     int num_layers() const { return static_cast<int>(latent_.size()); }
     LayerCacheView layer(int index);
     // Bytes a single token occupies across all layers.
-    static std::size_t bytes_per_token(const ModelConfig& config);
+    static std::size_t bytes_per_token(const ModelConfig& config,
+                                       Storage latent_storage = Storage::f32);
 
 private:
     std::int32_t num_slots_;

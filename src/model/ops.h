@@ -23,7 +23,8 @@ struct SequenceSlots {
 };
 
 // The per-layer cache rows a step reads and writes: the compressed latent c_KV (after its norm),
-// the shared rotary key k_R, and the indexer's key.
+// the shared rotary key k_R, and the indexer's key. latent and rope share one storage, float32 or
+// bfloat16 (--kv-cache-dtype); the indexer's keys stay float32.
 struct LayerCacheView {
     Tensor* latent;   // [num_slots, kv_lora_rank]
     Tensor* rope;     // [num_slots, qk_rope_head_dim]
@@ -70,6 +71,14 @@ public:
     // For outputs an op overwrites whole: the backend need not clear them.
     virtual Tensor empty(std::vector<std::int64_t> shape) { return zeros(std::move(shape)); }
     Tensor empty(std::int64_t rows, std::int64_t cols) { return empty({rows, cols}); }
+    // A zeroed cache table [rows, cols] whose values are kept in `storage` (f32 or bf16). The
+    // default keeps float32 memory tagged with the storage; writes into a bf16-tagged table
+    // (scatter_rows, store_latent) round to bfloat16, so every backend reads the same values.
+    virtual Tensor cache_zeros(std::int64_t rows, std::int64_t cols, Storage storage) {
+        Tensor t = zeros(rows, cols);
+        t.storage = storage;
+        return t;
+    }
     // Moves a host tensor (a weight) to the backend's memory, in place, in the storage the model
     // asks for where the backend supports it (and float32 where not).
     virtual void to_device(Tensor& t, Storage storage = Storage::f32) = 0;
@@ -116,7 +125,7 @@ public:
     }
     // MLA's cache write: for kv = [c | k] rows of the new tokens, c_KV = RMSNorm(c) * g goes to
     // cache.latent and k_R = RoPE(k) (interleaved pairs, at positions[r]) to cache.rope, at
-    // the slots given.
+    // the slots given, in the tables' storage (float32 or bfloat16).
     virtual void store_latent(const Tensor& kv, const Tensor& g, float eps,
                               std::span<const std::int32_t> positions,
                               std::span<const float> inv_freq, float attention_factor,
@@ -143,7 +152,8 @@ public:
     // dst[i] = src[rows[i]]
     virtual void gather_rows(const Tensor& src, std::span<const std::int64_t> rows,
                              Tensor& dst) = 0;
-    // Writes rows of src into dst at the given slots.
+    // Writes rows of src into dst at the given slots (rounded to bfloat16 where dst is a bf16
+    // cache table).
     virtual void scatter_rows(const Tensor& src, std::span<const std::int32_t> slots,
                               Tensor& dst) = 0;
 

@@ -11,9 +11,11 @@ namespace dsserve::model {
 
 enum class Device : std::uint8_t { cpu, cuda };
 
-// How a device tensor holds its values. Host tensors are always f32. fp8_block: e4m3 values with
-// one float32 scale per 128x128 block (`scale_data`, [ceil(rows / 128), ceil(cols / 128)]), the
-// format of DeepSeek's released linear weights.
+// How a device tensor holds its values. Host tensors hold float32 values; a host cache table
+// tagged bf16 holds only values a bfloat16 can represent (the CPU rounds at every write, so that it
+// computes what a device with a BF16 cache does). fp8_block: e4m3 values with one float32 scale
+// per 128x128 block (`scale_data`, [ceil(rows / 128), ceil(cols / 128)]), the format of
+// DeepSeek's released linear weights.
 enum class Storage : std::uint8_t { f32, bf16, fp8_block };
 
 struct Tensor {

@@ -40,6 +40,21 @@ LoadedModel::LoadedModel(const ModelOptions& options) {
     };
     auto weights = model::load_weights(config, options.model_path, load, loader_pool);
     model_ = std::make_unique<model::DeepseekV32>(std::move(config), std::move(weights), *ops_);
+    model_->set_cache_storage(kv_cache_storage(options.kv_cache_dtype, options.backend));
+}
+
+model::Storage kv_cache_storage(const std::string& dtype, const backend::BackendOptions& backend) {
+    if (dtype == "bf16" || dtype == "bfloat16") {
+        return model::Storage::bf16;
+    }
+    if (dtype == "fp32" || dtype == "float32") {
+        return model::Storage::f32;
+    }
+    DS_CHECK(dtype == "auto", "--kv-cache-dtype ", dtype,
+             (dtype.starts_with("fp8") ? ": an FP8 KV cache is not implemented yet" : ": unknown"),
+             "; use auto, bf16 or fp32");
+    const bool gpu = backend.device.starts_with("cuda");
+    return gpu && backend.precision != "fp32" ? model::Storage::bf16 : model::Storage::f32;
 }
 
 Sequence::Sequence(model::DeepseekV32& model, std::int32_t max_tokens)

@@ -20,7 +20,14 @@ struct ModelOptions {
     std::string load_format = "auto";  // auto (safetensors) or dummy
     std::uint64_t seed = 0;            // for dummy weights
     backend::BackendOptions backend;
+    std::string kv_cache_dtype = "auto";  // --kv-cache-dtype
 };
+
+// How the MLA cache keeps its values for --kv-cache-dtype: bf16/bfloat16 or fp32/float32; "auto"
+// is bfloat16 on a GPU (as SGLang keeps DeepSeek's cache there, and as the tensor-core attention
+// reads it) and float32 on the CPU or with --precision fp32, whose point is float32 arithmetic
+// throughout. FP8 caches are not implemented; an unknown value is an Error.
+model::Storage kv_cache_storage(const std::string& dtype, const backend::BackendOptions& backend);
 
 class LoadedModel {
 public:

@@ -27,9 +27,9 @@ std::vector<std::string> ServerArgs::validate() const {
              ": MTP speculative decoding is not implemented in this build yet (the MTP layer is "
              "loaded and `dsserve forward --mtp` evaluates it).");
     DS_CHECK(kv_cache_dtype == "auto" || kv_cache_dtype == "bf16" || kv_cache_dtype == "bfloat16" ||
-                 kv_cache_dtype == "fp32",
+                 kv_cache_dtype == "fp32" || kv_cache_dtype == "float32",
              "--kv-cache-dtype ", kv_cache_dtype,
-             ": an FP8 KV cache is not implemented yet; use auto (float32).");
+             ": an FP8 KV cache is not implemented yet; use auto, bf16 or fp32.");
     DS_CHECK(quantization.empty() || quantization == "fp8", "--quantization ", quantization,
              ": only the checkpoint's block-FP8 format is supported.");
     DS_CHECK(moe_a2a_backend == "none", "--moe-a2a-backend ", moe_a2a_backend,
@@ -72,12 +72,6 @@ std::vector<std::string> ServerArgs::validate() const {
     gpu_only(disable_overlap_schedule, "--disable-overlap-schedule",
              "the scheduler plans each step after the previous one's tokens are known");
     gpu_only(enable_dp_lm_head, "--enable-dp-lm-head", "it needs data-parallel attention ranks");
-    if (kv_cache_dtype == "bf16" || kv_cache_dtype == "bfloat16") {
-        warnings.push_back("--kv-cache-dtype " + kv_cache_dtype +
-                           ": the KV cache stays float32 in this build (BF16 and FP8 caches are "
-                           "not implemented yet); the pool holds half the tokens a BF16 one "
-                           "would.");
-    }
     if (!dist_init_addr.empty() || dist_timeout != 0) {
         warnings.push_back("--dist-init-addr/--dist-timeout have no effect on a single process.");
     }

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "backend/common.h"
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace dsserve::backend::cpu {
@@ -194,6 +195,12 @@ void CpuOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slots
         DS_ASSERT(slots[i] >= 0 && slots[i] < dst.rows(), "slot ", slots[i]);
         std::memcpy(dst.row(slots[i]), src.row(static_cast<std::int64_t>(i)),
                     static_cast<std::size_t>(src.cols()) * sizeof(float));
+        if (dst.storage == model::Storage::bf16) {
+            float* row = dst.row(slots[i]);
+            for (std::int64_t c = 0; c < dst.cols(); ++c) {
+                row[c] = bf16_to_float(float_to_bf16(row[c]));
+            }
+        }
     }
 }
 

@@ -40,6 +40,14 @@ void check_cublas(cublasStatus_t status, const std::string& what) {
     }
 }
 
+// An MLA cache table's storage (model::Ops::cache_zeros) and its device memory.
+CacheFormat cache_format(const Tensor& t) {
+    DS_ASSERT(t.device == model::Device::cuda, "the MLA cache is not on the device");
+    DS_ASSERT(t.storage == model::Storage::f32 || t.storage == model::Storage::bf16,
+              "an MLA cache table is float32 or bfloat16");
+    return t.storage == model::Storage::bf16 ? CacheFormat::bf16 : CacheFormat::f32;
+}
+
 float* ptr(const Tensor& t) {
     DS_ASSERT(t.device == model::Device::cuda, "the CUDA backend got a host tensor of shape [",
               t.rows(), ", ", t.cols(), "]");
@@ -690,6 +698,25 @@ Tensor CudaOps::empty(std::vector<std::int64_t> shape) {
     return impl_->tensor(std::move(shape), false);
 }
 
+Tensor CudaOps::cache_zeros(std::int64_t rows, std::int64_t cols, model::Storage storage) {
+    if (storage == model::Storage::f32) {
+        return zeros(rows, cols);
+    }
+    DS_CHECK(storage == model::Storage::bf16, "a cache table is float32 or bfloat16");
+    impl_->bind();
+    Tensor t;
+    t.shape = {rows, cols};
+    t.device = model::Device::cuda;
+    t.storage = storage;
+    const auto bytes = static_cast<std::size_t>(t.numel()) * 2;
+    t.device_data = impl_->alloc(bytes);
+    if (bytes != 0) {
+        check_cuda(cudaMemsetAsync(t.device_data.get(), 0, bytes, impl_->stream),
+                   "cudaMemsetAsync");
+    }
+    return t;
+}
+
 std::optional<Tensor> CudaOps::random_normal(std::vector<std::int64_t> shape,
                                              const model::NormalInit& init) {
     std::lock_guard lock(impl_->place_mutex);
@@ -891,9 +918,12 @@ void CudaOps::store_latent(const Tensor& kv, const Tensor& g, float eps,
         DS_ASSERT(s >= 0 && s < cache.latent->rows(), "slot ", s);
     }
     impl_->bind();
+    const CacheFormat format = cache_format(*cache.latent);
+    DS_ASSERT(cache_format(*cache.rope) == format, "latent and rope tables differ in storage");
     launch_store_latent(ptr(kv), kv.rows(), lora, rope_dim, ptr(g), eps, impl_->upload(positions),
-                        impl_->upload(inv_freq), attention_factor, impl_->upload(slots),
-                        ptr(*cache.latent), ptr(*cache.rope), impl_->stream);
+                        impl_->upload(inv_freq), attention_factor, impl_->upload(slots), format,
+                        cache.latent->device_data.get(), cache.rope->device_data.get(),
+                        impl_->stream);
 }
 
 void CudaOps::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, float eps,
@@ -1181,9 +1211,12 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
     MlaShape shape{narrow(t), heads, lora, rope, nope, qk, p.softmax_scale};
     // Split-key attention reading each key row once per 16 heads (mla_decode.h); it falls back
     // to the per-head kernel for shapes it does not take.
+    const CacheFormat cache_fmt = cache_format(*cache.latent);
+    DS_ASSERT(cache_format(*cache.rope) == cache_fmt, "latent and rope tables differ in storage");
     std::shared_ptr<void> workspace =
-        impl_->alloc(mla_decode_workspace_bytes(shape, keys.max_count));
-    launch_mla_decode(ptr(q_lat), ptr(q), ptr(*cache.latent), ptr(*cache.rope),
+        impl_->alloc(mla_decode_workspace_bytes(shape, keys.max_count, cache_fmt));
+    launch_mla_decode(ptr(q_lat), ptr(q), cache_fmt, cache.latent->device_data.get(),
+                      cache.rope->device_data.get(),
                       impl_->upload(std::span<const std::int32_t>(keys.slots)),
                       impl_->upload(std::span<const std::int32_t>(keys.offset)),
                       impl_->upload(std::span<const std::int32_t>(keys.count)), shape,

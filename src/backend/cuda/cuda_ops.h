@@ -1,8 +1,9 @@
-// The CUDA backend: activations and the KV cache in device memory as float32; weights in block FP8,
-// BF16 or float32 as the model places them. Products with few rows (decode) run in our GEMV
-// kernels (gemv.h), larger ones through cuBLAS / cuBLASLt; everything else in our kernels
-// (kernels.cu). All work goes to one stream, so ops run in the order the model issues them;
-// only to_host waits, and MoE routing stays on the device for decode-sized steps.
+// The CUDA backend: activations in device memory as float32, the MLA cache in float32 or bfloat16
+// (--kv-cache-dtype); weights in block FP8, BF16 or float32 as the model places them. Products with
+// few rows (decode) run in our GEMV kernels (gemv.h), larger ones through cuBLAS / cuBLASLt;
+// everything else in our kernels (kernels.cu). All work goes to one stream, so ops run in the order
+// the model issues them; only to_host waits, and MoE routing stays on the device for decode-sized
+// steps.
 #pragma once
 
 #include <memory>
@@ -22,6 +23,8 @@ public:
     using Ops::zeros;
     model::Tensor empty(std::vector<std::int64_t> shape) override;
     using Ops::empty;
+    model::Tensor cache_zeros(std::int64_t rows, std::int64_t cols,
+                              model::Storage storage) override;
     void to_device(model::Tensor& t, model::Storage storage = model::Storage::f32) override;
     model::Tensor to_host(const model::Tensor& t) override;
     MemoryInfo memory_info() override;

@@ -183,9 +183,10 @@ std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
 }
 
 // Absorbed MLA at decode with DeepSeek-V3.2's shape: launch_mla_attend (one block per token and
-// head) against launch_mla_decode (head groups, split keys). Selected keys are random distinct
-// slots among the first 200k rows (the sparse indexer's top-k); dense keys are each token's own
-// contiguous run. Bytes: each token's key rows, keys x (512 + 64) floats, read once.
+// head) against launch_mla_decode (head groups, split keys) over a float32 cache, and
+// launch_mla_decode over the same cache in bfloat16 (tensor cores). Selected keys are random
+// distinct slots among the first 200k rows (the sparse indexer's top-k); dense keys are each
+// token's own contiguous run. Bytes: each token's key rows, keys x (512 + 64) values, read once.
 std::vector<Row> bench_mla_decode(Timer& timer) {
     constexpr int kHeads = 128, kLora = 512, kRope = 64, kNope = 128, kQk = kNope + kRope;
     constexpr int kMaxTokens = 64, kSelectRows = 200000, kDenseKeys = 8192;
@@ -208,11 +209,17 @@ std::vector<Row> bench_mla_decode(Timer& timer) {
             }
         }
     }
+    DeviceBuffer latent16(static_cast<std::size_t>(kCacheRows) * kLora * 2);
+    DeviceBuffer k_rope16(static_cast<std::size_t>(kCacheRows) * kRope * 2);
+    launch_to_bf16(latent.as<float>(), kCacheRows * kLora, latent16.as<void>(), nullptr);
+    launch_to_bf16(k_rope.as<float>(), kCacheRows * kRope, k_rope16.as<void>(), nullptr);
+    check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize (bf16 cache)");
     const std::size_t q_rows = std::size_t{kMaxTokens} * kHeads;
     DeviceBuffer q_lat = DeviceBuffer::from(random_floats(q_rows * kLora, 2));
     DeviceBuffer q = DeviceBuffer::from(random_floats(q_rows * kQk, 3));
     DeviceBuffer out_attend(q_rows * kLora * sizeof(float));
     DeviceBuffer out_decode(q_rows * kLora * sizeof(float));
+    DeviceBuffer out_bf16(q_rows * kLora * sizeof(float));
 
     std::mt19937 rng(5);
     std::vector<Row> rows;
@@ -240,39 +247,53 @@ std::vector<Row> bench_mla_decode(Timer& timer) {
             DeviceBuffer d_keys = DeviceBuffer::from(keys), d_offset = DeviceBuffer::from(offset),
                          d_count = DeviceBuffer::from(count);
             const MlaShape shape{tokens, kHeads, kLora, kRope, kNope, kQk, scale};
-            DeviceBuffer workspace(mla_decode_workspace_bytes(shape, keys_per_token));
+            DeviceBuffer workspace(
+                std::max(mla_decode_workspace_bytes(shape, keys_per_token, CacheFormat::f32),
+                         mla_decode_workspace_bytes(shape, keys_per_token, CacheFormat::bf16)));
             const double bytes = double{1} * tokens * keys_per_token * (kLora + kRope) * 4;
             const std::string what = std::to_string(tokens) + " tok x " +
                                      std::to_string(keys_per_token) +
                                      (dense ? " dense keys" : " selected keys");
             const double attend_us = timer.median_us([&] {
-                launch_mla_attend(q_lat.as<float>(), q.as<float>(), latent.as<float>(),
-                                  k_rope.as<float>(), d_keys.as<std::int32_t>(),
+                launch_mla_attend(q_lat.as<float>(), q.as<float>(), CacheFormat::f32,
+                                  latent.as<float>(), k_rope.as<float>(), d_keys.as<std::int32_t>(),
                                   d_offset.as<std::int32_t>(), d_count.as<std::int32_t>(), shape,
                                   out_attend.as<float>(), timer.stream());
             });
             const double decode_us = timer.median_us([&] {
-                launch_mla_decode(q_lat.as<float>(), q.as<float>(), latent.as<float>(),
-                                  k_rope.as<float>(), d_keys.as<std::int32_t>(),
+                launch_mla_decode(q_lat.as<float>(), q.as<float>(), CacheFormat::f32,
+                                  latent.as<float>(), k_rope.as<float>(), d_keys.as<std::int32_t>(),
                                   d_offset.as<std::int32_t>(), d_count.as<std::int32_t>(), shape,
                                   keys_per_token, workspace.as<void>(), out_decode.as<float>(),
                                   timer.stream());
             });
-            // The two must agree, or the timing means nothing.
-            const std::vector<float> a = out_attend.to_host<float>();
-            const std::vector<float> b = out_decode.to_host<float>();
+            const double bf16_us = timer.median_us([&] {
+                launch_mla_decode(q_lat.as<float>(), q.as<float>(), CacheFormat::bf16,
+                                  latent16.as<void>(), k_rope16.as<void>(),
+                                  d_keys.as<std::int32_t>(), d_offset.as<std::int32_t>(),
+                                  d_count.as<std::int32_t>(), shape, keys_per_token,
+                                  workspace.as<void>(), out_bf16.as<float>(), timer.stream());
+            });
+            // They must agree, or the timing means nothing: max |a - b| / max(1, max |a|).
             const std::size_t n = static_cast<std::size_t>(tokens) * kHeads * kLora;
-            double diff = 0.0, mag = 1.0;
-            for (std::size_t i = 0; i < n; ++i) {
-                diff =
-                    std::isfinite(b[i]) ? std::max(diff, double{std::abs(a[i] - b[i])}) : INFINITY;
-                mag = std::max(mag, double{std::abs(a[i])});
-            }
-            char note[96];
+            const std::vector<float> a = out_attend.to_host<float>();
+            auto rel_diff = [&](const std::vector<float>& b) {
+                double diff = 0.0, mag = 1.0;
+                for (std::size_t i = 0; i < n; ++i) {
+                    diff = std::isfinite(b[i]) ? std::max(diff, double{std::abs(a[i] - b[i])})
+                                               : INFINITY;
+                    mag = std::max(mag, double{std::abs(a[i])});
+                }
+                return diff / mag;
+            };
+            char note[96], note16[96];
             std::snprintf(note, sizeof note, "%.1fx faster; rel diff %.1e", attend_us / decode_us,
-                          diff / mag);
+                          rel_diff(out_decode.to_host<float>()));
+            std::snprintf(note16, sizeof note16, "%.1fx the f32 decode; rel diff %.1e",
+                          decode_us / bf16_us, rel_diff(out_bf16.to_host<float>()));
             rows.push_back({"mla_attend", what, attend_us, bytes, ""});
             rows.push_back({"mla_decode", what, decode_us, bytes, note});
+            rows.push_back({"mla_decode_bf16", what, bf16_us, bytes / 2, note16});
         }
     }
     return rows;

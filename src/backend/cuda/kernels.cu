@@ -98,10 +98,24 @@ __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g,
 // One block per new token: RMSNorm of the latent part straight into its cache row, and the
 // interleaved rotation of the rotary part into the rotary cache row (the formulas of
 // rms_norm_kernel and rope_kernel).
+__device__ __forceinline__ float cache_load(const float* p) {
+    return *p;
+}
+__device__ __forceinline__ float cache_load(const __nv_bfloat16* p) {
+    return __bfloat162float(*p);
+}
+__device__ __forceinline__ void cache_store(float* p, float v) {
+    *p = v;
+}
+__device__ __forceinline__ void cache_store(__nv_bfloat16* p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
+
+template <typename Cache>
 __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, const float* g,
                                     float eps, const std::int32_t* positions, const float* inv_freq,
                                     float attention_factor, const std::int32_t* slots,
-                                    float* latent, float* k_rope) {
+                                    Cache* latent, Cache* k_rope) {
     pdl_enter();
     __shared__ float scratch[32];
     const int t = blockIdx.x;
@@ -112,18 +126,18 @@ __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, con
     }
     const float inv = rsqrtf(block_sum(sum, scratch) / static_cast<float>(lora) + eps);
     const std::int64_t slot = slots[t];
-    float* out = latent + slot * lora;
+    Cache* out = latent + slot * lora;
     for (int i = threadIdx.x; i < lora; i += blockDim.x) {
-        out[i] = g[i] * (in[i] * inv);
+        cache_store(out + i, g[i] * (in[i] * inv));
     }
     const float* k = in + lora;
-    float* kr = k_rope + slot * rope_dim;
+    Cache* kr = k_rope + slot * rope_dim;
     for (int i = threadIdx.x; i < rope_dim / 2; i += blockDim.x) {
         const float angle = static_cast<float>(positions[t]) * inv_freq[i];
         const float c = cosf(angle) * attention_factor, s = sinf(angle) * attention_factor;
         const float x0 = k[2 * i], x1 = k[2 * i + 1];
-        kr[2 * i] = x0 * c - x1 * s;
-        kr[2 * i + 1] = x1 * c + x0 * s;
+        cache_store(kr + 2 * i, x0 * c - x1 * s);
+        cache_store(kr + 2 * i + 1, x1 * c + x0 * s);
     }
 }
 
@@ -322,8 +336,9 @@ constexpr int kMlaChunk = 32;
 // One block per (token, head): an online softmax over the token's keys in chunks, the output
 // accumulated in shared memory. Warps score keys (lanes split the dims); then every thread owns
 // a set of latent dims and adds the chunk's weighted rows.
-__global__ void mla_attend_kernel(const float* q_lat, const float* q, const float* latent,
-                                  const float* k_rope, const std::int32_t* keys,
+template <typename Cache>
+__global__ void mla_attend_kernel(const float* q_lat, const float* q, const Cache* latent,
+                                  const Cache* k_rope, const std::int32_t* keys,
                                   const std::int32_t* key_offset, const std::int32_t* key_count,
                                   MlaShape s, float* o_lat) {
     pdl_enter();
@@ -352,14 +367,14 @@ __global__ void mla_attend_kernel(const float* q_lat, const float* q, const floa
         __syncthreads();  // qs ready; the previous chunk's p and chunk_slot consumed
         for (int j = warp; j < n; j += warps) {
             const std::int32_t slot = slots[base + j];
-            const float* c = latent + static_cast<std::int64_t>(slot) * s.lora;
-            const float* kr = k_rope + static_cast<std::int64_t>(slot) * s.rope;
+            const Cache* c = latent + static_cast<std::int64_t>(slot) * s.lora;
+            const Cache* kr = k_rope + static_cast<std::int64_t>(slot) * s.rope;
             float dot = 0.0f;
             for (int d = lane; d < s.lora; d += kWarp) {
-                dot += qs[d] * c[d];
+                dot += qs[d] * cache_load(c + d);
             }
             for (int d = lane; d < s.rope; d += kWarp) {
-                dot += qs[s.lora + d] * kr[d];
+                dot += qs[s.lora + d] * cache_load(kr + d);
             }
             dot = warp_sum(dot);
             if (lane == 0) {
@@ -387,7 +402,8 @@ __global__ void mla_attend_kernel(const float* q_lat, const float* q, const floa
         for (int d = threadIdx.x; d < s.lora; d += blockDim.x) {
             float a = acc[d] * factor;
             for (int j = 0; j < n; ++j) {
-                a += p[j] * latent[static_cast<std::int64_t>(chunk_slot[j]) * s.lora + d];
+                a += p[j] *
+                     cache_load(latent + static_cast<std::int64_t>(chunk_slot[j]) * s.lora + d);
             }
             acc[d] = a;
         }
@@ -803,8 +819,8 @@ void launch_indexer_scores(const float* q, const float* w, const float* index_k,
                    " heads x ", head_dim);
 }
 
-void launch_mla_attend(const float* q_lat, const float* q, const float* latent, const float* k_rope,
-                       const std::int32_t* keys, const std::int32_t* key_offset,
+void launch_mla_attend(const float* q_lat, const float* q, CacheFormat format, const void* latent,
+                       const void* k_rope, const std::int32_t* keys, const std::int32_t* key_offset,
                        const std::int32_t* key_count, const MlaShape& shape, float* o_lat,
                        cudaStream_t stream) {
     if (shape.tokens == 0) {
@@ -813,8 +829,16 @@ void launch_mla_attend(const float* q_lat, const float* q, const float* latent, 
     const auto smem =
         static_cast<std::size_t>(2 * shape.lora + shape.rope + kMlaChunk) * sizeof(float);
     const dim3 grid(static_cast<unsigned>(shape.tokens), static_cast<unsigned>(shape.heads));
-    launch_kernel(mla_attend_kernel, grid, 128, smem, stream, q_lat, q, latent, k_rope, keys,
-                  key_offset, key_count, shape, o_lat);
+    if (format == CacheFormat::bf16) {
+        launch_kernel(mla_attend_kernel<__nv_bfloat16>, grid, 128, smem, stream, q_lat, q,
+                      static_cast<const __nv_bfloat16*>(latent),
+                      static_cast<const __nv_bfloat16*>(k_rope), keys, key_offset, key_count, shape,
+                      o_lat);
+    } else {
+        launch_kernel(mla_attend_kernel<float>, grid, 128, smem, stream, q_lat, q,
+                      static_cast<const float*>(latent), static_cast<const float*>(k_rope), keys,
+                      key_offset, key_count, shape, o_lat);
+    }
     DS_CUDA_LAUNCH(mla_attend, stream, shape.tokens, " tokens x ", shape.heads, " heads, lora ",
                    shape.lora, " rope ", shape.rope);
 }
@@ -964,12 +988,20 @@ void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const 
 void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,
                          const float* g, float eps, const std::int32_t* positions,
                          const float* inv_freq, float attention_factor, const std::int32_t* slots,
-                         float* latent, float* k_rope, cudaStream_t stream) {
+                         CacheFormat format, void* latent, void* k_rope, cudaStream_t stream) {
     if (tokens == 0) {
         return;
     }
-    launch_kernel(store_latent_kernel, static_cast<unsigned>(tokens), 256, 0, stream, kv, lora,
-                  rope_dim, g, eps, positions, inv_freq, attention_factor, slots, latent, k_rope);
+    if (format == CacheFormat::bf16) {
+        launch_kernel(store_latent_kernel<__nv_bfloat16>, static_cast<unsigned>(tokens), 256, 0,
+                      stream, kv, lora, rope_dim, g, eps, positions, inv_freq, attention_factor,
+                      slots, static_cast<__nv_bfloat16*>(latent),
+                      static_cast<__nv_bfloat16*>(k_rope));
+    } else {
+        launch_kernel(store_latent_kernel<float>, static_cast<unsigned>(tokens), 256, 0, stream, kv,
+                      lora, rope_dim, g, eps, positions, inv_freq, attention_factor, slots,
+                      static_cast<float*>(latent), static_cast<float*>(k_rope));
+    }
     DS_CUDA_LAUNCH(store_latent, stream, tokens, " tokens, lora ", lora, " rope ", rope_dim);
 }
 

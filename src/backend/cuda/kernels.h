@@ -20,11 +20,14 @@ void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const 
                             const float* b, float eps, int rope_dim, const std::int32_t* positions,
                             const float* inv_freq, float attention_factor,
                             const std::int32_t* slots, float* index_k, cudaStream_t stream);
+// How the MLA cache tables (latent and k_rope) hold their values: float32, or bfloat16 rounded to
+// nearest even at the write (--kv-cache-dtype bf16), as the tensor-core decode reads them.
+enum class CacheFormat : std::uint8_t { f32, bf16 };
 // MLA's cache write (model::Ops::store_latent): kv rows [c | k], latent / k_rope cache tables.
 void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,
                          const float* g, float eps, const std::int32_t* positions,
                          const float* inv_freq, float attention_factor, const std::int32_t* slots,
-                         float* latent, float* k_rope, cudaStream_t stream);
+                         CacheFormat format, void* latent, void* k_rope, cudaStream_t stream);
 void launch_layer_norm(const float* x, const float* g, const float* b, float eps, float* y,
                        std::int64_t rows, int dim, cudaStream_t stream);
 // Rotates the first rope_dim dims after `offset` of every head of every row; positions and
@@ -63,8 +66,8 @@ struct MlaShape {
     int tokens, heads, lora, rope, nope, qk;
     float scale;
 };
-void launch_mla_attend(const float* q_lat, const float* q, const float* latent, const float* k_rope,
-                       const std::int32_t* keys, const std::int32_t* key_offset,
+void launch_mla_attend(const float* q_lat, const float* q, CacheFormat format, const void* latent,
+                       const void* k_rope, const std::int32_t* keys, const std::int32_t* key_offset,
                        const std::int32_t* key_count, const MlaShape& shape, float* o_lat,
                        cudaStream_t stream);
 

@@ -1,4 +1,5 @@
-// Split-key absorbed MLA for decode (see mla_decode.h), in float32.
+// Split-key absorbed MLA for decode (see mla_decode.h): in float32 on CUDA cores over a float32
+// cache, and in bfloat16 on tensor cores over a BF16 one.
 //
 // With all heads sharing one latent row per key, the work per key is a small matrix product:
 // scores [heads x keys] = Q [heads x 576] K^T, then O [heads x 512] += P V with V the first 512
@@ -11,6 +12,8 @@
 // so the layout aims at keeping shared-memory traffic below the FMA rate: per 4-column step a
 // thread does 2 keys x 16 heads (scores) or 8 heads x 4 dims (output), with the shared operand
 // broadcast across the warp.
+#include <cuda_bf16.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -93,7 +96,7 @@ __device__ float4 scale4(float4 x, float a) {
 
 // 16 bytes global -> shared without passing through registers (cp.async, L2 only: each row is
 // used once per block). A copy with `valid` false reads nothing and writes zeros.
-__device__ void cp_async16(float* dst, const float* src, bool valid) {
+__device__ void cp_async16(void* dst, const void* src, bool valid) {
     const auto addr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(src),
                  "r"(valid ? 16 : 0)
@@ -106,6 +109,11 @@ __device__ void cp_async_commit() {
 
 __device__ void cp_async_wait_all() {
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+}
+
+// Waits for all but the most recently committed group.
+__device__ void cp_async_wait_all_but_last() {
+    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
 }
 
 // Block b takes head group b % groups, split (b / groups) % splits, token b / (groups splits):
@@ -354,6 +362,317 @@ __global__ void mla_merge_kernel(const float* __restrict__ part_acc,
     *reinterpret_cast<float4*>(o_lat + row * kLora + d) = scale4(o, inv);
 }
 
+// The BF16 cache on tensor cores. The same split-and-merge plan; per tile the block computes
+// S = Q K^T and O += P V as mma.sync m16n8k16 products (bfloat16 operands, float32 sums). A block
+// takes 64 heads (four 16-row MMA tiles), so each key row is read once per 64 heads. Warp w owns
+// row tile w % 4 and output dims [256 (w / 4), +256): 32 accumulator tiles of 16 x 8. For the
+// scores the two warps of a row tile split the tile's keys, and leave them in shared memory for
+// both to read back in the layout of an MMA A operand. Queries are rounded to bfloat16 on their
+// way into shared memory; the online softmax runs in float32 in base 2.
+namespace tc {
+constexpr int kHeads = 64;
+constexpr int kTile = 32;
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / kWarpSize;
+// bfloat16 elements per shared-memory row of Q and K: 1168 bytes, 16 past a multiple of 128, so
+// the eight row addresses of an ldmatrix hit eight distinct 16-byte bank groups.
+constexpr int kStride = kRow + 8;
+// Floats per score row, 8 past a multiple of 32: the float2 accesses of a half-warp (rows g,
+// columns 2 q) fall in distinct banks.
+constexpr int kScoreStride = kTile + 8;
+constexpr int kQElems = kHeads * kStride;
+constexpr int kStageElems = kTile * kStride;
+// Key tiles in flight: a tile's rows come from scattered slots, so its latency is a whole DRAM
+// round trip, longer than the tile's arithmetic; three stages keep two loads in flight.
+constexpr int kStages = 3;
+constexpr std::size_t kSmemBytes = (kQElems + kStages * kStageElems) * sizeof(__nv_bfloat16) +
+                                   kHeads * kScoreStride * sizeof(float);
+// Loads: 8 threads a key row, each issuing 9 of its 72 16-byte chunks (8 of the latent, 1 of the
+// rotary key), so that a thread needs one slot index a tile.
+constexpr int kChunks = kRow / 8;
+constexpr int kThreadsPerKey = kThreads / kTile;
+constexpr int kChunksPerThread = kChunks / kThreadsPerKey;
+static_assert(kThreadsPerKey == 8 && kChunks == kThreadsPerKey * kChunksPerThread &&
+              kLora / 8 == 8 * kThreadsPerKey);
+constexpr int kOutTiles = kLora / 2 / 8;  // n-tiles of 8 dims in a warp's 256 output dims
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+static_assert(kWarps == 8 && kHeads == 4 * 16 && kTile == 2 * 16 && kRow % 32 == 0);
+static_assert((kQElems * 2) % 16 == 0 && (kStageElems * 2) % 16 == 0 && (kStride * 2) % 16 == 0);
+static_assert(kSmemBytes <= 227 * 1024, "Hopper's shared memory per block");
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], unsigned addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+// d += a b for a 16 x 16 A tile (row-major fragments) and a 16 x 8 B tile (column-major).
+__device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                    unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two values as a bfloat16 pair, the first in the low half (the lower column of a fragment).
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const unsigned*>(&v);
+}
+
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(kFull, v, 1));
+    return fmaxf(v, __shfl_xor_sync(kFull, v, 2));
+}
+
+__device__ __forceinline__ float quad_sum(float v) {
+    v += __shfl_xor_sync(kFull, v, 1);
+    return v + __shfl_xor_sync(kFull, v, 2);
+}
+
+}  // namespace tc
+
+// Block layout, splits and outputs as mla_decode_kernel's, with tc::kHeads heads a block.
+__global__ void __launch_bounds__(tc::kThreads, 1)
+    mla_decode_bf16_kernel(const float* __restrict__ q_lat, const float* __restrict__ q,
+                           const __nv_bfloat16* __restrict__ latent,
+                           const __nv_bfloat16* __restrict__ k_rope,
+                           const std::int32_t* __restrict__ keys, const std::int32_t* key_offset,
+                           const std::int32_t* key_count, MlaShape s, int groups, int splits,
+                           int split_keys, float* __restrict__ part_acc,
+                           float* __restrict__ part_ml, float* __restrict__ o_lat) {
+    using namespace tc;
+    pdl_enter();
+    extern __shared__ float4 smem4[];
+    auto* qs = reinterpret_cast<__nv_bfloat16*>(smem4);               // [heads][kStride]
+    __nv_bfloat16* ks = qs + kQElems;                                 // [kStages][keys][kStride]
+    auto* ss = reinterpret_cast<float*>(ks + kStages * kStageElems);  // [heads][kScoreStride]
+
+    const int block = static_cast<int>(blockIdx.x);
+    const int group = block % groups, split = block / groups % splits;
+    const int t = block / groups / splits;
+    const int h0 = group * tc::kHeads, nh = min(tc::kHeads, s.heads - h0);
+    const int count = key_count[t];
+    const int begin = min(count, split * split_keys);
+    const int end = split + 1 == splits ? count : min(count, begin + split_keys);
+    const std::int32_t* slots = keys + key_offset[t] + begin;
+    const int n_keys = end - begin;
+    const int tiles = (n_keys + tc::kTile - 1) / tc::kTile;
+
+    const int tid = static_cast<int>(threadIdx.x);
+    const int lane = tid % kWarpSize, warp = tid / kWarpSize;
+    const int mt = warp % 4, half = warp / 4;  // row tile; key half (scores), dim half (output)
+    const int g = lane / 4, qd = lane % 4;     // a fragment's row, and column pair
+
+    // Key rows of the split, row tid / 8 of each tile for this thread; rows past the split's end
+    // are zero-filled. The thread's slot index for a tile is read one tile before its copies are
+    // issued, so that its latency is not paid in line.
+    const int load_key = tid / kThreadsPerKey, load_part = tid % kThreadsPerKey;
+    auto slot_of = [&](int tile) -> std::int64_t {
+        const int j = tile * tc::kTile + load_key;
+        return j < n_keys ? slots[j] : -1;
+    };
+    auto load_tile = [&](int tile, std::int64_t slot) {
+        if (tile < tiles) {
+            __nv_bfloat16* dst = ks + tile % kStages * kStageElems + load_key * kStride;
+#pragma unroll
+            for (int k = 0; k < kChunksPerThread; ++k) {
+                const int c = load_part + kThreadsPerKey * k;
+                const __nv_bfloat16* src = latent;
+                if (slot >= 0) {
+                    src = c < kLora / 8 ? latent + slot * kLora + 8 * c
+                                        : k_rope + slot * kRope + 8 * (c - kLora / 8);
+                }
+                cp_async16(dst + 8 * c, src, slot >= 0);
+            }
+        }
+        cp_async_commit();  // empty past the last tile: one group per tile keeps the count
+    };
+    load_tile(0, slot_of(0));
+    load_tile(1, slot_of(1));
+    std::int64_t next_slot = slot_of(2);
+    // Query rows [q_lat | q_rope], rounded on the way (so by plain loads, while the first tiles
+    // are in flight). Every load is unconditional (heads past the last read the last head's row
+    // and store zeros), so that the unrolled loop keeps a dozen in flight instead of one.
+    constexpr int kQLoads = tc::kHeads * kRow4 / tc::kThreads;
+    static_assert(kQLoads * tc::kThreads == tc::kHeads * kRow4);
+#pragma unroll 12
+    for (int k = 0; k < kQLoads; ++k) {
+        const int i = tid + k * tc::kThreads;
+        const int h = i / kRow4, c = i % kRow4;
+        const std::int64_t row = static_cast<std::int64_t>(t) * s.heads + h0 + min(h, nh - 1);
+        const float* src = c < kLora / 4 ? q_lat + row * kLora + 4 * c
+                                         : q + row * s.qk + s.nope + 4 * (c - kLora / 4);
+        float4 v = ld4(src);
+        if (h >= nh) {
+            v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+        *reinterpret_cast<uint2*>(qs + h * kStride + 4 * c) =
+            make_uint2(pack_bf16(v.x, v.y), pack_bf16(v.z, v.w));
+    }
+
+    const float scale = s.scale * kLog2e;
+    float m_run[2] = {-INFINITY, -INFINITY};  // rows g and g + 8 of the row tile, base 2
+    float l_run[2] = {0.0f, 0.0f};            // this thread's share of the row sums
+    float acc[kOutTiles][4];  // n-tile j: dims 256 half + 8 j + 2 qd (+1), rows g (0, 1), g + 8
+#pragma unroll
+    for (auto& a : acc) {
+        a[0] = a[1] = a[2] = a[3] = 0.0f;
+    }
+    // ldmatrix row addresses. A (queries): lanes 0-15 rows 0-15 at column 0, lanes 16-31 at
+    // column 8. B for scores (keys as columns of K^T): lanes by 8 take keys 0-7 / 0-7 / 8-15 /
+    // 8-15 at columns 0 / 8 / 0 / 8, giving b0 b1 of two 8-key tiles. B for the output
+    // (transposed): keys 0-7 / 8-15 / 0-7 / 8-15 at dims 0 / 0 / 8 / 8.
+    const unsigned q_addr = smem_addr(qs + (16 * mt + lane % 16) * kStride + 8 * (lane / 16));
+    const int k_row = 16 * half + lane % 8 + 8 * (lane / 16), k_col = 8 * (lane / 8 % 2);
+    const int v_row = lane % 8 + 8 * (lane / 8 % 2), v_col = kLora / 2 * half + 8 * (lane / 16);
+
+    for (int tile = 0; tile < tiles; ++tile) {
+        cp_async_wait_all_but_last();  // this tile's group; the next one's may stay in flight
+        // This tile (and the queries) visible to all; everyone is done with the previous tile,
+        // so its stage (the one tile + 2 loads into) and the scores may be overwritten.
+        __syncthreads();
+        load_tile(tile + 2, next_slot);
+        next_slot = slot_of(tile + 3);
+        const __nv_bfloat16* kt = ks + tile % kStages * kStageElems;
+        const int n = min(tc::kTile, n_keys - tile * tc::kTile);
+
+        // Two sums per key tile (even and odd column steps), so that four MMA chains, not two,
+        // hide each other's latency.
+        float sc[2][4] = {}, sc_odd[2][4] = {};
+        const unsigned k_addr = smem_addr(kt + k_row * kStride + k_col);
+#pragma unroll
+        for (int kk = 0; kk < kRow / 16; kk += 2) {
+            unsigned a[4], b[4], a1[4], b1[4];
+            ldmatrix_x4(a, q_addr + kk * 32);
+            ldmatrix_x4(b, k_addr + kk * 32);
+            ldmatrix_x4(a1, q_addr + (kk + 1) * 32);
+            ldmatrix_x4(b1, k_addr + (kk + 1) * 32);
+            mma(sc[0], a, b[0], b[1]);
+            mma(sc[1], a, b[2], b[3]);
+            mma(sc_odd[0], a1, b1[0], b1[1]);
+            mma(sc_odd[1], a1, b1[2], b1[3]);
+        }
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                sc[j][e] += sc_odd[j][e];
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            const int key = 16 * half + 8 * j + 2 * qd;
+            const float2 lo = make_float2(key < n ? sc[j][0] * scale : -INFINITY,
+                                          key + 1 < n ? sc[j][1] * scale : -INFINITY);
+            const float2 hi = make_float2(key < n ? sc[j][2] * scale : -INFINITY,
+                                          key + 1 < n ? sc[j][3] * scale : -INFINITY);
+            *reinterpret_cast<float2*>(ss + (16 * mt + g) * kScoreStride + key) = lo;
+            *reinterpret_cast<float2*>(ss + (16 * mt + g + 8) * kScoreStride + key) = hi;
+        }
+        __syncthreads();
+
+        // Online softmax over the tile's 32 keys, rows g and g + 8: this thread holds keys
+        // 8 i + 2 qd (+1), i < 4, the four threads of a quad the rest. Key 0 of a tile is always
+        // valid, so the new maxima are finite.
+        float p[2][8], f[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const float* row = ss + (16 * mt + g + 8 * r) * kScoreStride + 2 * qd;
+            float mx = -INFINITY;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const float2 v = *reinterpret_cast<const float2*>(row + 8 * i);
+                p[r][2 * i] = v.x;
+                p[r][2 * i + 1] = v.y;
+                mx = fmaxf(mx, fmaxf(v.x, v.y));
+            }
+            const float m_new = fmaxf(m_run[r], quad_max(mx));
+            f[r] = exp2f(m_run[r] - m_new);
+            float sum = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                p[r][i] = exp2f(p[r][i] - m_new);
+                sum += p[r][i];
+            }
+            l_run[r] = l_run[r] * f[r] + sum;
+            m_run[r] = m_new;
+        }
+        // Once the running maxima settle, most tiles leave every row's scale at 1: skip the 128
+        // multiplies then (the test is warp-uniform).
+        if (__any_sync(kFull, f[0] != 1.0f || f[1] != 1.0f)) {
+#pragma unroll
+            for (auto& a : acc) {
+                a[0] *= f[0];
+                a[1] *= f[0];
+                a[2] *= f[1];
+                a[3] *= f[1];
+            }
+        }
+
+        const unsigned v_addr = smem_addr(kt + v_row * kStride + v_col);
+#pragma unroll
+        for (int kk = 0; kk < tc::kTile / 16; ++kk) {
+            // P as an A fragment: keys 16 kk + 2 qd (+1) and + 8, rows g and g + 8.
+            const unsigned a[4] = {pack_bf16(p[0][4 * kk], p[0][4 * kk + 1]),
+                                   pack_bf16(p[1][4 * kk], p[1][4 * kk + 1]),
+                                   pack_bf16(p[0][4 * kk + 2], p[0][4 * kk + 3]),
+                                   pack_bf16(p[1][4 * kk + 2], p[1][4 * kk + 3])};
+#pragma unroll
+            for (int j = 0; j < kOutTiles / 2; ++j) {
+                unsigned b[4];
+                ldmatrix_x4_trans(b, v_addr + (16 * kk * kStride + 16 * j) * 2);
+                mma(acc[2 * j], a, b[0], b[1]);
+                mma(acc[2 * j + 1], a, b[2], b[3]);
+            }
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const float l = quad_sum(l_run[r]);
+        const int h = 16 * mt + g + 8 * r;
+        if (h >= nh) {
+            continue;
+        }
+        const int d0 = kLora / 2 * half + 2 * qd;
+        if (splits == 1) {
+            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+            float* out = o_lat + (static_cast<std::int64_t>(t) * s.heads + h0 + h) * kLora + d0;
+#pragma unroll
+            for (int j = 0; j < kOutTiles; ++j) {
+                *reinterpret_cast<float2*>(out + 8 * j) =
+                    make_float2(acc[j][2 * r] * inv, acc[j][2 * r + 1] * inv);
+            }
+        } else {
+            const std::int64_t row =
+                (static_cast<std::int64_t>(t) * splits + split) * s.heads + h0 + h;
+            float* out = part_acc + row * kLora + d0;
+#pragma unroll
+            for (int j = 0; j < kOutTiles; ++j) {
+                *reinterpret_cast<float2*>(out + 8 * j) =
+                    make_float2(acc[j][2 * r], acc[j][2 * r + 1]);
+            }
+            if (half == 0 && qd == 0) {
+                part_ml[2 * row] = m_run[r] * kLn2;  // the merge works in natural units
+                part_ml[2 * row + 1] = l;
+            }
+        }
+    }
+}
+
 struct Plan {
     int groups, splits, split_keys;
 };
@@ -381,19 +700,28 @@ int sm_count() {
     return n;
 }
 
-// The kernel needs more than the default 48 KB of dynamic shared memory, which is opted into per
-// device.
-void allow_smem() {
-    static std::array<std::atomic<bool>, kMaxDevices> done{};
+// The kernels need more than the default 48 KB of dynamic shared memory, which is opted into per
+// device and kernel.
+void allow_smem(CacheFormat format) {
+    static std::array<std::array<std::atomic<bool>, 2>, kMaxDevices> done{};
     const int device = current_device();
-    if (device < kMaxDevices && done[static_cast<std::size_t>(device)].load()) {
+    const auto f = static_cast<std::size_t>(format);
+    if (device < kMaxDevices && done[static_cast<std::size_t>(device)][f].load()) {
         return;
     }
-    check_cuda(cudaFuncSetAttribute(mla_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(kSmemBytes)),
-               "cudaFuncSetAttribute(mla_decode_kernel)");
+    if (format == CacheFormat::bf16) {
+        check_cuda(cudaFuncSetAttribute(mla_decode_bf16_kernel,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(tc::kSmemBytes)),
+                   "cudaFuncSetAttribute(mla_decode_bf16_kernel)");
+    } else {
+        check_cuda(
+            cudaFuncSetAttribute(mla_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(kSmemBytes)),
+            "cudaFuncSetAttribute(mla_decode_kernel)");
+    }
     if (device < kMaxDevices) {
-        done[static_cast<std::size_t>(device)].store(true);
+        done[static_cast<std::size_t>(device)][f].store(true);
     }
 }
 
@@ -403,16 +731,16 @@ bool supported(const MlaShape& shape) {
 }
 
 // One block per SM fits (the shared memory). Split keys while tokens x head groups is below the
-// SM count, into as many splits as keep the grid within one wave (a block's fixed costs, the
-// query rows and its partial output, are paid once per block, so a second wave of short splits
-// costs more than longer splits in one), in whole tiles, never more splits than tiles. Splits of
-// equal length (the last may be shorter) keep the blocks' work even.
-Plan plan_for(const MlaShape& shape, int max_keys) {
+// target block count (at most the SM count), into as many splits as keep the grid within it (a
+// block's fixed costs, the query rows and its partial output, are paid once per block, so a
+// second wave of short splits costs more than longer splits in one), in whole tiles, never more
+// splits than tiles. Splits of equal length (the last may be shorter) keep the blocks' work even.
+Plan plan_for(const MlaShape& shape, int max_keys, int heads_per_block, int tile_keys,
+              std::int64_t target) {
     Plan p{};
-    p.groups = (shape.heads + kHeads - 1) / kHeads;
-    const int tiles = std::max(1, (max_keys + kTile - 1) / kTile);
+    p.groups = (shape.heads + heads_per_block - 1) / heads_per_block;
+    const int tiles = std::max(1, (max_keys + tile_keys - 1) / tile_keys);
     const std::int64_t blocks = static_cast<std::int64_t>(shape.tokens) * p.groups;
-    const std::int64_t target = sm_count();
     int splits = 1;
     if (blocks < target) {
         splits = static_cast<int>(
@@ -420,17 +748,34 @@ Plan plan_for(const MlaShape& shape, int max_keys) {
     }
     const int tiles_per_split = (tiles + splits - 1) / splits;
     p.splits = (tiles + tiles_per_split - 1) / tiles_per_split;
-    p.split_keys = tiles_per_split * kTile;
+    p.split_keys = tiles_per_split * tile_keys;
+    return p;
+}
+
+// A tensor-core block's fixed costs, its 64 query rows and its partial output of 64 heads x 512
+// floats (which the merge reads back), are several times a key tile's bytes, so splits of one tile
+// are kept only while they fill at most half the SMs; beyond, splits take two tiles. Measured, one
+// token: 1K keys 18.3 us in 64 one-tile splits (20.0 in two-tile ones); 2K keys 21.4 us in 64
+// two-tile splits against 31.0 in 128 one-tile ones.
+Plan plan_for(const MlaShape& shape, int max_keys, CacheFormat format) {
+    if (format == CacheFormat::f32) {
+        return plan_for(shape, max_keys, kHeads, kTile, sm_count());
+    }
+    const Plan p = plan_for(shape, max_keys, tc::kHeads, tc::kTile, sm_count());
+    const std::int64_t blocks = static_cast<std::int64_t>(shape.tokens) * p.groups * p.splits;
+    if (p.splits > 1 && p.split_keys == tc::kTile && 2 * blocks > sm_count()) {
+        return plan_for(shape, max_keys, tc::kHeads, 2 * tc::kTile, sm_count());
+    }
     return p;
 }
 
 }  // namespace
 
-std::size_t mla_decode_workspace_bytes(const MlaShape& shape, int max_keys) {
+std::size_t mla_decode_workspace_bytes(const MlaShape& shape, int max_keys, CacheFormat format) {
     if (shape.tokens == 0 || !supported(shape)) {
         return 0;
     }
-    const Plan p = plan_for(shape, max_keys);
+    const Plan p = plan_for(shape, max_keys, format);
     if (p.splits == 1) {
         return 0;
     }
@@ -438,19 +783,19 @@ std::size_t mla_decode_workspace_bytes(const MlaShape& shape, int max_keys) {
            static_cast<std::size_t>(shape.heads) * (kLora + 2) * sizeof(float);
 }
 
-void launch_mla_decode(const float* q_lat, const float* q, const float* latent, const float* k_rope,
-                       const std::int32_t* keys, const std::int32_t* key_offset,
+void launch_mla_decode(const float* q_lat, const float* q, CacheFormat format, const void* latent,
+                       const void* k_rope, const std::int32_t* keys, const std::int32_t* key_offset,
                        const std::int32_t* key_count, const MlaShape& shape, int max_keys,
                        void* workspace, float* o_lat, cudaStream_t stream) {
     if (shape.tokens == 0) {
         return;
     }
     if (!supported(shape) || !aligned16(latent, k_rope, o_lat, q_lat, q)) {
-        launch_mla_attend(q_lat, q, latent, k_rope, keys, key_offset, key_count, shape, o_lat,
-                          stream);
+        launch_mla_attend(q_lat, q, format, latent, k_rope, keys, key_offset, key_count, shape,
+                          o_lat, stream);
         return;
     }
-    const Plan p = plan_for(shape, max_keys);
+    const Plan p = plan_for(shape, max_keys, format);
     float* part_acc = nullptr;
     float* part_ml = nullptr;
     if (p.splits > 1) {
@@ -459,14 +804,24 @@ void launch_mla_decode(const float* q_lat, const float* q, const float* latent, 
         part_ml =
             part_acc + static_cast<std::int64_t>(shape.tokens) * p.splits * shape.heads * kLora;
     }
-    allow_smem();
+    allow_smem(format);
     const std::int64_t blocks = static_cast<std::int64_t>(shape.tokens) * p.groups * p.splits;
     DS_ASSERT(blocks <= INT32_MAX, blocks);
-    launch_kernel(mla_decode_kernel, static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream,
-                  q_lat, q, latent, k_rope, keys, key_offset, key_count, shape, p.groups, p.splits,
-                  p.split_keys, part_acc, part_ml, o_lat);
-    DS_CUDA_LAUNCH(mla_decode, stream, shape.tokens, " tokens x ", shape.heads, " heads, ",
-                   max_keys, " keys max, ", p.splits, " splits");
+    if (format == CacheFormat::bf16) {
+        launch_kernel(mla_decode_bf16_kernel, static_cast<unsigned>(blocks), tc::kThreads,
+                      tc::kSmemBytes, stream, q_lat, q, static_cast<const __nv_bfloat16*>(latent),
+                      static_cast<const __nv_bfloat16*>(k_rope), keys, key_offset, key_count, shape,
+                      p.groups, p.splits, p.split_keys, part_acc, part_ml, o_lat);
+        DS_CUDA_LAUNCH(mla_decode_bf16, stream, shape.tokens, " tokens x ", shape.heads, " heads, ",
+                       max_keys, " keys max, ", p.splits, " splits");
+    } else {
+        launch_kernel(mla_decode_kernel, static_cast<unsigned>(blocks), kThreads, kSmemBytes,
+                      stream, q_lat, q, static_cast<const float*>(latent),
+                      static_cast<const float*>(k_rope), keys, key_offset, key_count, shape,
+                      p.groups, p.splits, p.split_keys, part_acc, part_ml, o_lat);
+        DS_CUDA_LAUNCH(mla_decode, stream, shape.tokens, " tokens x ", shape.heads, " heads, ",
+                       max_keys, " keys max, ", p.splits, " splits");
+    }
     if (p.splits > 1) {
         const std::int64_t rows = static_cast<std::int64_t>(shape.tokens) * shape.heads;
         launch_kernel(mla_merge_kernel, static_cast<unsigned>(rows), kLora / 4, 0, stream, part_acc,
