@@ -25,14 +25,14 @@ std::vector<std::int32_t> top_positions(std::span<const float> score, int top_k)
 }
 
 void check_mla_shapes(const model::Tensor& q, const model::Tensor& kv_b, const model::MlaParams& p,
-                      const std::vector<std::vector<std::int32_t>>& selected,
-                      const model::Tensor& out) {
+                      const model::IndexSelection& selected, const model::Tensor& out) {
     const std::int64_t heads = p.num_heads, nope = p.qk_nope_head_dim, v = p.v_head_dim;
     DS_ASSERT(q.cols() == heads * (nope + p.qk_rope_head_dim) && out.cols() == heads * v &&
                   kv_b.rows() == heads * (nope + v) && kv_b.cols() == p.kv_lora_rank,
               q.cols(), " ", kv_b.rows());
-    DS_ASSERT(selected.empty() || static_cast<std::int64_t>(selected.size()) == q.rows(),
-              selected.size());
+    DS_ASSERT(selected.positions.empty() ||
+                  static_cast<std::int64_t>(selected.positions.size()) == q.rows(),
+              selected.positions.size());
 }
 
 }  // namespace dsserve::backend

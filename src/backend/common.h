@@ -16,7 +16,6 @@ std::vector<std::int32_t> top_positions(std::span<const float> score, int top_k)
 
 // The shapes Ops::mla_attention requires of its operands.
 void check_mla_shapes(const model::Tensor& q, const model::Tensor& kv_b, const model::MlaParams& p,
-                      const std::vector<std::vector<std::int32_t>>& selected,
-                      const model::Tensor& out);
+                      const model::IndexSelection& selected, const model::Tensor& out);
 
 }  // namespace dsserve::backend

@@ -261,7 +261,7 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     // the index_topk best. Its rotary layout is half-split, unlike MLA's interleaved pairs.
     // While no token sees more than index_topk positions, the selection is all of them: only
     // the keys are needed, for later steps.
-    std::vector<std::vector<std::int32_t>> selected;
+    IndexSelection selected;
     if (c.sparse_attention) {
         ops_.store_index_key(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, rope, positions,
                              rope_.inv_freq, rope_.attention_factor, slots, *kv_cache.index_k);

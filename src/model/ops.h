@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -38,6 +39,19 @@ struct MlaParams {
     int v_head_dim;
     int kv_lora_rank;
     float softmax_scale;
+};
+
+// The lightning indexer's choice for a step's new tokens (Ops::indexer_topk). A host backend
+// lists, for new token t, its sorted positions in positions[t]. A device backend may keep the
+// choice in its own memory instead (`device`, which only it reads) and leave `positions` empty,
+// so that a step never waits to bring the choice to the host; Ops::selection_positions gives the
+// host form from either. Empty (no positions, no device form): every token attends to all of its
+// positions.
+struct IndexSelection {
+    std::vector<std::vector<std::int32_t>> positions;
+    std::shared_ptr<const void> device;
+
+    bool empty() const { return positions.empty() && device == nullptr; }
 };
 
 struct MoeRouting {
@@ -172,19 +186,25 @@ public:
     // Lightning indexer scores and top-k (V3.2 report §2.1): for each new token t of each
     // sequence, I(t, s) = sum_h w[t, h] * ReLU(q[t, h] . k_s * scale) over positions s <= pos(t),
     // and the positions of the top_k largest (all causal positions when there are fewer).
-    // Ties go to the lower position. Returns, per new token, sorted positions.
-    virtual std::vector<std::vector<std::int32_t>> indexer_topk(
-        const Tensor& q, const Tensor& weights, std::span<const SequenceSlots> seqs,
-        const Tensor& index_k, int num_heads, int head_dim, float scale, int top_k) = 0;
+    // Ties go to the lower position. The result, per new token, sorted positions, is in the form
+    // the backend's mla_attention reads (IndexSelection).
+    virtual IndexSelection indexer_topk(const Tensor& q, const Tensor& weights,
+                                        std::span<const SequenceSlots> seqs, const Tensor& index_k,
+                                        int num_heads, int head_dim, float scale, int top_k) = 0;
+    // The host form of a selection this backend made: per new token, its sorted positions.
+    virtual std::vector<std::vector<std::int32_t>> selection_positions(
+        const IndexSelection& selection) {
+        return selection.positions;
+    }
 
     // Multi-head latent attention in the absorbed form (DeepSeek-V2 §2.1.2): scores are
     // q_nope W_UK . c_KV + q_rope . k_R; the output is W_UV (sum p c_KV). q is
     // [T, heads * (nope + rope)]; kv_b is kv_b_proj [heads * (nope + v), kv_lora]; out is
-    // [T, heads * v]. selected, when not empty, restricts token t to those positions.
+    // [T, heads * v]. selected, when not empty, restricts token t to its positions; it comes
+    // from this backend's indexer_topk, or holds host positions.
     virtual void mla_attention(const Tensor& q, std::span<const SequenceSlots> seqs,
                                const LayerCacheView& cache, const Tensor& kv_b,
-                               const MlaParams& params,
-                               const std::vector<std::vector<std::int32_t>>& selected,
+                               const MlaParams& params, const IndexSelection& selected,
                                Tensor& out) = 0;
 
     // y = down(silu(gate x) * up x): a dense SwiGLU MLP (DeepSeek's dense layers and shared

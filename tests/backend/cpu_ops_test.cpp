@@ -27,16 +27,16 @@ TEST(CpuOpsTest, IndexerTopKBreaksTiesTowardLowerPositions) {
     std::vector<std::int32_t> slots(positions);
     std::iota(slots.begin(), slots.end(), 0);
     model::SequenceSlots seq{positions - 1, 1, slots};
-    auto sel = ops.indexer_topk(q, w, {&seq, 1}, index_k, 1, 2, 1.0f, 4);
+    auto sel = ops.indexer_topk(q, w, {&seq, 1}, index_k, 1, 2, 1.0f, 4).positions;
     ASSERT_EQ(sel.size(), 1u);
     EXPECT_EQ(sel[0], (std::vector<std::int32_t>{0, 1, 2, 5}));
     // Negative weights flip the order: ReLU(q.k) is weighted, so the best keys are the smallest.
     w.data = {-1.0f};
-    sel = ops.indexer_topk(q, w, {&seq, 1}, index_k, 1, 2, 1.0f, 4);
+    sel = ops.indexer_topk(q, w, {&seq, 1}, index_k, 1, 2, 1.0f, 4).positions;
     EXPECT_EQ(sel[0], (std::vector<std::int32_t>{0, 1, 2, 3}));
     // Fewer causal positions than top_k: all of them.
     model::SequenceSlots early{2, 1, slots};
-    sel = ops.indexer_topk(q, w, {&early, 1}, index_k, 1, 2, 1.0f, 4);
+    sel = ops.indexer_topk(q, w, {&early, 1}, index_k, 1, 2, 1.0f, 4).positions;
     EXPECT_EQ(sel[0], (std::vector<std::int32_t>{0, 1, 2}));
 }
 
@@ -69,7 +69,7 @@ TEST(CpuOpsTest, AbsorbedMlaEqualsExpandedAttention) {
     model::SequenceSlots seq{positions - 1, 1, slots};
     std::vector<std::vector<std::int32_t>> selected = {{0, 2, 4}};
     Tensor out(1, heads * v);
-    ops.mla_attention(q, {&seq, 1}, cache, kv_b, params, selected, out);
+    ops.mla_attention(q, {&seq, 1}, cache, kv_b, params, {selected, nullptr}, out);
     for (int h = 0; h < heads; ++h) {
         std::vector<double> scores;
         for (int p : selected[0]) {

@@ -230,9 +230,11 @@ TEST_F(CudaOpsTest, IndexerTopKSelectsTheSamePositions) {
     Batch batch = make_batch(200, 1, 10, 30, 300, rng_);
     Tensor q = random(batch.tokens, heads * dim), w = random(batch.tokens, heads),
            index_k = random(300, dim);
-    auto want = cpu_.indexer_topk(q, w, batch.seqs, index_k, heads, dim, 0.125f, top_k);
-    auto got =
+    auto want = cpu_.indexer_topk(q, w, batch.seqs, index_k, heads, dim, 0.125f, top_k).positions;
+    const model::IndexSelection on_device =
         gpu_->indexer_topk(dev(q), dev(w), batch.seqs, dev(index_k), heads, dim, 0.125f, top_k);
+    EXPECT_TRUE(on_device.positions.empty());  // the choice stays on the device
+    auto got = gpu_->selection_positions(on_device);
     ASSERT_EQ(got.size(), want.size());
     int differing = 0;
     for (std::size_t r = 0; r < want.size(); ++r) {
@@ -242,6 +244,34 @@ TEST_F(CudaOpsTest, IndexerTopKSelectsTheSamePositions) {
     EXPECT_EQ(differing, 0);
     EXPECT_EQ(got[0].size(), static_cast<std::size_t>(top_k));
     EXPECT_EQ(got[1].size(), 11u);  // position 10 of the second sequence sees 11 positions
+}
+
+// MLA reading the indexer's device-side selection equals MLA over the same positions given from
+// the host (the same key lists, so the same result bit for bit), and the CPU over its own choice.
+TEST_F(CudaOpsTest, MlaAttentionReadsTheIndexersDeviceSelection) {
+    const int heads = 4, nope = 16, rope = 8, v = 12, lora = 96, ih = 4, id = 64, top_k = 16;
+    model::MlaParams p{heads, nope, rope, v, lora, 0.2f};
+    Batch batch = make_batch(150, 1, 10, 30, 256, rng_);
+    Tensor q = random(batch.tokens, heads * (nope + rope)), latent = random(256, lora),
+           krope = random(256, rope), kv_b = random(heads * (nope + v), lora, 0.3f);
+    Tensor iq = random(batch.tokens, ih * id), iw = random(batch.tokens, ih),
+           index_k = random(256, id);
+    Tensor glatent = dev(latent), gkrope = dev(krope);
+    model::LayerCacheView cache{&latent, &krope, nullptr}, gcache{&glatent, &gkrope, nullptr};
+    const model::IndexSelection on_device =
+        gpu_->indexer_topk(dev(iq), dev(iw), batch.seqs, dev(index_k), ih, id, 0.125f, top_k);
+    ASSERT_NE(on_device.device, nullptr);
+    const model::IndexSelection from_host{gpu_->selection_positions(on_device), nullptr};
+    const model::IndexSelection cpu_choice =
+        cpu_.indexer_topk(iq, iw, batch.seqs, index_k, ih, id, 0.125f, top_k);
+    ASSERT_EQ(from_host.positions, cpu_choice.positions);
+    Tensor a = gpu_->zeros(batch.tokens, heads * v), b = gpu_->zeros(batch.tokens, heads * v);
+    gpu_->mla_attention(dev(q), batch.seqs, gcache, dev(kv_b), p, on_device, a);
+    gpu_->mla_attention(dev(q), batch.seqs, gcache, dev(kv_b), p, from_host, b);
+    EXPECT_EQ(host(a).data, host(b).data);
+    Tensor out(batch.tokens, heads * v);
+    cpu_.mla_attention(q, batch.seqs, cache, kv_b, p, cpu_choice, out);
+    EXPECT_LE(rel_diff(host(a), out), 1e-4f);
 }
 
 TEST_F(CudaOpsTest, MlaAttentionMatchesCpuCausalAndSelected) {
@@ -266,8 +296,8 @@ TEST_F(CudaOpsTest, MlaAttentionMatchesCpuCausalAndSelected) {
         const std::vector<std::vector<std::int32_t>> none;
         const auto& use = sel ? *sel : none;
         Tensor out(batch.tokens, heads * v), gout = gpu_->zeros(batch.tokens, heads * v);
-        cpu_.mla_attention(q, batch.seqs, cache, kv_b, p, use, out);
-        gpu_->mla_attention(dev(q), batch.seqs, gcache, dev(kv_b), p, use, gout);
+        cpu_.mla_attention(q, batch.seqs, cache, kv_b, p, {use, nullptr}, out);
+        gpu_->mla_attention(dev(q), batch.seqs, gcache, dev(kv_b), p, {use, nullptr}, gout);
         EXPECT_LE(rel_diff(host(gout), out), 1e-4f) << (sel ? "selected" : "causal");
     }
 }
@@ -641,8 +671,8 @@ TEST_F(CudaOpsTest, MlaAttentionWithStoredKvBMatchesCpu) {
                 const std::vector<std::vector<std::int32_t>> none;
                 const auto& use = sel ? *sel : none;
                 Tensor out(batch.tokens, heads * v), gout = gpu_->zeros(batch.tokens, heads * v);
-                cpu_.mla_attention(q, batch.seqs, cache, w_ref, p, use, out);
-                gpu_->mla_attention(dev(q), batch.seqs, gcache, gkv_b, p, use, gout);
+                cpu_.mla_attention(q, batch.seqs, cache, w_ref, p, {use, nullptr}, out);
+                gpu_->mla_attention(dev(q), batch.seqs, gcache, gkv_b, p, {use, nullptr}, gout);
                 EXPECT_LE(rel_diff(host(gout), out), 1e-4f)
                     << (fp8 ? "fp8 " : "bf16 ") << batch.tokens << " tokens, "
                     << (sel ? "selected" : "causal");

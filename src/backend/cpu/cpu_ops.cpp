@@ -204,9 +204,10 @@ void CpuOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slots
     }
 }
 
-std::vector<std::vector<std::int32_t>> CpuOps::indexer_topk(
-    const Tensor& q, const Tensor& weights, std::span<const model::SequenceSlots> seqs,
-    const Tensor& index_k, int num_heads, int head_dim, float scale, int top_k) {
+model::IndexSelection CpuOps::indexer_topk(const Tensor& q, const Tensor& weights,
+                                           std::span<const model::SequenceSlots> seqs,
+                                           const Tensor& index_k, int num_heads, int head_dim,
+                                           float scale, int top_k) {
     // (sequence, token) of each batch row.
     std::vector<std::pair<std::size_t, std::int32_t>> rows;
     for (std::size_t s = 0; s < seqs.size(); ++s) {
@@ -246,17 +247,19 @@ std::vector<std::vector<std::int32_t>> CpuOps::indexer_topk(
             out = top_positions(score, top_k);
         }
     });
-    return selected;
+    return {std::move(selected), nullptr};
 }
 
 void CpuOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlots> seqs,
                            const model::LayerCacheView& cache, const Tensor& kv_b,
-                           const model::MlaParams& p,
-                           const std::vector<std::vector<std::int32_t>>& selected, Tensor& out) {
+                           const model::MlaParams& p, const model::IndexSelection& selection,
+                           Tensor& out) {
     const std::int64_t t = q.rows();
     const int heads = p.num_heads, nope = p.qk_nope_head_dim, rope = p.qk_rope_head_dim;
     const int lora = p.kv_lora_rank, v = p.v_head_dim, qk = nope + rope;
-    check_mla_shapes(q, kv_b, p, selected, out);
+    check_mla_shapes(q, kv_b, p, selection, out);
+    DS_ASSERT(selection.device == nullptr, "a device selection reached the CPU backend");
+    const auto& selected = selection.positions;
     if (t == 0) {
         return;
     }

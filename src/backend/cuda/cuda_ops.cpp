@@ -1076,71 +1076,134 @@ Tensor CudaOps::rows_to_host(const Tensor& t, std::span<const std::int64_t> rows
     return h;
 }
 
-std::vector<std::vector<std::int32_t>> CudaOps::indexer_topk(
-    const Tensor& q, const Tensor& weights, std::span<const model::SequenceSlots> seqs,
-    const Tensor& index_k, int num_heads, int head_dim, float scale, int top_k) {
+namespace {
+
+// The CUDA form of an index selection (model::IndexSelection::device): every new token's key
+// slots in one device buffer that mla_attention reads as it is, so that neither the choice nor
+// the slot lists travel through the host. Tokens that see at most top_k positions point into
+// their sequence's slot table; the others at their top_k chosen slots, mapped on the device.
+struct DeviceSelection {
+    std::shared_ptr<void> buffer;  // int32: [slot tables | chosen slots | offsets | counts]
+    const std::int32_t* slots = nullptr;
+    const std::int32_t* offset = nullptr;
+    const std::int32_t* count = nullptr;
+    int tokens = 0, max_count = 0;
+    // For selection_positions: the chosen positions of each scored row, which token each scored
+    // row is, and every token's visible count.
+    std::shared_ptr<void> chosen;
+    std::vector<std::int32_t> scored, visible;
+    int top_k = 0;
+};
+
+}  // namespace
+
+model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weights,
+                                            std::span<const model::SequenceSlots> seqs,
+                                            const Tensor& index_k, int num_heads, int head_dim,
+                                            float scale, int top_k) {
     auto timed = impl_->op("indexer_topk");
     impl_->bind();
-    // Tokens that see no more than top_k positions keep them all and need no scores.
-    std::vector<std::vector<std::int32_t>> selected;
-    Impl::Keys keys;
-    std::vector<std::int32_t> q_row, scored;  // per scored row: query row, and its output index
+    auto sel = std::make_shared<DeviceSelection>();
+    sel->top_k = top_k;
+    // Host side: counts and offsets only. table holds every sequence's visible slots; scored
+    // rows are the tokens that see more than top_k positions.
+    std::vector<std::int32_t> table, offset, count, q_row, row_base, row_count;
     std::int32_t row = 0;
+    int max_scored = 0;
     for (const auto& s : seqs) {
-        const auto base = static_cast<std::int32_t>(keys.slots.size());
-        bool any = false;
+        const auto base = static_cast<std::int32_t>(table.size());
+        table.insert(table.end(), s.slots.begin(), s.slots.begin() + (s.num_cached + s.num_new));
         for (std::int32_t j = 0; j < s.num_new; ++j, ++row) {
             const std::int32_t visible = s.num_cached + j + 1;
-            selected.emplace_back();
+            sel->visible.push_back(visible);
             if (visible <= top_k) {
-                selected.back().resize(static_cast<std::size_t>(visible));
-                std::iota(selected.back().begin(), selected.back().end(), 0);
+                offset.push_back(base);
+                count.push_back(visible);
                 continue;
             }
-            any = true;
+            offset.push_back(-1 - static_cast<std::int32_t>(q_row.size()));  // fixed below
+            count.push_back(top_k);
             q_row.push_back(row);
-            scored.push_back(row);
-            keys.offset.push_back(base);
-            keys.count.push_back(visible);
-            keys.max_count = std::max(keys.max_count, visible);
-        }
-        if (any) {
-            keys.slots.insert(keys.slots.end(), s.slots.begin(),
-                              s.slots.begin() + (s.num_cached + s.num_new));
+            row_base.push_back(base);
+            row_count.push_back(visible);
+            max_scored = std::max(max_scored, visible);
         }
     }
     if (q_row.empty()) {
-        return selected;
+        return {};  // every token keeps all of its positions
     }
     const auto rows = static_cast<std::int64_t>(q_row.size());
-    Tensor score = impl_->tensor({rows, keys.max_count}, false);
-    const std::int32_t* count = impl_->upload(std::span<const std::int32_t>(keys.count));
-    launch_indexer_scores(
-        ptr(q), ptr(weights), ptr(index_k), impl_->upload(std::span<const std::int32_t>(q_row)),
-        impl_->upload(std::span<const std::int32_t>(keys.slots)),
-        impl_->upload(std::span<const std::int32_t>(keys.offset)), count, static_cast<int>(rows),
-        keys.max_count, num_heads, head_dim, scale, keys.max_count, ptr(score), impl_->stream);
-    // The selection is made on the device; only the chosen positions travel.
-    std::shared_ptr<void> chosen = impl_->alloc(static_cast<std::size_t>(rows * top_k) * 4);
-    launch_row_topk(ptr(score), keys.max_count, count, static_cast<int>(rows), top_k,
-                    static_cast<std::int32_t*>(chosen.get()), impl_->stream);
-    std::vector<std::int32_t> host(static_cast<std::size_t>(rows * top_k));
-    check_cuda(cudaMemcpyAsync(host.data(), chosen.get(), host.size() * 4, cudaMemcpyDeviceToHost,
+    const auto table_size = static_cast<std::int64_t>(table.size());
+    for (auto& o : offset) {
+        if (o < 0) {
+            o = static_cast<std::int32_t>(table_size + std::int64_t{-1 - o} * top_k);
+        }
+    }
+    sel->tokens = row;
+    sel->max_count = *std::max_element(count.begin(), count.end());
+    sel->scored = q_row;
+    const std::int64_t total = table_size + rows * top_k + 2 * std::int64_t{row};
+    sel->buffer = impl_->alloc(static_cast<std::size_t>(total) * 4);
+    auto* buf = static_cast<std::int32_t*>(sel->buffer.get());
+    sel->slots = buf;
+    sel->offset = buf + table_size + rows * top_k;
+    sel->count = sel->offset + row;
+    offset.insert(offset.end(), count.begin(), count.end());
+    check_cuda(cudaMemcpyAsync(buf, impl_->upload(std::span<const std::int32_t>(table)),
+                               static_cast<std::size_t>(table_size) * 4, cudaMemcpyDeviceToDevice,
                                impl_->stream),
+               "cudaMemcpyAsync (slot tables)");
+    check_cuda(cudaMemcpyAsync(const_cast<std::int32_t*>(sel->offset),
+                               impl_->upload(std::span<const std::int32_t>(offset)),
+                               offset.size() * 4, cudaMemcpyDeviceToDevice, impl_->stream),
+               "cudaMemcpyAsync (selection offsets)");
+
+    Tensor score = impl_->tensor({rows, max_scored}, false);
+    const std::int32_t* d_count = impl_->upload(std::span<const std::int32_t>(row_count));
+    const std::int32_t* d_base = impl_->upload(std::span<const std::int32_t>(row_base));
+    launch_indexer_scores(ptr(q), ptr(weights), ptr(index_k),
+                          impl_->upload(std::span<const std::int32_t>(q_row)), buf, d_base, d_count,
+                          static_cast<int>(rows), max_scored, num_heads, head_dim, scale,
+                          max_scored, ptr(score), impl_->stream);
+    sel->chosen = impl_->alloc(static_cast<std::size_t>(rows * top_k) * 4);
+    auto* chosen = static_cast<std::int32_t*>(sel->chosen.get());
+    launch_row_topk(ptr(score), max_scored, d_count, static_cast<int>(rows), top_k, chosen,
+                    impl_->stream);
+    launch_positions_to_slots(chosen, static_cast<int>(rows), top_k, buf, d_base, buf + table_size,
+                              impl_->stream);
+    model::IndexSelection out;
+    out.device = std::move(sel);
+    return out;
+}
+
+std::vector<std::vector<std::int32_t>> CudaOps::selection_positions(
+    const model::IndexSelection& selection) {
+    if (!selection.device) {
+        return selection.positions;
+    }
+    const auto& sel = *static_cast<const DeviceSelection*>(selection.device.get());
+    impl_->bind();
+    std::vector<std::int32_t> host(sel.scored.size() * static_cast<std::size_t>(sel.top_k));
+    check_cuda(cudaMemcpyAsync(host.data(), sel.chosen.get(), host.size() * 4,
+                               cudaMemcpyDeviceToHost, impl_->stream),
                "cudaMemcpyAsync (indexer top-k)");
     check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (indexer top-k)");
-    for (std::int64_t i = 0; i < rows; ++i) {
-        auto& out = selected[static_cast<std::size_t>(scored[static_cast<std::size_t>(i)])];
-        const std::int32_t* r = host.data() + i * top_k;
-        out.assign(r, r + std::min<std::int32_t>(top_k, keys.count[static_cast<std::size_t>(i)]));
+    std::vector<std::vector<std::int32_t>> out(sel.visible.size());
+    for (std::size_t t = 0; t < out.size(); ++t) {
+        out[t].resize(static_cast<std::size_t>(sel.visible[t]));
+        std::iota(out[t].begin(), out[t].end(), 0);
     }
-    return selected;
+    for (std::size_t i = 0; i < sel.scored.size(); ++i) {
+        const std::int32_t* r = host.data() + i * static_cast<std::size_t>(sel.top_k);
+        out[static_cast<std::size_t>(sel.scored[i])].assign(r, r + sel.top_k);
+    }
+    return out;
 }
 
 void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlots> seqs,
                             const model::LayerCacheView& cache, const Tensor& kv_b,
-                            const model::MlaParams& p,
-                            const std::vector<std::vector<std::int32_t>>& selected, Tensor& out) {
+                            const model::MlaParams& p, const model::IndexSelection& selected,
+                            Tensor& out) {
     auto timed = impl_->op("mla_attention");
     const std::int64_t t = q.rows();
     const int heads = p.num_heads, nope = p.qk_nope_head_dim, rope = p.qk_rope_head_dim;
@@ -1151,7 +1214,11 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
     }
     impl_->bind();
     Impl::Keys keys;
-    if (selected.empty()) {
+    const auto* on_device = static_cast<const DeviceSelection*>(selected.device.get());
+    if (on_device != nullptr) {
+        DS_ASSERT(on_device->tokens == t, on_device->tokens, " ", t);
+        keys.max_count = on_device->max_count;
+    } else if (selected.empty()) {
         keys = Impl::causal_keys(seqs);
     } else {
         std::size_t r = 0;
@@ -1159,9 +1226,9 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
             for (std::int32_t j = 0; j < s.num_new; ++j, ++r) {
                 const std::int32_t pos = s.num_cached + j;
                 keys.offset.push_back(static_cast<std::int32_t>(keys.slots.size()));
-                keys.count.push_back(static_cast<std::int32_t>(selected[r].size()));
+                keys.count.push_back(static_cast<std::int32_t>(selected.positions[r].size()));
                 keys.max_count = std::max(keys.max_count, keys.count.back());
-                for (std::int32_t position : selected[r]) {
+                for (std::int32_t position : selected.positions[r]) {
                     DS_ASSERT(position >= 0 && position <= pos, "position ", position, " > ", pos);
                     keys.slots.push_back(s.slots[static_cast<std::size_t>(position)]);
                 }
@@ -1215,12 +1282,15 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
     DS_ASSERT(cache_format(*cache.rope) == cache_fmt, "latent and rope tables differ in storage");
     std::shared_ptr<void> workspace =
         impl_->alloc(mla_decode_workspace_bytes(shape, keys.max_count, cache_fmt));
+    const auto upload = [&](const std::vector<std::int32_t>& values) {
+        return impl_->upload(std::span<const std::int32_t>(values));
+    };
     launch_mla_decode(ptr(q_lat), ptr(q), cache_fmt, cache.latent->device_data.get(),
                       cache.rope->device_data.get(),
-                      impl_->upload(std::span<const std::int32_t>(keys.slots)),
-                      impl_->upload(std::span<const std::int32_t>(keys.offset)),
-                      impl_->upload(std::span<const std::int32_t>(keys.count)), shape,
-                      keys.max_count, workspace.get(), ptr(o_lat), impl_->stream);
+                      on_device ? on_device->slots : upload(keys.slots),
+                      on_device ? on_device->offset : upload(keys.offset),
+                      on_device ? on_device->count : upload(keys.count), shape, keys.max_count,
+                      workspace.get(), ptr(o_lat), impl_->stream);
     // out[t, h] = o_lat[t, h] W_UV_h^T.
     if (kernels) {
         launch_absorb_out(weight, absorb, ptr(o_lat), ptr(out), impl_->stream);

@@ -65,16 +65,15 @@ public:
     std::vector<std::int32_t> argmax_rows(const model::Tensor& logits,
                                           std::span<const std::int64_t> rows) override;
     model::Tensor rows_to_host(const model::Tensor& t, std::span<const std::int64_t> rows) override;
-    std::vector<std::vector<std::int32_t>> indexer_topk(const model::Tensor& q,
-                                                        const model::Tensor& weights,
-                                                        std::span<const model::SequenceSlots> seqs,
-                                                        const model::Tensor& index_k, int num_heads,
-                                                        int head_dim, float scale,
-                                                        int top_k) override;
+    model::IndexSelection indexer_topk(const model::Tensor& q, const model::Tensor& weights,
+                                       std::span<const model::SequenceSlots> seqs,
+                                       const model::Tensor& index_k, int num_heads, int head_dim,
+                                       float scale, int top_k) override;
+    std::vector<std::vector<std::int32_t>> selection_positions(
+        const model::IndexSelection& selection) override;
     void mla_attention(const model::Tensor& q, std::span<const model::SequenceSlots> seqs,
                        const model::LayerCacheView& cache, const model::Tensor& kv_b,
-                       const model::MlaParams& params,
-                       const std::vector<std::vector<std::int32_t>>& selected,
+                       const model::MlaParams& params, const model::IndexSelection& selected,
                        model::Tensor& out) override;
     void moe_experts(const model::Tensor& x, const model::MoeRouting& routing,
                      std::span<const model::ExpertWeights> experts, model::Tensor& out) override;

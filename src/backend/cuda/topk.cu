@@ -295,6 +295,17 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int exp
     }
 }
 
+__global__ void positions_to_slots_kernel(const std::int32_t* chosen, std::int64_t n, int top_k,
+                                          const std::int32_t* table, const std::int32_t* base,
+                                          std::int32_t* out) {
+    pdl_enter();
+    const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const std::int32_t p = chosen[i];
+        out[i] = p < 0 ? -1 : table[base[i / top_k] + p];
+    }
+}
+
 }  // namespace
 
 void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* count, int rows,
@@ -306,6 +317,19 @@ void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* co
     launch_kernel(row_topk_kernel, static_cast<unsigned>(rows), kTopkThreads, 0, stream, score, ld,
                   count, top_k, out);
     DS_CUDA_LAUNCH(row_topk, stream, rows, " rows (ld ", ld, "), top ", top_k);
+}
+
+void launch_positions_to_slots(const std::int32_t* chosen, int rows, int top_k,
+                               const std::int32_t* table, const std::int32_t* base,
+                               std::int32_t* out, cudaStream_t stream) {
+    const std::int64_t n = static_cast<std::int64_t>(rows) * top_k;
+    if (n == 0) {
+        return;
+    }
+    constexpr int kThreads = 256;
+    launch_kernel(positions_to_slots_kernel, static_cast<unsigned>((n + kThreads - 1) / kThreads),
+                  kThreads, 0, stream, chosen, n, top_k, table, base, out);
+    DS_CUDA_LAUNCH(positions_to_slots, stream, rows, " rows, top ", top_k);
 }
 
 void launch_moe_route(const float* logits, const float* bias, int tokens, int experts, int n_group,

@@ -17,6 +17,12 @@ namespace dsserve::backend::cuda {
 void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* count, int rows,
                      int top_k, std::int32_t* out, cudaStream_t stream);
 
+// The chosen positions as cache slots: out[r * top_k + j] = table[base[r] + chosen[r * top_k + j]],
+// or -1 where the choice is -1 (launch_row_topk's rows, a sequence's slot table at base[r]).
+void launch_positions_to_slots(const std::int32_t* chosen, int rows, int top_k,
+                               const std::int32_t* table, const std::int32_t* base,
+                               std::int32_t* out, cudaStream_t stream);
+
 // DeepSeek-V3 noaux_tc routing of `tokens` rows of logits [tokens, experts] with the choice bias
 // [experts]: expert_out and weight_out are [tokens, top_k], experts largest choice first, as
 // model::route_tokens returns them. With `shared`, rows are top_k + 1 wide and end with the shared
