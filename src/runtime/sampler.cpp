@@ -411,24 +411,36 @@ auto with_selection(std::span<const float> logits, const SamplingParams& p, F&& 
     return f(BucketedSelection(logits, std::move(ids), p));
 }
 
-bool greedy(const SamplingParams& p) {
+}  // namespace
+
+bool is_greedy(const SamplingParams& p) {
     return p.temperature <= 0.0f || p.top_k == 1;
 }
 
-}  // namespace
+// uniform_real_distribution<double>(0, m) in libstdc++ is m * generate_canonical<double, 53>:
+// drawing the canonical apart and scaling it here keeps every seed's tokens as they were.
+double Sampler::next_canonical() {
+    return std::generate_canonical<double, std::numeric_limits<double>::digits>(rng_);
+}
 
-std::int32_t Sampler::sample(std::span<const float> logits, const SamplingParams& p) {
-    if (greedy(p)) {
+std::int32_t pick(std::span<const float> logits, const SamplingParams& p, double canonical) {
+    if (is_greedy(p)) {
         return argmax(logits);
     }
     return with_selection(logits, p, [&](const auto& selection) {
-        std::uniform_real_distribution<double> uniform(0.0, selection.kept_mass());
-        return selection.draw(uniform(rng_));
+        return selection.draw(canonical * selection.kept_mass());
     });
 }
 
+std::int32_t Sampler::sample(std::span<const float> logits, const SamplingParams& p) {
+    if (is_greedy(p)) {
+        return argmax(logits);
+    }
+    return pick(logits, p, next_canonical());
+}
+
 std::vector<std::int32_t> sampling_support(std::span<const float> logits, const SamplingParams& p) {
-    if (greedy(p)) {
+    if (is_greedy(p)) {
         return {argmax(logits)};
     }
     return with_selection(logits, p, [](const auto& selection) { return selection.members(); });

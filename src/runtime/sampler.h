@@ -50,11 +50,24 @@ class Sampler {
 public:
     explicit Sampler(std::uint64_t seed) : rng_(seed) {}
     // One uniform draw per call (none when greedy), so a seed fixes the whole sequence.
+    // Equals pick(logits, params, next_canonical()) when not greedy.
     std::int32_t sample(std::span<const float> logits, const SamplingParams& params);
+    // The next uniform in [0, 1) of this sampler's sequence, the draw sample() would take: a
+    // caller that picks elsewhere (on a device) spends it, so one seed gives the same tokens on
+    // either path.
+    double next_canonical();
 
 private:
     std::mt19937_64 rng_;
 };
+
+// The token sample() returns for a draw of `canonical` in [0, 1): the walk along the kept tokens
+// in draw order stops at the first whose running weight reaches canonical times the kept mass.
+// Greedy params ignore canonical.
+std::int32_t pick(std::span<const float> logits, const SamplingParams& params, double canonical);
+
+// Whether sample() takes no draw for these params (temperature 0, or top_k 1): the argmax.
+bool is_greedy(const SamplingParams& params);
 
 // The tokens sample() can return for these logits and params, in ascending id order: the kept
 // set above, less any token of zero probability (a logit of -inf).

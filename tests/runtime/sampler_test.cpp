@@ -249,5 +249,65 @@ TEST(SamplerTest, GreedyIsArgmaxAndDrawsNothing) {
     EXPECT_EQ(a.sample(logits, p), b.sample(logits, p));
 }
 
+// The draw taken apart: pick() with the sampler's next canonical gives sample()'s tokens from
+// the same seed, for every path (sorted, bucketed, greedy, which draws nothing).
+TEST(SamplerTest, PickWithTheNextCanonicalIsSample) {
+    const std::size_t n = 5000;
+    for (const auto& shape : kShapes) {
+        const auto logits = make_logits(shape, n, 15);
+        for (const auto& p : {params(1.0f, 0.9f, -1, 0.0f), params(0.7f, 0.95f, 40, 0.05f),
+                              params(1.3f, 1.0f, 3000, 0.0f), params(0.5f, 0.5f, 2, 0.3f),
+                              params(0.0f, 0.9f, -1, 0.0f), params(1.0f, 1.0f, 1, 0.0f)}) {
+            Sampler whole(21), split(21);
+            for (int i = 0; i < 50; ++i) {
+                const std::int32_t want = whole.sample(logits, p);
+                const std::int32_t got =
+                    is_greedy(p) ? pick(logits, p, 0.5) : pick(logits, p, split.next_canonical());
+                ASSERT_EQ(got, want) << describe(shape, p) << " draw " << i;
+            }
+            // Both generators are at the same place: greedy steps took nothing from either.
+            EXPECT_EQ(whole.next_canonical(), split.next_canonical()) << describe(shape, p);
+        }
+    }
+}
+
+// What sample() relies on: the library's uniform over [0, m) is m times the canonical draw,
+// bit for bit.
+TEST(SamplerTest, TheUniformIsTheCanonicalScaled) {
+    std::mt19937_64 rng(77);
+    Sampler sampler(77);
+    for (int i = 0; i < 1000; ++i) {
+        const double m = 0.37 + 3.1 * i;
+        std::uniform_real_distribution<double> uniform(0.0, m);
+        const double u = uniform(rng);
+        const double c = sampler.next_canonical();
+        ASSERT_GE(c, 0.0);
+        ASSERT_LT(c, 1.0);
+        ASSERT_EQ(u, m * c) << i;
+    }
+}
+
+// The walk by hand: weights 4:2:1:1 (ids 9, 2, 3, 7; ids 3 and 7 tie, so 3 comes first) split
+// [0, 1) at 1/2, 3/4 and 7/8; 0 gives the best token and a draw just under 1 the last.
+TEST(SamplerTest, PickWalksTheKeptTokensInDrawOrder) {
+    std::vector<float> logits(12, -INFINITY);
+    logits[9] = std::log(4.0f);
+    logits[2] = std::log(2.0f);
+    logits[3] = 0.0f;
+    logits[7] = 0.0f;
+    const auto p = params(1.0f, 1.0f, -1, 0.0f);
+    const std::vector<std::pair<double, std::int32_t>> cases = {
+        {0.0, 9},  {0.3, 9},  {0.49, 9},
+        {0.51, 2}, {0.74, 2}, {0.76, 3},
+        {0.86, 3}, {0.89, 7}, {std::nextafter(1.0, 0.0), 7}};
+    for (const auto& [canonical, want] : cases) {
+        EXPECT_EQ(pick(logits, p, canonical), want) << canonical;
+    }
+    // top_k 2 keeps ids 9 and 2 (2/3 and 1/3 of the kept mass).
+    const auto k2 = params(1.0f, 1.0f, 2, 0.0f);
+    EXPECT_EQ(pick(logits, k2, 0.6), 9);
+    EXPECT_EQ(pick(logits, k2, 0.7), 2);
+}
+
 }  // namespace
 }  // namespace dsserve::runtime
