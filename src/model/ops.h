@@ -54,6 +54,18 @@ struct IndexSelection {
     bool empty() const { return positions.empty() && device == nullptr; }
 };
 
+// One row for Ops::sample_rows: the logits row to draw from, the sampling params the host
+// sampler (runtime::Sampler) takes, and the draw itself, a uniform in [0, 1) that the caller
+// takes from the request's own generator.
+struct RowSampling {
+    std::int64_t row = 0;
+    float temperature = 1.0f;
+    int top_k = -1;  // -1 (or anything below 1, or the vocabulary size and up): no top-k cut
+    float top_p = 1.0f;
+    float min_p = 0.0f;
+    double canonical = 0.0;
+};
+
 struct MoeRouting {
     int top_k = 0;
     std::vector<std::int32_t> experts;  // [tokens, top_k]
@@ -182,6 +194,18 @@ public:
     // A host copy of the listed rows of t, [rows.size(), t.cols()], in list order: the rows a
     // host sampler still needs. Waits for the work that produces t.
     virtual Tensor rows_to_host(const Tensor& t, std::span<const std::int64_t> rows);
+    // Draws a token where the logits are, for rows at temperature > 0 with no penalties: the
+    // token runtime::pick gives for the row's params and canonical (temperature, top-k, top-p,
+    // min-p, then the walk in draw order), except where the summation order of the weights
+    // moves a cut or the draw across a token's edge. Returns one id per entry, in list order.
+    // The default returns nullopt: the sampler lives in the runtime, above this layer, so a
+    // backend without its own kernel leaves the rows to the caller, who copies them
+    // (rows_to_host) and picks on the host with the same canonical. Waits for the work that
+    // produces the logits.
+    virtual std::optional<std::vector<std::int32_t>> sample_rows(
+        const Tensor& /*logits*/, std::span<const RowSampling> /*rows*/) {
+        return std::nullopt;
+    }
 
     // Lightning indexer scores and top-k (V3.2 report §2.1): for each new token t of each
     // sequence, I(t, s) = sum_h w[t, h] * ReLU(q[t, h] . k_s * scale) over positions s <= pos(t),

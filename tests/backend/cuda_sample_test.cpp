@@ -2,21 +2,26 @@
 // the CPU-side engine tests compare with): the first index of the largest non-NaN value, 0 when
 // the first value is NaN or the row is all NaN. Rows of the real vocabulary (129,280) and of odd
 // widths (rows then start off 16-byte boundaries), 1 to 256 rows picked out of order, planted
-// ties across threads and warps, -inf, +inf, NaN, signed zeros and denormals. Runs only where a
-// CUDA device is visible (ctest label gpu).
+// ties across threads and warps, -inf, +inf, NaN, signed zeros and denormals. Draws at
+// temperature > 0 against the host sampler itself (runtime::pick with the same canonical), which
+// they must match up to rounding, and never leave its support. Runs only where a CUDA device is
+// visible (ctest label gpu).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <numeric>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_ops.h"
+#include "runtime/sampler.h"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -227,6 +232,176 @@ TEST_F(CudaSampleTest, NoRowsAndRepeatedRows) {
     const std::int32_t r2 = reference_argmax(t.row(2), kVocab),
                        r0 = reference_argmax(t.row(0), kVocab);
     EXPECT_EQ(gpu_->argmax_rows(d, list), (std::vector<std::int32_t>{r2, r2, r0}));
+}
+
+// The draws' params, as the host sampler takes them.
+runtime::SamplingParams draw_params(const model::RowSampling& r) {
+    runtime::SamplingParams p;
+    p.temperature = r.temperature;
+    p.top_k = r.top_k;
+    p.top_p = r.top_p;
+    p.min_p = r.min_p;
+    return p;
+}
+
+std::string describe(const model::RowSampling& r) {
+    return "row " + std::to_string(r.row) + " T=" + std::to_string(r.temperature) +
+           " top_k=" + std::to_string(r.top_k) + " top_p=" + std::to_string(r.top_p) +
+           " min_p=" + std::to_string(r.min_p) + " canonical=" + std::to_string(r.canonical);
+}
+
+class CudaDrawTest : public CudaSampleTest {
+protected:
+    // Every combination of the params below on every row of `logits`, `draws` canonicals each
+    // (the ends of [0, 1) among them), all in one launch. Each pick must lie in the host's
+    // support; returns how many equal the host's pick, and adds to `total` the draws compared.
+    // The draw just under 1 is not compared: it falls past all but the last tokens' weight,
+    // where the host's own rounding picks which tiny tail token it gets.
+    std::size_t agreeing(const Tensor& logits, int draws, std::size_t& total) {
+        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        std::vector<model::RowSampling> list;
+        for (std::int64_t r = 0; r < logits.rows(); ++r) {
+            for (float t : {0.3f, 1.0f, 1.7f}) {
+                for (int k : {1, 20, -1}) {
+                    for (float top_p : {0.1f, 0.9f, 1.0f}) {
+                        for (float min_p : {0.0f, 0.1f}) {
+                            for (int d = 0; d < draws; ++d) {
+                                double c = uniform(rng64_);
+                                if (d == 0) {
+                                    c = 0.0;
+                                } else if (d == 1) {
+                                    c = std::nextafter(1.0, 0.0);
+                                }
+                                list.push_back({r, t, k, top_p, min_p, c});
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        std::shuffle(list.begin(), list.end(), rng_);
+        Tensor d = logits;
+        gpu_->to_device(d);
+        const auto got = gpu_->sample_rows(d, list);
+        EXPECT_TRUE(got.has_value());
+        if (!got) {
+            return 0;
+        }
+        EXPECT_EQ(got->size(), list.size());
+        const auto vocab = static_cast<std::size_t>(logits.cols());
+        std::size_t agree = 0;
+        for (std::size_t i = 0; i < list.size() && i < got->size(); ++i) {
+            const model::RowSampling& r = list[i];
+            const std::span<const float> row(logits.row(r.row), vocab);
+            const auto p = draw_params(r);
+            const std::int32_t want = runtime::pick(row, p, r.canonical);
+            const std::int32_t token = (*got)[i];
+            const bool compared = r.canonical < std::nextafter(1.0, 0.0);
+            total += compared ? 1 : 0;
+            if (token == want) {
+                agree += compared ? 1 : 0;
+                continue;
+            }
+            const auto support = runtime::sampling_support(row, p);
+            EXPECT_TRUE(std::binary_search(support.begin(), support.end(), token))
+                << describe(r) << ": " << token << " is outside the host's support (host picked "
+                << want << ")";
+        }
+        return agree;
+    }
+
+    std::mt19937_64 rng64_{20260302};
+};
+
+// Random rows of the full vocabulary and of small odd widths, with planted ties and banned
+// (-inf) tokens: at least 99.9% of the draws pick the host's token, and none leaves its
+// support. The device sums the weights as integers (2^-45 of the best token's weight) where the
+// host adds doubles in its own order, so a draw within rounding of a token's edge may go to its
+// neighbour; nothing else may differ.
+TEST_F(CudaDrawTest, DrawsMatchTheHostSampler) {
+    std::size_t agree = 0, total = 0;
+    std::uniform_int_distribution<int> coin(0, 9);
+    for (int vocab : {kVocab, 1, 3, 37, 1001, 4099}) {
+        Tensor t = random(4, vocab);
+        for (std::int64_t r = 0; r < t.rows(); ++r) {
+            float* x = t.row(r);
+            switch (r) {
+                case 1:  // ties everywhere: values on a coarse grid
+                    for (int i = 0; i < vocab; ++i) {
+                        x[i] = std::round(x[i] * 2.0f) / 2.0f;
+                    }
+                    break;
+                case 2:  // a third of the tokens banned, the best value planted twice
+                    for (int i = 0; i < vocab; ++i) {
+                        if (coin(rng_) < 3) {
+                            x[i] = -kInf;
+                        }
+                    }
+                    x[vocab / 2] = 12.0f;
+                    x[vocab - 1] = 12.0f;
+                    break;
+                case 3:  // peaked: a few tokens far above the rest
+                    for (int i = 0; i < vocab; i += 97) {
+                        x[i] += 15.0f;
+                    }
+                    break;
+                default:
+                    break;
+            }
+        }
+        agree += agreeing(t, vocab == kVocab ? 12 : 40, total);
+    }
+    std::printf("device draws equal to the host's: %zu of %zu\n", agree, total);
+    EXPECT_GE(static_cast<double>(agree), 0.999 * static_cast<double>(total));
+}
+
+// Rows where rounding cannot move anything, so every draw must be the host's: n equal logits
+// weigh exactly 1 each, and a canonical in the middle of token j's share picks j (top-k and
+// top-p keep the lowest ids among equal logits); a row with one finite value, a row of -inf,
+// and a row with +inf keep only their best token.
+TEST_F(CudaDrawTest, ExactCases) {
+    const int vocab = 3001;
+    Tensor t(4, vocab);
+    std::fill_n(t.row(0), vocab, 0.25f);
+    std::fill_n(t.row(1), vocab, -kInf);
+    t.row(1)[1777] = -3.0f;
+    std::fill_n(t.row(2), vocab, -kInf);
+    std::fill_n(t.row(3), vocab, 1.0f);
+    t.row(3)[42] = kInf;
+    t.row(3)[43] = kInf;
+    std::vector<model::RowSampling> list;
+    std::vector<std::int32_t> want;
+    for (int kept : {vocab, 20, 505}) {
+        const int top_k = kept == vocab ? -1 : kept;
+        for (int j : {0, 1, kept / 2, kept - 2, kept - 1}) {
+            list.push_back({0, 0.8f, top_k, 1.0f, 0.0f, (j + 0.5) / kept});
+            want.push_back(j);
+        }
+    }
+    const int by_top_p = 1516;  // the fewest of 3001 equal tokens reaching 0.5049
+    for (int j : {0, 700, by_top_p - 1}) {
+        list.push_back({0, 1.0f, -1, 0.5049f, 0.0f, (j + 0.5) / by_top_p});
+        want.push_back(j);
+    }
+    for (double c : {0.0, 0.5, std::nextafter(1.0, 0.0)}) {
+        list.push_back({1, 1.0f, -1, 0.9f, 0.0f, c});
+        want.push_back(1777);
+        list.push_back({2, 1.0f, 50, 1.0f, 0.1f, c});
+        want.push_back(0);
+        list.push_back({3, 1.5f, -1, 0.5f, 0.0f, c});
+        want.push_back(42);
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        const std::span<const float> row(t.row(list[i].row), vocab);
+        ASSERT_EQ(runtime::pick(row, draw_params(list[i]), list[i].canonical), want[i])
+            << describe(list[i]);
+    }
+    Tensor d = t;
+    gpu_->to_device(d);
+    const auto got = gpu_->sample_rows(d, list);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(*got, want);
+    EXPECT_EQ(gpu_->sample_rows(d, {}), std::vector<std::int32_t>{});
 }
 
 }  // namespace

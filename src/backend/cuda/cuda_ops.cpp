@@ -14,6 +14,7 @@
 #include <mutex>
 #include <numeric>
 #include <tuple>
+#include <type_traits>
 
 #include "backend/common.h"
 #include "backend/cuda/cuda_check.h"
@@ -1049,6 +1050,41 @@ std::vector<std::int32_t> CudaOps::argmax_rows(const Tensor& logits,
                                cudaMemcpyDeviceToHost, impl_->stream),
                "cudaMemcpyAsync (argmax_rows)");
     check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (argmax_rows)");
+    return host;
+}
+
+// The upload ring reuses a buffer whose bytes compare equal, so the params carry no padding.
+static_assert(sizeof(SampleRow) == 32 && std::is_trivially_copyable_v<SampleRow>);
+
+// Like argmax_rows, only ids come back; the params go up through the upload ring.
+std::optional<std::vector<std::int32_t>> CudaOps::sample_rows(
+    const Tensor& logits, std::span<const model::RowSampling> rows) {
+    if (logits.on_host()) {
+        return std::nullopt;
+    }
+    std::vector<std::int32_t> host(rows.size());
+    if (rows.empty()) {
+        return host;
+    }
+    std::vector<SampleRow> params;
+    params.reserve(rows.size());
+    for (const model::RowSampling& r : rows) {
+        DS_ASSERT(r.row >= 0 && r.row < logits.rows(), "row ", r.row, " of ", logits.rows());
+        params.push_back({r.row, r.temperature, r.top_k, r.top_p, r.min_p, r.canonical});
+    }
+    impl_->bind();
+    std::shared_ptr<void> ids = impl_->alloc(host.size() * sizeof(std::int32_t));
+    {
+        auto timed = impl_->op("sample_rows");
+        launch_sample_rows(ptr(logits), logits.cols(),
+                           impl_->upload(std::span<const SampleRow>(params)),
+                           narrow(static_cast<std::int64_t>(rows.size())), narrow(logits.cols()),
+                           static_cast<std::int32_t*>(ids.get()), impl_->stream);
+    }
+    check_cuda(cudaMemcpyAsync(host.data(), ids.get(), host.size() * sizeof(std::int32_t),
+                               cudaMemcpyDeviceToHost, impl_->stream),
+               "cudaMemcpyAsync (sample_rows)");
+    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (sample_rows)");
     return host;
 }
 

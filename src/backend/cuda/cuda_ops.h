@@ -71,6 +71,8 @@ public:
                                        float scale, int top_k) override;
     std::vector<std::vector<std::int32_t>> selection_positions(
         const model::IndexSelection& selection) override;
+    std::optional<std::vector<std::int32_t>> sample_rows(
+        const model::Tensor& logits, std::span<const model::RowSampling> rows) override;
     void mla_attention(const model::Tensor& q, std::span<const model::SequenceSlots> seqs,
                        const model::LayerCacheView& cache, const model::Tensor& kv_b,
                        const model::MlaParams& params, const model::IndexSelection& selected,

@@ -675,6 +675,66 @@ std::vector<Row> bench_absorb(Timer& timer) {
     return rows;
 }
 
+// Token choice over the full vocabulary (129,280) for a decode batch: the greedy argmax (one
+// read of each row) against the draw at temperature > 0 (each row read again per radix pass,
+// mostly from L2), plain and with every cut. Bytes: each row once.
+std::vector<Row> bench_sample(Timer& timer) {
+    constexpr int kVocab = 129280, kMaxRows = 256;
+    DeviceBuffer logits(std::size_t{kMaxRows} * kVocab * sizeof(float));
+    {
+        std::vector<float> host = random_floats(std::size_t{kMaxRows} * kVocab, 7);
+        for (float& v : host) {
+            v *= 8.0f;
+        }
+        check_cuda(cudaMemcpy(logits.as<void>(), host.data(), host.size() * sizeof(float),
+                              cudaMemcpyHostToDevice),
+                   "cudaMemcpy logits");
+    }
+    std::vector<std::int64_t> row_ids(kMaxRows);
+    std::iota(row_ids.begin(), row_ids.end(), 0);
+    DeviceBuffer rows(row_ids.size() * sizeof(std::int64_t));
+    check_cuda(cudaMemcpy(rows.as<void>(), row_ids.data(), row_ids.size() * sizeof(std::int64_t),
+                          cudaMemcpyHostToDevice),
+               "cudaMemcpy rows");
+    DeviceBuffer out(kMaxRows * sizeof(std::int32_t));
+    DeviceBuffer params(kMaxRows * sizeof(SampleRow));
+    struct Case {
+        const char* name;
+        float temperature;
+        int top_k;
+        float top_p;
+        float min_p;
+    };
+    const Case cases[] = {{"T 1", 1.0f, -1, 1.0f, 0.0f},
+                          {"T 0.7, top_p 0.9", 0.7f, -1, 0.9f, 0.0f},
+                          {"T 1, top_k 50, top_p 0.95, min_p 0.05", 1.0f, 50, 0.95f, 0.05f}};
+    std::vector<Row> table;
+    for (int n : {1, 16, 64, 256}) {
+        const double bytes = static_cast<double>(n) * kVocab * sizeof(float);
+        const double argmax_us = timer.median_us([&] {
+            launch_argmax_rows(logits.as<float>(), kVocab, rows.as<std::int64_t>(), n, kVocab,
+                               out.as<std::int32_t>(), timer.stream());
+        });
+        table.push_back({"argmax_rows", str_cat(n, " row(s)"), argmax_us, bytes, ""});
+        for (const Case& c : cases) {
+            std::vector<SampleRow> host;
+            for (int i = 0; i < n; ++i) {
+                const double canonical = (i + 0.5) / n;
+                host.push_back({i, c.temperature, c.top_k, c.top_p, c.min_p, canonical});
+            }
+            check_cuda(cudaMemcpy(params.as<void>(), host.data(), host.size() * sizeof(SampleRow),
+                                  cudaMemcpyHostToDevice),
+                       "cudaMemcpy params");
+            const double us = timer.median_us([&] {
+                launch_sample_rows(logits.as<float>(), kVocab, params.as<SampleRow>(), n, kVocab,
+                                   out.as<std::int32_t>(), timer.stream());
+            });
+            table.push_back({"sample_rows", str_cat(n, " row(s), ", c.name), us, bytes, ""});
+        }
+    }
+    return table;
+}
+
 // Block-FP8 products through CudaOps::linear (activation quantizer + cuBLASLt) at prefill and
 // batched-decode row counts, against the 1,408 TFLOP/s torch._scaled_mm reaches on this GPU.
 // Wall time of 20 back-to-back calls, so launch costs count.
@@ -719,8 +779,8 @@ void bench_fp8_gemm() {
 }  // namespace
 }  // namespace dsserve::backend::cuda
 
-// dsserve-cuda-bench [mla] [gemv] [gemv-fp8] [moe] [absorb] [fp8]: the named tables only (all
-// when none is named; gemv-fp8 is the tensor-core GEMV's part of gemv).
+// dsserve-cuda-bench [mla] [gemv] [gemv-fp8] [moe] [sample] [absorb] [fp8]: the named tables only
+// (all when none is named; gemv-fp8 is the tensor-core GEMV's part of gemv).
 int main(int argc, char** argv) {
     using namespace dsserve::backend::cuda;
     auto wanted = [&](const char* table) {
@@ -753,6 +813,10 @@ int main(int argc, char** argv) {
         if (wanted("moe")) {
             std::printf("\n## Routed experts at decode (grouped GEMV, block-FP8)\n\n");
             print_table(bench_moe(timer));
+        }
+        if (wanted("sample")) {
+            std::printf("\n## Token choice at decode (vocabulary 129,280)\n\n");
+            print_table(bench_sample(timer));
         }
         if (wanted("absorb")) {
             std::printf(

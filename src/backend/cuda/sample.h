@@ -1,6 +1,6 @@
-// Token choice on the device, so that a decode step copies token ids to the host instead of
-// whole rows of logits. Every pointer is device memory; each launcher enqueues on `stream` and
-// checks the launch.
+// Token choice on the device, greedy or drawn, so that a decode step copies token ids to the
+// host instead of whole rows of logits. Every pointer is device memory; each launcher enqueues
+// on `stream` and checks the launch.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -15,6 +15,30 @@ namespace dsserve::backend::cuda {
 // no value compares greater than a NaN at index 0). One block per row, float4 loads where the
 // row's start allows them.
 void launch_argmax_rows(const float* logits, std::int64_t ld, const std::int64_t* rows, int n,
+                        int vocab, std::int32_t* out, cudaStream_t stream);
+
+// One row to draw from, as model::RowSampling carries it.
+struct SampleRow {
+    std::int64_t row;
+    float temperature;
+    int top_k;  // no cut unless 1 < top_k < vocab; 1 is greedy
+    float top_p;
+    float min_p;
+    double canonical;  // the draw, in [0, 1)
+};
+
+// out[i] = the token runtime::pick draws from logits row rows[i].row for that row's params and
+// canonical, for i < n; NaN logits are never drawn. One block per row; the vocabulary is never
+// sorted. The draw order (larger logit first, then lower id) is walked by radix selection over
+// the logits' bit patterns: the top-k cut counts tokens, the top-p cut and the draw sum weights,
+// and ties at a cut go to the lower ids, as on the host. Weights are those of the host (a float
+// difference and quotient, then a double exp), summed as integers in units of 2^-45 of the best
+// token's weight, so the sums, and with them the picks, do not depend on the order the threads
+// add in. The host adds the same weights as doubles in its own order: a pick differs from the
+// host's only where that rounding moves a cut or the draw across a token's edge, and a token
+// under half a unit (2^-46 of the best) is never drawn, where the host draws it with at most
+// that probability. vocab <= 2^18, so that the sums fit 64 bits.
+void launch_sample_rows(const float* logits, std::int64_t ld, const SampleRow* rows, int n,
                         int vocab, std::int32_t* out, cudaStream_t stream);
 
 }  // namespace dsserve::backend::cuda
