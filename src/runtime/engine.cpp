@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "core/log.h"
 
@@ -167,13 +168,16 @@ bool Engine::step() {
 
 namespace {
 
-// Rows whose token is the plain argmax of the model's logits: greedy, nothing to add to or ban
-// from the logits first, and no logprobs to report. The device can pick these.
-bool plain_greedy(const Request& req) {
-    const auto& sp = req.spec.sampling;
-    return (sp.temperature <= 0.0f || sp.top_k == 1) && !sp.needs_processing() &&
-           !req.spec.return_logprob && req.generated() >= req.spec.stop.min_new_tokens;
+// Rows whose token depends on the model's logits and the sampling params alone: nothing to add
+// to or ban from the logits first, and no logprobs to report. The device picks these, greedy
+// ones by argmax and the rest by a draw.
+bool plain(const Request& req) {
+    return !req.spec.sampling.needs_processing() && !req.spec.return_logprob &&
+           req.generated() >= req.spec.stop.min_new_tokens;
 }
+
+// How a row that samples gets its token.
+enum class Pick { device_argmax, device_draw, host };
 
 }  // namespace
 
@@ -210,29 +214,61 @@ std::int32_t Engine::sample_on_host(Request& req, std::span<const float> raw,
     return token;
 }
 
-// With device sampling, greedy rows come back as ids from one argmax launch and the other rows
-// as a copy of just those rows; tokens land in plan order either way.
+// With device sampling, greedy rows come back as ids from one argmax launch, rows drawn at
+// temperature > 0 from one sampling launch, and the other rows as a copy of just those rows;
+// tokens land in plan order either way. A drawn row takes its uniform from the request's own
+// generator here, so a seed gives the same tokens on the device and on the host; a backend
+// without a sampling kernel gets the rows copied and picked on the host with that same uniform.
 Engine::Sampled Engine::sample(const StepPlan& plan, const model::ForwardResult& result) {
     const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
     Sampled out;
     std::vector<std::size_t> sampled;  // the plan entries that sample, in order
     std::vector<std::int64_t> greedy_rows, host_rows;
-    std::vector<bool> on_device;
+    std::vector<model::RowSampling> draws;
+    std::vector<Pick> picks;
     for (std::size_t i = 0; i < plan.entries.size(); ++i) {
         const auto& e = plan.entries[i];
         if (!e.sample) {
             continue;
         }
         // Entry i owns logits row i: every entry brings new tokens, and each gets one row.
-        const bool device = device_sampling_ && plain_greedy(*e.req);
+        const auto row = static_cast<std::int64_t>(i);
+        const SamplingParams& sp = e.req->spec.sampling;
+        Pick how = Pick::host;
+        if (device_sampling_ && plain(*e.req)) {
+            how = is_greedy(sp) ? Pick::device_argmax : Pick::device_draw;
+        }
+        switch (how) {
+            case Pick::device_argmax:
+                greedy_rows.push_back(row);
+                break;
+            case Pick::device_draw:
+                draws.push_back({row, sp.temperature, sp.top_k, sp.top_p, sp.min_p,
+                                 e.req->sampler->next_canonical()});
+                break;
+            case Pick::host:
+                host_rows.push_back(row);
+                break;
+        }
         sampled.push_back(i);
-        on_device.push_back(device);
-        (device ? greedy_rows : host_rows).push_back(static_cast<std::int64_t>(i));
+        picks.push_back(how);
     }
     model::Ops& ops = model_.ops();
     std::vector<std::int32_t> greedy_tokens;
     if (!greedy_rows.empty()) {
         greedy_tokens = ops.argmax_rows(result.logits, greedy_rows);
+    }
+    std::optional<std::vector<std::int32_t>> drawn_tokens;
+    model::Tensor drawn_copy;
+    if (!draws.empty()) {
+        drawn_tokens = ops.sample_rows(result.logits, draws);
+        if (!drawn_tokens) {
+            std::vector<std::int64_t> rows;
+            for (const auto& d : draws) {
+                rows.push_back(d.row);
+            }
+            drawn_copy = ops.rows_to_host(result.logits, rows);
+        }
     }
     // Without device sampling the logits are already on the host, every row of them.
     model::Tensor copied;
@@ -241,17 +277,32 @@ Engine::Sampled Engine::sample(const StepPlan& plan, const model::ForwardResult&
     }
     const model::Tensor& host = device_sampling_ ? copied : result.logits;
     std::vector<float> row;
-    std::size_t next_greedy = 0, next_host = 0;
+    std::size_t next_greedy = 0, next_draw = 0, next_host = 0;
     for (std::size_t k = 0; k < sampled.size(); ++k) {
         Request& req = *plan.entries[sampled[k]].req;
         TokenLogprob lp;
-        if (on_device[k]) {
-            out.tokens.push_back(greedy_tokens[next_greedy++]);
-        } else {
-            const std::int64_t r =
-                device_sampling_ ? static_cast<std::int64_t>(next_host) : host_rows[next_host];
-            ++next_host;
-            out.tokens.push_back(sample_on_host(req, {host.row(r), vocab}, row, lp));
+        switch (picks[k]) {
+            case Pick::device_argmax:
+                out.tokens.push_back(greedy_tokens[next_greedy++]);
+                break;
+            case Pick::device_draw: {
+                const std::size_t d = next_draw++;
+                if (drawn_tokens) {
+                    out.tokens.push_back((*drawn_tokens)[d]);
+                } else {
+                    const float* copy = drawn_copy.row(static_cast<std::int64_t>(d));
+                    out.tokens.push_back(
+                        pick({copy, vocab}, req.spec.sampling, draws[d].canonical));
+                }
+                break;
+            }
+            case Pick::host: {
+                const std::int64_t r =
+                    device_sampling_ ? static_cast<std::int64_t>(next_host) : host_rows[next_host];
+                ++next_host;
+                out.tokens.push_back(sample_on_host(req, {host.row(r), vocab}, row, lp));
+                break;
+            }
         }
         out.logprobs.push_back(std::move(lp));
     }

@@ -55,9 +55,11 @@ class Engine {
 public:
     // Every decode_log_interval decode steps the engine logs the batch and where the time went,
     // and refreshes last_gen_throughput (SGLang's --decode-log-interval). device_sampling: the
-    // logits stay on the backend, greedy rows are picked there (Ops::argmax_rows) and only the
-    // rows that need the host sampler are copied (Ops::rows_to_host); off, every step copies
-    // all logits to the host, as before. The tokens are the same either way.
+    // logits stay on the backend, greedy rows are picked there (Ops::argmax_rows), rows at
+    // temperature > 0 with nothing to apply to the logits are drawn there (Ops::sample_rows,
+    // with the uniform from the request's generator) and only the rows that need the host
+    // sampler are copied (Ops::rows_to_host); off, every step copies all logits to the host, as
+    // before. The tokens are the same either way, up to the rounding Ops::sample_rows allows.
     Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval = 40,
            bool device_sampling = true);
     ~Engine();

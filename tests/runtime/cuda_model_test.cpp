@@ -207,6 +207,64 @@ TEST_P(CudaModelTest, EngineGreedyOnTheDeviceEqualsTheHostPath) {
     }
 }
 
+// The engine with the full vocabulary at temperature > 0: rows drawn on the device
+// (Ops::sample_rows, with the uniform from each request's seeded generator) give the tokens of
+// the host path (all logits copied, runtime::Sampler), over top-k, top-p and min-p. A draw may
+// differ only within rounding of a token's edge, some 1e-10 of the time at this vocabulary, so
+// every token is expected to agree; one that does not sends its sequence elsewhere and fails.
+TEST_P(CudaModelTest, EngineDrawsOnTheDeviceEqualTheHostPath) {
+    const auto ids = prompt();
+    SchedulerConfig config;
+    config.num_pages = 1024;
+    config.page_size = 16;
+    config.chunked_prefill_size = 64;
+    config.context_length = 4096;
+    config.max_running_requests = 64;
+    struct Params {
+        float temperature;
+        int top_k;
+        float top_p;
+        float min_p;
+    };
+    const Params params[] = {{1.0f, -1, 1.0f, 0.0f},  {0.7f, -1, 0.9f, 0.0f},
+                             {1.3f, 40, 0.95f, 0.0f}, {0.9f, -1, 1.0f, 0.05f},
+                             {1.0f, 20, 1.0f, 0.0f},  {0.6f, 200, 0.8f, 0.02f}};
+    for (LoadedModel* m : {gpu_.get(), fp8_.get()}) {
+        std::map<std::string, std::vector<std::int32_t>> tokens[2];
+        for (bool device : {false, true}) {
+            Engine engine(m->model(), config, 40, device);
+            auto& out = tokens[device ? 1 : 0];
+            for (int i = 0; i < 12; ++i) {
+                GenerateRequest r;
+                r.rid = "r" + std::to_string(i);
+                const std::size_t len = 8 + (7 * static_cast<std::size_t>(i)) % (ids.size() - 8);
+                r.input_ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
+                r.input_ids.back() = 200 + i;
+                const Params& p = params[i % std::size(params)];
+                r.sampling.temperature = p.temperature;
+                r.sampling.top_k = p.top_k;
+                r.sampling.top_p = p.top_p;
+                r.sampling.min_p = p.min_p;
+                r.seed = 1000 + static_cast<std::uint64_t>(i);
+                r.stop.max_new_tokens = 16;
+                r.stop.ignore_eos = true;
+                r.on_output = [&out, rid = r.rid](const RequestOutput& o) {
+                    out[rid].insert(out[rid].end(), o.new_tokens.begin(), o.new_tokens.end());
+                };
+                engine.submit(std::move(r));
+            }
+            engine.drain_inbox();
+            while (engine.step()) {
+            }
+        }
+        ASSERT_EQ(tokens[1].size(), 12u);
+        for (const auto& [rid, want] : tokens[0]) {
+            EXPECT_EQ(want.size(), 16u) << rid;
+            EXPECT_EQ(tokens[1][rid], want) << rid << (m == gpu_.get() ? " fp32" : " fp8");
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Presets, CudaModelTest, ::testing::Values("tiny", "small"));
 
 // The BF16 MLA cache (--kv-cache-dtype bf16), float32 weights on both sides. The CPU rounds every

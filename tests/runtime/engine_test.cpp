@@ -321,8 +321,10 @@ TEST_F(EngineTest, ArgmaxRowsEqualsTheSamplersArgmax) {
 }
 
 // The engine's two sampling paths give the same tokens and logprobs for every kind of request
-// in one batch: greedy rows picked by Ops::argmax_rows, the rest copied by Ops::rows_to_host
-// and sampled on the host. Small chunks put rows that sample next to rows that do not.
+// in one batch: greedy rows picked by Ops::argmax_rows, plain rows at temperature > 0 drawn by
+// Ops::sample_rows (on the CPU backend, which has no such kernel, copied and picked on the host
+// with the uniform already drawn), the rest copied by Ops::rows_to_host and sampled on the host.
+// Small chunks put rows that sample next to rows that do not.
 TEST_F(EngineTest, DeviceSamplingPicksTheHostPathsTokens) {
     constexpr std::int32_t kBiased = 1234;
     const auto banned = reference(prompt(33, 9), 1)[0];
@@ -349,7 +351,20 @@ TEST_F(EngineTest, DeviceSamplingPicksTheHostPathsTokens) {
         auto top1 = greedy("top1", prompt(35, 8), 10);
         top1.sampling.temperature = 1.0f;
         top1.sampling.top_k = 1;
-        for (auto* r : {&logprobs, &penalty, &bias, &min, &hot, &top1}) {
+        auto cut = greedy("cut", prompt(36, 12), 10);
+        cut.sampling.temperature = 1.2f;
+        cut.sampling.top_k = 40;
+        cut.sampling.min_p = 0.05f;
+        cut.seed = 8;
+        auto warm = greedy("warm", prompt(37, 5), 10);
+        warm.sampling.temperature = 1.0f;
+        warm.seed = 9;
+        auto hot_logprobs = greedy("hot_logprobs", prompt(38, 6), 6);
+        hot_logprobs.sampling.temperature = 0.9f;
+        hot_logprobs.seed = 10;
+        hot_logprobs.return_logprob = true;
+        for (auto* r :
+             {&logprobs, &penalty, &bias, &min, &hot, &top1, &cut, &warm, &hot_logprobs}) {
             reqs.push_back(std::move(*r));
         }
         return reqs;
