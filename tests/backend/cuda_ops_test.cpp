@@ -225,25 +225,30 @@ Batch make_batch(int cached_a, int new_a, int cached_b, int new_b, int num_slots
     return b;
 }
 
+// 4 heads take the warp-per-key scores kernel; 16 and 64 (the presets', DeepSeek-V3.2's) the
+// thread-per-key one.
 TEST_F(CudaOpsTest, IndexerTopKSelectsTheSamePositions) {
-    const int heads = 4, dim = 64, top_k = 16;
-    Batch batch = make_batch(200, 1, 10, 30, 300, rng_);
-    Tensor q = random(batch.tokens, heads * dim), w = random(batch.tokens, heads),
-           index_k = random(300, dim);
-    auto want = cpu_.indexer_topk(q, w, batch.seqs, index_k, heads, dim, 0.125f, top_k).positions;
-    const model::IndexSelection on_device =
-        gpu_->indexer_topk(dev(q), dev(w), batch.seqs, dev(index_k), heads, dim, 0.125f, top_k);
-    EXPECT_TRUE(on_device.positions.empty());  // the choice stays on the device
-    auto got = gpu_->selection_positions(on_device);
-    ASSERT_EQ(got.size(), want.size());
-    int differing = 0;
-    for (std::size_t r = 0; r < want.size(); ++r) {
-        differing += got[r] != want[r];
+    const int top_k = 16;
+    for (const auto& [heads, dim] : {std::pair{4, 64}, std::pair{16, 32}, std::pair{64, 128}}) {
+        Batch batch = make_batch(200, 1, 10, 30, 300, rng_);
+        Tensor q = random(batch.tokens, heads * dim), w = random(batch.tokens, heads),
+               index_k = random(300, dim);
+        auto want =
+            cpu_.indexer_topk(q, w, batch.seqs, index_k, heads, dim, 0.125f, top_k).positions;
+        const model::IndexSelection on_device =
+            gpu_->indexer_topk(dev(q), dev(w), batch.seqs, dev(index_k), heads, dim, 0.125f, top_k);
+        EXPECT_TRUE(on_device.positions.empty());  // the choice stays on the device
+        auto got = gpu_->selection_positions(on_device);
+        ASSERT_EQ(got.size(), want.size());
+        int differing = 0;
+        for (std::size_t r = 0; r < want.size(); ++r) {
+            differing += got[r] != want[r];
+        }
+        // Random scores are far apart compared with float rounding: no near ties to flip.
+        EXPECT_EQ(differing, 0) << heads << " heads";
+        EXPECT_EQ(got[0].size(), static_cast<std::size_t>(top_k));
+        EXPECT_EQ(got[1].size(), 11u);  // position 10 of the second sequence sees 11 positions
     }
-    // Random scores are far apart compared with float rounding: no near ties to flip.
-    EXPECT_EQ(differing, 0);
-    EXPECT_EQ(got[0].size(), static_cast<std::size_t>(top_k));
-    EXPECT_EQ(got[1].size(), 11u);  // position 10 of the second sequence sees 11 positions
 }
 
 // MLA reading the indexer's device-side selection equals MLA over the same positions given from

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -162,6 +163,48 @@ TEST_P(CudaModelTest, Fp8LogitsFollowFloat32) {
     EXPECT_GT(corr, 0.8);
 }
 
+using TokensByRequest = std::map<std::string, std::vector<std::int32_t>>;
+
+// Twelve requests of 16 tokens through the engine, token choice on the host and then on the
+// device; fill(i, r) sets request i's prompt and sampling. Returns {host, device} tokens.
+template <typename Fill>
+std::array<TokensByRequest, 2> run_host_and_device(model::DeepseekV32& model, Fill fill) {
+    SchedulerConfig config;
+    config.num_pages = 1024;
+    config.page_size = 16;
+    config.chunked_prefill_size = 64;
+    config.context_length = 4096;
+    config.max_running_requests = 64;
+    std::array<TokensByRequest, 2> tokens;
+    for (bool device : {false, true}) {
+        Engine engine(model, config, 40, device);
+        auto& out = tokens[device ? 1 : 0];
+        for (int i = 0; i < 12; ++i) {
+            GenerateRequest r;
+            r.rid = "r" + std::to_string(i);
+            fill(i, r);
+            r.stop.max_new_tokens = 16;
+            r.stop.ignore_eos = true;
+            r.on_output = [&out, rid = r.rid](const RequestOutput& o) {
+                out[rid].insert(out[rid].end(), o.new_tokens.begin(), o.new_tokens.end());
+            };
+            engine.submit(std::move(r));
+        }
+        engine.drain_inbox();
+        while (engine.step()) {
+        }
+    }
+    return tokens;
+}
+
+void expect_same_tokens(const std::array<TokensByRequest, 2>& tokens, const char* what) {
+    ASSERT_EQ(tokens[1].size(), 12u) << what;
+    for (const auto& [rid, want] : tokens[0]) {
+        EXPECT_EQ(want.size(), 16u) << rid;
+        EXPECT_EQ(tokens[1].at(rid), want) << rid << what;
+    }
+}
+
 // The engine with the full vocabulary (129,280): greedy tokens picked on the device
 // (Ops::argmax_rows) equal those of the host path (all logits copied, runtime::argmax), for a
 // batch of requests in float32 and in FP8. Both runs see the same plans, so the same logits: the
@@ -169,41 +212,15 @@ TEST_P(CudaModelTest, Fp8LogitsFollowFloat32) {
 // paths.
 TEST_P(CudaModelTest, EngineGreedyOnTheDeviceEqualsTheHostPath) {
     const auto ids = prompt();
-    SchedulerConfig config;
-    config.num_pages = 1024;
-    config.page_size = 16;
-    config.chunked_prefill_size = 64;
-    config.context_length = 4096;
-    config.max_running_requests = 64;
     for (LoadedModel* m : {gpu_.get(), fp8_.get()}) {
-        std::map<std::string, std::vector<std::int32_t>> tokens[2];
-        for (bool device : {false, true}) {
-            Engine engine(m->model(), config, 40, device);
-            auto& out = tokens[device ? 1 : 0];
-            for (int i = 0; i < 12; ++i) {
-                GenerateRequest r;
-                r.rid = "r" + std::to_string(i);
-                const std::size_t len = 8 + (9 * static_cast<std::size_t>(i)) % (ids.size() - 8);
-                r.input_ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
-                r.input_ids.back() = 100 + i;
-                r.sampling.temperature = 0.0f;
-                r.stop.max_new_tokens = 16;
-                r.stop.ignore_eos = true;
-                r.return_logprob = i % 4 == 3;
-                r.on_output = [&out, rid = r.rid](const RequestOutput& o) {
-                    out[rid].insert(out[rid].end(), o.new_tokens.begin(), o.new_tokens.end());
-                };
-                engine.submit(std::move(r));
-            }
-            engine.drain_inbox();
-            while (engine.step()) {
-            }
-        }
-        ASSERT_EQ(tokens[1].size(), 12u);
-        for (const auto& [rid, want] : tokens[0]) {
-            EXPECT_EQ(want.size(), 16u) << rid;
-            EXPECT_EQ(tokens[1][rid], want) << rid << (m == gpu_.get() ? " fp32" : " fp8");
-        }
+        const auto tokens = run_host_and_device(m->model(), [&](int i, GenerateRequest& r) {
+            const std::size_t len = 8 + (9 * static_cast<std::size_t>(i)) % (ids.size() - 8);
+            r.input_ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
+            r.input_ids.back() = 100 + i;
+            r.sampling.temperature = 0.0f;
+            r.return_logprob = i % 4 == 3;
+        });
+        expect_same_tokens(tokens, m == gpu_.get() ? " fp32" : " fp8");
     }
 }
 
@@ -214,12 +231,6 @@ TEST_P(CudaModelTest, EngineGreedyOnTheDeviceEqualsTheHostPath) {
 // every token is expected to agree; one that does not sends its sequence elsewhere and fails.
 TEST_P(CudaModelTest, EngineDrawsOnTheDeviceEqualTheHostPath) {
     const auto ids = prompt();
-    SchedulerConfig config;
-    config.num_pages = 1024;
-    config.page_size = 16;
-    config.chunked_prefill_size = 64;
-    config.context_length = 4096;
-    config.max_running_requests = 64;
     struct Params {
         float temperature;
         int top_k;
@@ -230,38 +241,18 @@ TEST_P(CudaModelTest, EngineDrawsOnTheDeviceEqualTheHostPath) {
                              {1.3f, 40, 0.95f, 0.0f}, {0.9f, -1, 1.0f, 0.05f},
                              {1.0f, 20, 1.0f, 0.0f},  {0.6f, 200, 0.8f, 0.02f}};
     for (LoadedModel* m : {gpu_.get(), fp8_.get()}) {
-        std::map<std::string, std::vector<std::int32_t>> tokens[2];
-        for (bool device : {false, true}) {
-            Engine engine(m->model(), config, 40, device);
-            auto& out = tokens[device ? 1 : 0];
-            for (int i = 0; i < 12; ++i) {
-                GenerateRequest r;
-                r.rid = "r" + std::to_string(i);
-                const std::size_t len = 8 + (7 * static_cast<std::size_t>(i)) % (ids.size() - 8);
-                r.input_ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
-                r.input_ids.back() = 200 + i;
-                const Params& p = params[i % std::size(params)];
-                r.sampling.temperature = p.temperature;
-                r.sampling.top_k = p.top_k;
-                r.sampling.top_p = p.top_p;
-                r.sampling.min_p = p.min_p;
-                r.seed = 1000 + static_cast<std::uint64_t>(i);
-                r.stop.max_new_tokens = 16;
-                r.stop.ignore_eos = true;
-                r.on_output = [&out, rid = r.rid](const RequestOutput& o) {
-                    out[rid].insert(out[rid].end(), o.new_tokens.begin(), o.new_tokens.end());
-                };
-                engine.submit(std::move(r));
-            }
-            engine.drain_inbox();
-            while (engine.step()) {
-            }
-        }
-        ASSERT_EQ(tokens[1].size(), 12u);
-        for (const auto& [rid, want] : tokens[0]) {
-            EXPECT_EQ(want.size(), 16u) << rid;
-            EXPECT_EQ(tokens[1][rid], want) << rid << (m == gpu_.get() ? " fp32" : " fp8");
-        }
+        const auto tokens = run_host_and_device(m->model(), [&](int i, GenerateRequest& r) {
+            const std::size_t len = 8 + (7 * static_cast<std::size_t>(i)) % (ids.size() - 8);
+            r.input_ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
+            r.input_ids.back() = 200 + i;
+            const Params& p = params[i % std::size(params)];
+            r.sampling.temperature = p.temperature;
+            r.sampling.top_k = p.top_k;
+            r.sampling.top_p = p.top_p;
+            r.sampling.min_p = p.min_p;
+            r.seed = 1000 + static_cast<std::uint64_t>(i);
+        });
+        expect_same_tokens(tokens, m == gpu_.get() ? " fp32" : " fp8");
     }
 }
 

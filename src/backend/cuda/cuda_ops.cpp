@@ -222,6 +222,24 @@ struct CudaOps::Impl {
     };
     OpScope op(const char* name) { return OpScope(*this, name); }
 
+    // Token choice on the device: launch(ids) writes n ids into device memory under the op
+    // `name`; they come back to the host, the only bytes of the choice that do.
+    template <typename Launch>
+    std::vector<std::int32_t> ids_to_host(std::size_t n, const char* name, Launch launch) {
+        std::vector<std::int32_t> host(n);
+        bind();
+        std::shared_ptr<void> ids = alloc(n * sizeof(std::int32_t));
+        {
+            auto timed = op(name);
+            launch(static_cast<std::int32_t*>(ids.get()));
+        }
+        check_cuda(cudaMemcpyAsync(host.data(), ids.get(), n * sizeof(std::int32_t),
+                                   cudaMemcpyDeviceToHost, stream),
+                   "cudaMemcpyAsync (token ids)");
+        check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (token ids)");
+        return host;
+    }
+
     // After a synchronization: every recorded op has finished.
     void collect_profile() {
         if (profile_every == 0 || profile_depth != 0) {
@@ -1031,26 +1049,17 @@ void CudaOps::scatter_rows(const Tensor& src, std::span<const std::int32_t> slot
 // Only the token ids travel: 4 bytes a row instead of the row's vocab floats.
 std::vector<std::int32_t> CudaOps::argmax_rows(const Tensor& logits,
                                                std::span<const std::int64_t> rows) {
-    std::vector<std::int32_t> host(rows.size());
     if (rows.empty()) {
-        return host;
+        return {};
     }
     for (std::int64_t r : rows) {
         DS_ASSERT(r >= 0 && r < logits.rows(), "row ", r, " of ", logits.rows());
     }
-    impl_->bind();
-    std::shared_ptr<void> ids = impl_->alloc(host.size() * sizeof(std::int32_t));
-    {
-        auto timed = impl_->op("argmax_rows");
+    return impl_->ids_to_host(rows.size(), "argmax_rows", [&](std::int32_t* ids) {
         launch_argmax_rows(ptr(logits), logits.cols(), impl_->upload(rows),
                            narrow(static_cast<std::int64_t>(rows.size())), narrow(logits.cols()),
-                           static_cast<std::int32_t*>(ids.get()), impl_->stream);
-    }
-    check_cuda(cudaMemcpyAsync(host.data(), ids.get(), host.size() * sizeof(std::int32_t),
-                               cudaMemcpyDeviceToHost, impl_->stream),
-               "cudaMemcpyAsync (argmax_rows)");
-    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (argmax_rows)");
-    return host;
+                           ids, impl_->stream);
+    });
 }
 
 // The upload ring reuses a buffer whose bytes compare equal, so the params carry no padding.
@@ -1062,9 +1071,8 @@ std::optional<std::vector<std::int32_t>> CudaOps::sample_rows(
     if (logits.on_host()) {
         return std::nullopt;
     }
-    std::vector<std::int32_t> host(rows.size());
     if (rows.empty()) {
-        return host;
+        return std::vector<std::int32_t>{};
     }
     std::vector<SampleRow> params;
     params.reserve(rows.size());
@@ -1072,20 +1080,12 @@ std::optional<std::vector<std::int32_t>> CudaOps::sample_rows(
         DS_ASSERT(r.row >= 0 && r.row < logits.rows(), "row ", r.row, " of ", logits.rows());
         params.push_back({r.row, r.temperature, r.top_k, r.top_p, r.min_p, r.canonical});
     }
-    impl_->bind();
-    std::shared_ptr<void> ids = impl_->alloc(host.size() * sizeof(std::int32_t));
-    {
-        auto timed = impl_->op("sample_rows");
+    return impl_->ids_to_host(rows.size(), "sample_rows", [&](std::int32_t* ids) {
         launch_sample_rows(ptr(logits), logits.cols(),
                            impl_->upload(std::span<const SampleRow>(params)),
                            narrow(static_cast<std::int64_t>(rows.size())), narrow(logits.cols()),
-                           static_cast<std::int32_t*>(ids.get()), impl_->stream);
-    }
-    check_cuda(cudaMemcpyAsync(host.data(), ids.get(), host.size() * sizeof(std::int32_t),
-                               cudaMemcpyDeviceToHost, impl_->stream),
-               "cudaMemcpyAsync (sample_rows)");
-    check_cuda(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize (sample_rows)");
-    return host;
+                           ids, impl_->stream);
+    });
 }
 
 Tensor CudaOps::rows_to_host(const Tensor& t, std::span<const std::int64_t> rows) {

@@ -331,6 +331,72 @@ __global__ void indexer_scores_kernel(const float* q, const float* w, const floa
     }
 }
 
+// A thread per key: the thread keeps every head's partial dot product in registers and walks the
+// key's dims 16 at a time, each query value a shared-memory broadcast that feeds as many
+// multiply-adds as there are keys in the warp. No shuffles, and four multiply-adds a shared load
+// (the kernel above spends most of its instructions on a warp reduction per head). Heads: H,
+// head_dim a multiple of 16, rows 16-byte aligned (launch_indexer_scores checks).
+constexpr int kIndexerChunk = 16;
+
+template <int H>
+__global__ void indexer_scores_lanes_kernel(const float* q, const float* w, const float* index_k,
+                                            const std::int32_t* q_row, const std::int32_t* keys,
+                                            const std::int32_t* key_offset,
+                                            const std::int32_t* key_count, int head_dim,
+                                            float scale, std::int64_t ld, float* score) {
+    pdl_enter();
+    extern __shared__ float4 smem4[];
+    auto* qs = reinterpret_cast<float*>(smem4);  // [H * head_dim]
+    float* ws = qs + H * head_dim;               // [H]
+    const int r = blockIdx.y;
+    const std::int64_t qr = q_row[r];
+    for (int i = threadIdx.x; i < H * head_dim / 4; i += blockDim.x) {
+        smem4[i] = reinterpret_cast<const float4*>(q + qr * H * head_dim)[i];
+    }
+    for (int i = threadIdx.x; i < H; i += blockDim.x) {
+        ws[i] = w[qr * H + i];
+    }
+    __syncthreads();
+    const std::int32_t* slots = keys + key_offset[r];
+    const int count = key_count[r];
+    for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < count; p += gridDim.x * blockDim.x) {
+        const auto* k = reinterpret_cast<const float4*>(
+            index_k + static_cast<std::int64_t>(slots[p]) * head_dim);
+        float acc[H];
+#pragma unroll
+        for (int h = 0; h < H; ++h) {
+            acc[h] = 0.0f;
+        }
+        for (int d0 = 0; d0 < head_dim; d0 += kIndexerChunk) {
+            float4 kv[kIndexerChunk / 4];
+#pragma unroll
+            for (int j = 0; j < kIndexerChunk / 4; ++j) {
+                kv[j] = k[d0 / 4 + j];
+            }
+#pragma unroll
+            for (int h = 0; h < H; ++h) {
+                const auto* qh = reinterpret_cast<const float4*>(qs + h * head_dim + d0);
+                float a = acc[h];
+#pragma unroll
+                for (int j = 0; j < kIndexerChunk / 4; ++j) {
+                    const float4 qv = qh[j];
+                    a = fmaf(qv.x, kv[j].x, a);
+                    a = fmaf(qv.y, kv[j].y, a);
+                    a = fmaf(qv.z, kv[j].z, a);
+                    a = fmaf(qv.w, kv[j].w, a);
+                }
+                acc[h] = a;
+            }
+        }
+        float total = 0.0f;
+#pragma unroll
+        for (int h = 0; h < H; ++h) {
+            total += ws[h] * fmaxf(0.0f, acc[h] * scale);
+        }
+        score[r * ld + p] = total;
+    }
+}
+
 constexpr int kMlaChunk = 32;
 
 // One block per (token, head): an online softmax over the token's keys in chunks, the output
@@ -809,8 +875,24 @@ void launch_indexer_scores(const float* q, const float* w, const float* index_k,
     if (rows == 0 || max_keys == 0) {
         return;
     }
-    constexpr int threads = 256, warps = threads / kWarp;
     const auto smem = static_cast<std::size_t>(num_heads * head_dim + num_heads) * sizeof(float);
+    // DeepSeek-V3.2's 64 heads (and the test presets' 16) take the thread-per-key kernel; 128
+    // threads a block, so that a single row's keys still spread over many SMs.
+    const bool lanes = (num_heads == 64 || num_heads == 16) && head_dim % kIndexerChunk == 0 &&
+                       smem <= 48 * 1024 && aligned16(q, index_k);
+    if (lanes) {
+        constexpr int threads = 128;
+        const dim3 grid(static_cast<unsigned>(std::min((max_keys + threads - 1) / threads, 1024)),
+                        static_cast<unsigned>(rows));
+        auto* kernel =
+            num_heads == 64 ? indexer_scores_lanes_kernel<64> : indexer_scores_lanes_kernel<16>;
+        launch_kernel(kernel, grid, threads, smem, stream, q, w, index_k, q_row, keys, key_offset,
+                      key_count, head_dim, scale, ld, score);
+        DS_CUDA_LAUNCH(indexer_scores_lanes, stream, rows, " rows x ", max_keys, " keys, ",
+                       num_heads, " heads x ", head_dim);
+        return;
+    }
+    constexpr int threads = 256, warps = threads / kWarp;
     const dim3 grid(static_cast<unsigned>(std::min((max_keys + warps - 1) / warps, 1024)),
                     static_cast<unsigned>(rows));
     launch_kernel(indexer_scores_kernel, grid, threads, smem, stream, q, w, index_k, q_row, keys,
