@@ -41,12 +41,16 @@ void check_cublas(cublasStatus_t status, const std::string& what) {
     }
 }
 
-// An MLA cache table's storage (model::Ops::cache_zeros) and its device memory.
-CacheFormat cache_format(const Tensor& t) {
-    DS_ASSERT(t.device == model::Device::cuda, "the MLA cache is not on the device");
-    DS_ASSERT(t.storage == model::Storage::f32 || t.storage == model::Storage::bf16,
-              "an MLA cache table is float32 or bfloat16");
-    return t.storage == model::Storage::bf16 ? CacheFormat::bf16 : CacheFormat::f32;
+// The storage of a layer's MLA tables (model::Ops::cache_zeros), which latent and rope share.
+CacheFormat cache_format(const model::LayerCacheView& cache) {
+    for (const Tensor* t : {cache.latent, cache.rope}) {
+        DS_ASSERT(t->device == model::Device::cuda, "the MLA cache is not on the device");
+        DS_ASSERT(t->storage == model::Storage::f32 || t->storage == model::Storage::bf16,
+                  "an MLA cache table is float32 or bfloat16");
+    }
+    DS_ASSERT(cache.latent->storage == cache.rope->storage,
+              "latent and rope tables differ in storage");
+    return cache.latent->storage == model::Storage::bf16 ? CacheFormat::bf16 : CacheFormat::f32;
 }
 
 float* ptr(const Tensor& t) {
@@ -289,11 +293,15 @@ struct CudaOps::Impl {
         return std::shared_ptr<void>(p, [s](void* q) { cudaFreeAsync(q, s); });
     }
 
-    Tensor tensor(std::vector<std::int64_t> shape, bool zero) {
+    // A device tensor of float32 (or, for cache tables, bfloat16) values.
+    Tensor tensor(std::vector<std::int64_t> shape, bool zero,
+                  model::Storage storage = model::Storage::f32) {
         Tensor t;
         t.shape = std::move(shape);
         t.device = model::Device::cuda;
-        const auto bytes = static_cast<std::size_t>(t.numel()) * sizeof(float);
+        t.storage = storage;
+        const std::size_t width = storage == model::Storage::bf16 ? 2 : sizeof(float);
+        const auto bytes = static_cast<std::size_t>(t.numel()) * width;
         t.device_data = alloc(bytes);
         if (zero && bytes != 0) {
             check_cuda(cudaMemsetAsync(t.device_data.get(), 0, bytes, stream), "cudaMemsetAsync");
@@ -718,22 +726,10 @@ Tensor CudaOps::empty(std::vector<std::int64_t> shape) {
 }
 
 Tensor CudaOps::cache_zeros(std::int64_t rows, std::int64_t cols, model::Storage storage) {
-    if (storage == model::Storage::f32) {
-        return zeros(rows, cols);
-    }
-    DS_CHECK(storage == model::Storage::bf16, "a cache table is float32 or bfloat16");
+    DS_CHECK(storage == model::Storage::f32 || storage == model::Storage::bf16,
+             "a cache table is float32 or bfloat16");
     impl_->bind();
-    Tensor t;
-    t.shape = {rows, cols};
-    t.device = model::Device::cuda;
-    t.storage = storage;
-    const auto bytes = static_cast<std::size_t>(t.numel()) * 2;
-    t.device_data = impl_->alloc(bytes);
-    if (bytes != 0) {
-        check_cuda(cudaMemsetAsync(t.device_data.get(), 0, bytes, impl_->stream),
-                   "cudaMemsetAsync");
-    }
-    return t;
+    return impl_->tensor({rows, cols}, true, storage);
 }
 
 std::optional<Tensor> CudaOps::random_normal(std::vector<std::int64_t> shape,
@@ -937,8 +933,7 @@ void CudaOps::store_latent(const Tensor& kv, const Tensor& g, float eps,
         DS_ASSERT(s >= 0 && s < cache.latent->rows(), "slot ", s);
     }
     impl_->bind();
-    const CacheFormat format = cache_format(*cache.latent);
-    DS_ASSERT(cache_format(*cache.rope) == format, "latent and rope tables differ in storage");
+    const CacheFormat format = cache_format(cache);
     launch_store_latent(ptr(kv), kv.rows(), lora, rope_dim, ptr(g), eps, impl_->upload(positions),
                         impl_->upload(inv_freq), attention_factor, impl_->upload(slots), format,
                         cache.latent->device_data.get(), cache.rope->device_data.get(),
@@ -1141,58 +1136,47 @@ model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weigh
     impl_->bind();
     auto sel = std::make_shared<DeviceSelection>();
     sel->top_k = top_k;
-    // Host side: counts and offsets only. table holds every sequence's visible slots; scored
-    // rows are the tokens that see more than top_k positions.
-    std::vector<std::int32_t> table, offset, count, q_row, row_base, row_count;
-    std::int32_t row = 0;
-    int max_scored = 0;
-    for (const auto& s : seqs) {
-        const auto base = static_cast<std::int32_t>(table.size());
-        table.insert(table.end(), s.slots.begin(), s.slots.begin() + (s.num_cached + s.num_new));
-        for (std::int32_t j = 0; j < s.num_new; ++j, ++row) {
-            const std::int32_t visible = s.num_cached + j + 1;
-            sel->visible.push_back(visible);
-            if (visible <= top_k) {
-                offset.push_back(base);
-                count.push_back(visible);
-                continue;
-            }
-            offset.push_back(-1 - static_cast<std::int32_t>(q_row.size()));  // fixed below
-            count.push_back(top_k);
-            q_row.push_back(row);
-            row_base.push_back(base);
-            row_count.push_back(visible);
-            max_scored = std::max(max_scored, visible);
+    // Every token's visible slots, as causal attention reads them; tokens that see more than
+    // top_k positions are scored and then read their top_k chosen slots, placed after the tables.
+    Impl::Keys keys = Impl::causal_keys(seqs);
+    sel->visible = keys.count;
+    const auto table_size = static_cast<std::int64_t>(keys.slots.size());
+    std::vector<std::int32_t> q_row, row_base, row_count;
+    for (std::size_t r = 0; r < keys.count.size(); ++r) {
+        if (keys.count[r] <= top_k) {
+            continue;
         }
+        row_base.push_back(keys.offset[r]);
+        row_count.push_back(keys.count[r]);
+        keys.offset[r] = static_cast<std::int32_t>(
+            table_size + std::int64_t{top_k} * static_cast<std::int64_t>(q_row.size()));
+        keys.count[r] = top_k;
+        q_row.push_back(static_cast<std::int32_t>(r));
     }
     if (q_row.empty()) {
         return {};  // every token keeps all of its positions
     }
     const auto rows = static_cast<std::int64_t>(q_row.size());
-    const auto table_size = static_cast<std::int64_t>(table.size());
-    for (auto& o : offset) {
-        if (o < 0) {
-            o = static_cast<std::int32_t>(table_size + std::int64_t{-1 - o} * top_k);
-        }
-    }
-    sel->tokens = row;
-    sel->max_count = *std::max_element(count.begin(), count.end());
+    const auto tokens = static_cast<std::int64_t>(keys.count.size());
+    const int max_scored = *std::max_element(row_count.begin(), row_count.end());
+    sel->tokens = static_cast<int>(tokens);
+    sel->max_count = *std::max_element(keys.count.begin(), keys.count.end());
     sel->scored = q_row;
-    const std::int64_t total = table_size + rows * top_k + 2 * std::int64_t{row};
-    sel->buffer = impl_->alloc(static_cast<std::size_t>(total) * 4);
+    // One device buffer, [slot tables | chosen slots | offsets | counts]. The tables and the
+    // offsets and counts go up through the ring; the chosen slots are written on the device.
+    const std::int64_t chosen_end = table_size + rows * top_k;
+    sel->buffer = impl_->alloc(static_cast<std::size_t>(chosen_end + 2 * tokens) * 4);
     auto* buf = static_cast<std::int32_t*>(sel->buffer.get());
+    keys.offset.insert(keys.offset.end(), keys.count.begin(), keys.count.end());
+    for (auto [at, values] :
+         {std::pair{std::int64_t{0}, &keys.slots}, std::pair{chosen_end, &keys.offset}}) {
+        check_cuda(cudaMemcpyAsync(buf + at, impl_->upload(std::span<const std::int32_t>(*values)),
+                                   values->size() * 4, cudaMemcpyDeviceToDevice, impl_->stream),
+                   "cudaMemcpyAsync (index selection)");
+    }
     sel->slots = buf;
-    sel->offset = buf + table_size + rows * top_k;
-    sel->count = sel->offset + row;
-    offset.insert(offset.end(), count.begin(), count.end());
-    check_cuda(cudaMemcpyAsync(buf, impl_->upload(std::span<const std::int32_t>(table)),
-                               static_cast<std::size_t>(table_size) * 4, cudaMemcpyDeviceToDevice,
-                               impl_->stream),
-               "cudaMemcpyAsync (slot tables)");
-    check_cuda(cudaMemcpyAsync(const_cast<std::int32_t*>(sel->offset),
-                               impl_->upload(std::span<const std::int32_t>(offset)),
-                               offset.size() * 4, cudaMemcpyDeviceToDevice, impl_->stream),
-               "cudaMemcpyAsync (selection offsets)");
+    sel->offset = buf + chosen_end;
+    sel->count = sel->offset + tokens;
 
     Tensor score = impl_->tensor({rows, max_scored}, false);
     const std::int32_t* d_count = impl_->upload(std::span<const std::int32_t>(row_count));
@@ -1314,8 +1298,7 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
     MlaShape shape{narrow(t), heads, lora, rope, nope, qk, p.softmax_scale};
     // Split-key attention reading each key row once per 16 heads (mla_decode.h); it falls back
     // to the per-head kernel for shapes it does not take.
-    const CacheFormat cache_fmt = cache_format(*cache.latent);
-    DS_ASSERT(cache_format(*cache.rope) == cache_fmt, "latent and rope tables differ in storage");
+    const CacheFormat cache_fmt = cache_format(cache);
     std::shared_ptr<void> workspace =
         impl_->alloc(mla_decode_workspace_bytes(shape, keys.max_count, cache_fmt));
     const auto upload = [&](const std::vector<std::int32_t>& values) {
