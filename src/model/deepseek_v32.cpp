@@ -147,6 +147,7 @@ KvCache DeepseekV32::make_cache(std::int32_t num_slots) {
 ForwardResult DeepseekV32::forward(const ForwardBatch& batch, KvCache& cache) {
     check_batch(batch, cache, config_.max_position_embeddings);
     const NewTokens at = new_tokens(batch);
+    ops_.begin_forward(batch.tokens, at.positions, at.slots, batch.seqs);
     const float eps = static_cast<float>(config_.rms_norm_eps);
     Tensor x = ops_.empty(batch.num_tokens(), config_.hidden_size);  // [T, hidden]
     Tensor h = ops_.empty(x.shape);
@@ -197,10 +198,15 @@ ForwardResult DeepseekV32::head(const ForwardBatch& batch, Tensor x, const Tenso
         row += s.num_new;
     }
     const auto rows = static_cast<std::int64_t>(out.logit_rows.size());
-    Tensor picked = ops_.empty(rows, config_.hidden_size);
-    ops_.gather_rows(x, out.logit_rows, picked);
+    // The rows ascend without repeats, so as many as x has are all of them (every decode step):
+    // no gather.
+    Tensor gathered;
+    if (rows != x.rows()) {
+        gathered = ops_.empty(rows, config_.hidden_size);
+        ops_.gather_rows(x, out.logit_rows, gathered);
+    }
     Tensor logits = ops_.empty(rows, config_.vocab_size);
-    ops_.linear(picked, lm_head, logits);
+    ops_.linear(rows != x.rows() ? gathered : x, lm_head, logits);
     out.logits = batch.logits_on_device ? std::move(logits) : ops_.to_host(logits);
     out.hidden = std::move(x);
     return out;

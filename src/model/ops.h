@@ -231,9 +231,18 @@ public:
                                const MlaParams& params, const IndexSelection& selected,
                                Tensor& out) = 0;
 
+    // Called as a forward pass starts, with the host arrays its ops will send to the device:
+    // token ids, the new tokens' positions and cache slots, and the sequences' slot lists. A
+    // backend that copies host arrays per op may send them all in one copy here. Does nothing by
+    // default.
+    virtual void begin_forward(std::span<const std::int32_t> /*ids*/,
+                               std::span<const std::int32_t> /*positions*/,
+                               std::span<const std::int32_t> /*slots*/,
+                               std::span<const SequenceSlots> /*seqs*/) {}
+
     // y = down(silu(gate x) * up x): a dense SwiGLU MLP (DeepSeek's dense layers and shared
-    // expert), from the ops above.
-    void swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& y);
+    // expert); by default from the ops above.
+    virtual void swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& y);
     // out += swiglu_mlp(x): the shared expert added after the routed ones.
     void add_swiglu_mlp(const Tensor& x, const ExpertWeights& mlp, Tensor& out);
     // Routed experts: out[t] += sum_k weights[t, k] * expert_k(x[t]) (SwiGLU experts).

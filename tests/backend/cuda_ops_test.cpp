@@ -416,7 +416,8 @@ Tensor CudaOpsTest::emulated_fp8_experts(const Tensor& x, const model::MoeRoutin
 // mantissa bits than float32 (measured relative difference 1.3e-4 to 2.2e-4), hence 1e-3.
 // Weights whose rows are not a multiple of 128 (kv_a's 576) are padded on the device.
 // Block-FP8 products quantize the activations to e4m3 per 128 values, at every size: up to 16
-// rows on the tensor-core GEMV (split over many warps for the wide reductions: the o_proj shape),
+// rows on the tensor-core GEMV (split over many warps for the wide reductions: the o_proj shape;
+// the last case runs unsplit in more than one wave of an H200),
 // beyond on cuBLASLt. Both give the float32 product of the two rounded operands: the GEMV to 1e-5
 // (measured on the H200: at most 4.5e-7), cuBLASLt to 1e-3 (measured: 3.4e-4).
 TEST_F(CudaOpsTest, Fp8LinearMatchesEmulatedBlockFp8) {
@@ -430,7 +431,8 @@ TEST_F(CudaOpsTest, Fp8LinearMatchesEmulatedBlockFp8) {
                            {130, 512, 128},
                            {3, 128, 64},
                            {1, 7168, 2240},
-                           {1, 16384, 7168}}) {
+                           {1, 16384, 7168},
+                           {16, 2048, 28672}}) {
         Tensor x = uneven(m, k, rng_), w = uneven(n, k, rng_);
         Tensor w8 = w;
         gpu_->to_device(w8, model::Storage::fp8_block);
@@ -513,6 +515,90 @@ TEST_F(CudaOpsTest, LinearsShareTheirInput) {
         for (std::size_t i = 0; i < ws.size(); ++i) {
             EXPECT_LE(rel_diff(host(got[i]), host(want[i])), 1e-6f) << m << " weight " << i;
         }
+    }
+}
+
+// A norm whose output feeds a block-FP8 product writes that output in FP8 too, and the product
+// then launches no quantizer. The bytes are the quantizer's (one rounding rule, fp8_quant.cuh),
+// so the product equals, bit for bit, the one over a fresh copy of the normed rows; and the FP8
+// rows must not outlive a write to the rows they stand for: an add in place, a product writing
+// into them, the next norm. A product writing elsewhere (the MoE router between the norm and
+// the experts) keeps them.
+TEST_F(CudaOpsTest, NormsLeaveFp8RowsForTheNextProduct) {
+    const int k = 256, n = 384;
+    Tensor w8 = uneven(n, k, rng_), wf = dev(uneven(k, k, rng_)), g = random(1, k);
+    g.shape = {k};
+    const Tensor gg = dev(g);
+    gpu_->to_device(w8, model::Storage::fp8_block);
+    for (int m : {1, 5, 16, 17}) {
+        const Tensor x = uneven(m, k, rng_), r = uneven(m, k, rng_);
+        // The product over a fresh tensor holding the same values: quantized by the GEMV's own
+        // quantizer launch.
+        auto fresh = [&](const Tensor& h) {
+            Tensor y = gpu_->zeros(m, n);
+            gpu_->linear(dev(host(h)), w8, y);
+            return host(y).data;
+        };
+        auto product = [&](const Tensor& h) {
+            Tensor y = gpu_->zeros(m, n);
+            gpu_->linear(h, w8, y);
+            return host(y).data;
+        };
+        Tensor h = gpu_->zeros(m, k), other = gpu_->zeros(m, k);
+        gpu_->rms_norm(dev(x), gg, 1e-6f, h);
+        const auto want = fresh(h);
+        gpu_->rms_norm(dev(x), gg, 1e-6f, h);
+        EXPECT_EQ(product(h), want) << "right after the norm, m " << m;
+        gpu_->rms_norm(dev(x), gg, 1e-6f, h);
+        gpu_->linear(h, wf, other);  // writes elsewhere
+        EXPECT_EQ(product(h), want) << "after a product into other rows, m " << m;
+
+        gpu_->rms_norm(dev(x), gg, 1e-6f, h);
+        gpu_->add(h, dev(r));
+        EXPECT_EQ(product(h), fresh(h)) << "after an add into the rows, m " << m;
+        EXPECT_NE(fresh(h), want);
+        gpu_->rms_norm(dev(x), gg, 1e-6f, h);
+        gpu_->linear(dev(r), wf, h);  // overwrites them
+        EXPECT_EQ(product(h), fresh(h)) << "after a product into the rows, m " << m;
+        gpu_->rms_norm(dev(x), gg, 1e-6f, h);
+        gpu_->rms_norm(dev(r), gg, 1e-6f, other);
+        EXPECT_EQ(product(h), want) << "the next norm's rows are other rows, m " << m;
+
+        // The residual form: x += r, h = RMSNorm(x), as the decoder layer calls it.
+        Tensor res = dev(x);
+        gpu_->add_rms_norm(res, dev(r), gg, 1e-6f, h);
+        const auto want_add = fresh(h);
+        Tensor res2 = dev(x);
+        gpu_->add_rms_norm(res2, dev(r), gg, 1e-6f, h);
+        EXPECT_EQ(product(h), want_add) << "after add_rms_norm, m " << m;
+    }
+}
+
+// The dense SwiGLU MLP in block FP8 at decode sizes: gate and up in one launch, SiLU(gate) * up
+// applied by the down projection's quantizer. Against the host emulation of the FP8 MLP (input
+// and activation rounded per 128 values); the activation is computed with __expf on the device
+// and expf on the host, which can move an e4m3 rounding by one step: 1e-3.
+TEST_F(CudaOpsTest, Fp8SwigluMlpMatchesEmulatedBlockFp8) {
+    const int hidden = 256, inter = 384;
+    Tensor gate = uneven(inter, hidden, rng_), up = uneven(inter, hidden, rng_),
+           down = uneven(hidden, inter, rng_);
+    const Tensor gate_ref = fp8_round_trip(gate, 128, 128), up_ref = fp8_round_trip(up, 128, 128),
+                 down_ref = fp8_round_trip(down, 128, 128);
+    for (Tensor* w : {&gate, &up, &down}) {
+        gpu_->to_device(*w, model::Storage::fp8_block);
+    }
+    const model::ExpertWeights mlp{&gate, &up, &down};
+    for (int m : {1, 3, 16}) {
+        const Tensor x = uneven(m, hidden, rng_);
+        const Tensor xq = fp8_round_trip(x, 1, 128);
+        Tensor g(m, inter), u(m, inter), act(m, inter), want(m, hidden);
+        cpu_.linear(xq, gate_ref, g);
+        cpu_.linear(xq, up_ref, u);
+        cpu_.silu_mul(g, u, act);
+        cpu_.linear(fp8_round_trip(act, 1, 128), down_ref, want);
+        Tensor got = gpu_->zeros(m, hidden);
+        gpu_->swiglu_mlp(dev(x), mlp, got);
+        EXPECT_LE(rel_diff(host(got), want), 1e-3f) << m;
     }
 }
 

@@ -154,12 +154,17 @@ struct CudaOps::Impl {
 
     // Small host arrays (positions, slots, key lists) go to the device once per distinct
     // content: a step reuses the same positions and slots in every layer.
+    // A new array replaces the least recently used one, whose memory stays allocated until the
+    // next op begins: an op holds several upload pointers at once (indexer_topk five) and may
+    // enqueue kernels reading one after a later upload replaced it.
     struct Upload {
         std::vector<std::byte> host;
         std::shared_ptr<void> device;
+        std::uint64_t used = 0;  // upload_clock at the last use
     };
-    std::array<Upload, 8> uploads;
-    std::size_t next_upload = 0;
+    std::array<Upload, 16> uploads;
+    std::uint64_t upload_clock = 0;
+    std::vector<std::shared_ptr<void>> replaced_uploads;
     // Host arrays that never change (router biases), by address.
     std::map<const void*, std::shared_ptr<void>> constants;
 
@@ -179,7 +184,7 @@ struct CudaOps::Impl {
     // synchronize that follows a forward whose logits stay on the device), with the wall
     // time between passes, so that the share the GPU spends waiting for the host shows too.
     int profile_every = 0;
-    int profile_depth = 0;
+    int op_depth = 0;
     struct Mark {
         const char* op;
         cudaEvent_t begin, end;
@@ -201,16 +206,25 @@ struct CudaOps::Impl {
         return e;
     }
 
+    // Outermost ops begun so far (an op may run others inside it): what the FP8 rows below are
+    // dated by.
+    std::uint64_t ops_begun = 0;
+
     class OpScope {
     public:
         OpScope(Impl& impl, const char* op) : impl_(impl), op_(op) {
-            if (impl_.profile_every > 0 && impl_.profile_depth++ == 0) {
+            if (impl_.op_depth++ > 0) {
+                return;
+            }
+            ++impl_.ops_begun;
+            impl_.replaced_uploads.clear();  // the ops before have enqueued all their reads
+            if (impl_.profile_every > 0) {
                 begin_ = impl_.take_event();
                 check_cuda(cudaEventRecord(begin_, impl_.stream), "cudaEventRecord");
             }
         }
         ~OpScope() {
-            if (impl_.profile_every > 0 && --impl_.profile_depth == 0) {
+            if (--impl_.op_depth == 0 && begin_ != nullptr) {
                 cudaEvent_t end = impl_.take_event();
                 check_cuda(cudaEventRecord(end, impl_.stream), "cudaEventRecord");
                 impl_.marks.push_back({op_, begin_, end});
@@ -246,7 +260,7 @@ struct CudaOps::Impl {
 
     // After a synchronization: every recorded op has finished.
     void collect_profile() {
-        if (profile_every == 0 || profile_depth != 0) {
+        if (profile_every == 0 || op_depth != 0) {
             return;
         }
         for (const Mark& m : marks) {
@@ -336,24 +350,70 @@ struct CudaOps::Impl {
                    "cudaMemcpyAsync (upload)");
     }
 
+    // The device copy of these bytes, if one is held (it becomes the most recently used).
+    const void* uploaded(std::span<const std::byte> bytes) {
+        for (auto& u : uploads) {
+            if (u.device && u.host.size() == bytes.size() &&
+                std::memcmp(u.host.data(), bytes.data(), bytes.size()) == 0) {
+                u.used = ++upload_clock;
+                return u.device.get();
+            }
+        }
+        return nullptr;
+    }
+    // Holds `copy` as the copy of these bytes, in place of the least recently used entry.
+    void hold_upload(std::span<const std::byte> bytes, std::shared_ptr<void> copy) {
+        Upload& u =
+            *std::min_element(uploads.begin(), uploads.end(),
+                              [](const Upload& a, const Upload& b) { return a.used < b.used; });
+        if (u.device) {
+            replaced_uploads.push_back(std::move(u.device));
+        }
+        u.used = ++upload_clock;
+        u.host.assign(bytes.begin(), bytes.end());
+        u.device = std::move(copy);
+    }
+
     template <typename T>
     const T* upload(std::span<const T> values) {
         if (values.empty()) {
             return nullptr;
         }
-        const std::size_t bytes = values.size_bytes();
-        for (const auto& u : uploads) {
-            if (u.device && u.host.size() == bytes &&
-                std::memcmp(u.host.data(), values.data(), bytes) == 0) {
-                return static_cast<const T*>(u.device.get());
-            }
+        const std::span<const std::byte> bytes = std::as_bytes(values);
+        if (const void* held = uploaded(bytes)) {
+            return static_cast<const T*>(held);
         }
-        Upload& u = uploads[next_upload++ % uploads.size()];
-        u.host.resize(bytes);
-        std::memcpy(u.host.data(), values.data(), bytes);
-        u.device = alloc(bytes);
-        copy_to_device(u.device.get(), values.data(), bytes);
-        return static_cast<const T*>(u.device.get());
+        std::shared_ptr<void> copy = alloc(bytes.size());
+        copy_to_device(copy.get(), bytes.data(), bytes.size());
+        const T* p = static_cast<const T*>(copy.get());
+        hold_upload(bytes, std::move(copy));
+        return p;
+    }
+
+    // Several arrays in one copy, each then found by upload() as if sent alone: a forward pass's
+    // arrays sent before its first kernel, so that no copy sits between two kernels (a copy in
+    // the stream ends programmatic overlap: the kernel after it cannot start early).
+    void upload_together(std::span<const std::span<const std::int32_t>> arrays) {
+        std::vector<std::byte> host;
+        std::vector<std::pair<std::span<const std::byte>, std::size_t>> fresh;  // bytes, offset
+        for (const auto& a : arrays) {
+            const std::span<const std::byte> bytes = std::as_bytes(a);
+            if (bytes.empty() || uploaded(bytes) != nullptr) {
+                continue;
+            }
+            fresh.emplace_back(bytes, host.size());
+            host.insert(host.end(), bytes.begin(), bytes.end());
+            host.resize((host.size() + 15) / 16 * 16);  // each array 16-byte aligned
+        }
+        if (fresh.empty()) {
+            return;
+        }
+        std::shared_ptr<void> copy = alloc(host.size());
+        copy_to_device(copy.get(), host.data(), host.size());
+        for (const auto& [bytes, offset] : fresh) {
+            hold_upload(bytes,
+                        std::shared_ptr<void>(copy, static_cast<std::byte*>(copy.get()) + offset));
+        }
     }
 
     // y[m, n] = x[m, k] w[n, k]^T, row-major, with leading dimensions in floats.
@@ -547,6 +607,65 @@ struct CudaOps::Impl {
         }
     }
 
+    // Rows a norm also wrote in block FP8 (kernels.h, Fp8Rows), so that the FP8 product reading
+    // them next needs no quantizer launch (a decode step has some 40 such products). They stand
+    // for [x, x + rows k) only while nothing has written there since: through the op right after
+    // the norm, and through later ones that wrote only elsewhere (keep_fp8_rows).
+    struct Fp8Shadow {
+        const float* x = nullptr;
+        std::int64_t rows = 0, k = 0;
+        std::uint64_t op = 0;          // the op after which they are known to hold
+        std::shared_ptr<void> buffer;  // [rows][k] e4m3, then [rows][k / 128] scales
+    } fp8_shadow;
+
+    // Room for a norm's output rows in FP8, where an FP8 GEMV may read them; empty otherwise.
+    Fp8Rows fp8_rows_for(std::int64_t rows, std::int64_t k) {
+        fp8_shadow = {};
+        if (fp32 || rows == 0 || rows > kFp8GemvRows || k % 128 != 0) {
+            return {};
+        }
+        fp8_shadow.buffer = alloc(static_cast<std::size_t>(rows * (k + 4 * (k / 128))));
+        auto* bytes = static_cast<unsigned char*>(fp8_shadow.buffer.get());
+        return {bytes, reinterpret_cast<float*>(bytes + rows * k)};
+    }
+    // After the norm's launch: whether it wrote them.
+    void fp8_rows_written(bool written, const float* x, std::int64_t rows, std::int64_t k) {
+        if (!written) {
+            fp8_shadow = {};
+            return;
+        }
+        fp8_shadow.x = x;
+        fp8_shadow.rows = rows;
+        fp8_shadow.k = k;
+        fp8_shadow.op = ops_begun;
+    }
+    // (An op that kept them marks them as holding after itself, which also covers the ops
+    // nested in it that come after.)
+    bool fp8_rows_current() const {
+        return fp8_shadow.x != nullptr && fp8_shadow.op + 1 >= ops_begun;
+    }
+    // The current op wrote only these ranges (pointer, floats): if none overlaps the rows, they
+    // still hold after it.
+    void keep_fp8_rows(std::span<const std::pair<const float*, std::int64_t>> written) {
+        if (!fp8_rows_current()) {
+            return;
+        }
+        const float* lo = fp8_shadow.x;
+        const float* hi = lo + fp8_shadow.rows * fp8_shadow.k;
+        for (const auto& [p, n] : written) {
+            if (p < hi && lo < p + n) {
+                return;
+            }
+        }
+        fp8_shadow.op = ops_begun;
+    }
+    // The FP8 rows of this GEMV input, if a norm left them current.
+    void* quantized_input(const GemvInput& in, std::int64_t input_rows) const {
+        const bool same = fp8_rows_current() && in.x == fp8_shadow.x && !in.swiglu &&
+                          in.k == fp8_shadow.k && in.ldx == in.k && input_rows == fp8_shadow.rows;
+        return same ? fp8_shadow.buffer.get() : nullptr;
+    }
+
     // The FP8 GEMV's scratch that outlives a launch: partial sums of split tiles, and the
     // arrival counters (kept zero between launches), grown when a product needs more.
     std::shared_ptr<void> gemv_partials, gemv_counters;
@@ -575,9 +694,11 @@ struct CudaOps::Impl {
             gemv_partials = alloc(static_cast<std::size_t>(gemv_partial_warps) * 512);
         }
         const int tiles = gemv_fp8_tiles(segs, num_segments);
-        // A slot of r rows takes ceil(r / 8) row groups: at most one more than r / 8.
+        // A slot of r rows takes ceil(r / 8) <= (r + 7) / 8 row groups; over at most max_slots
+        // slots of output_rows rows in all, at most (output_rows + 7 max_slots) / 8.
         const std::int64_t row_groups =
-            grouped != nullptr ? grouped->max_slots + output_rows / 8 : (m + 7) / 8;
+            grouped != nullptr ? (output_rows + 7 * std::int64_t{grouped->max_slots}) / 8
+                               : (m + 7) / 8;
         const std::size_t words = gemv_fp8_counter_words(tiles, narrow(row_groups));
         if (words > gemv_counter_words) {
             gemv_counter_words = std::max<std::size_t>(words, 1u << 16);
@@ -585,12 +706,16 @@ struct CudaOps::Impl {
             check_cuda(cudaMemsetAsync(gemv_counters.get(), 0, gemv_counter_words * 4, stream),
                        "cudaMemsetAsync");
         }
-        const std::int64_t kblocks = in.k / 128;
-        std::shared_ptr<void> x8 =
-            alloc(static_cast<std::size_t>(input_rows * (in.k + 4 * kblocks)));
         GemvFp8Workspace ws;
-        ws.x8 = x8.get();
-        ws.xs = reinterpret_cast<float*>(static_cast<unsigned char*>(x8.get()) + input_rows * in.k);
+        std::shared_ptr<void> x8;
+        if (void* quantized = quantized_input(in, input_rows)) {
+            ws.x8 = quantized;
+            ws.quantized = true;
+        } else {
+            x8 = alloc(static_cast<std::size_t>(input_rows * (in.k + 4 * (in.k / 128))));
+            ws.x8 = x8.get();
+        }
+        ws.xs = reinterpret_cast<float*>(static_cast<unsigned char*>(ws.x8) + input_rows * in.k);
         ws.partials = static_cast<float*>(gemv_partials.get());
         ws.partial_warps = gemv_partial_warps;
         ws.counters = static_cast<std::int32_t*>(gemv_counters.get());
@@ -844,6 +969,8 @@ void CudaOps::linear(const Tensor& x, const Tensor& w, Tensor& y) {
               ",", w.cols(), "] -> [", y.rows(), ",", y.cols(), "]");
     impl_->bind();
     impl_->linear(ptr(x), m, k, w, ptr(y));
+    const std::pair<const float*, std::int64_t> written[] = {{ptr(y), y.numel()}};
+    impl_->keep_fp8_rows(written);
 }
 
 void CudaOps::linears(const Tensor& x, std::span<const Tensor* const> ws,
@@ -875,13 +1002,21 @@ void CudaOps::linears(const Tensor& x, std::span<const Tensor* const> ws,
     }
     impl_->gemv(format, GemvInput{ptr(x), narrow(k), narrow(k), false}, m, segs.data(),
                 static_cast<int>(ws.size()), narrow(m), nullptr);
+    std::vector<std::pair<const float*, std::int64_t>> written;
+    for (const Tensor* y : ys) {
+        written.emplace_back(ptr(*y), y->numel());
+    }
+    impl_->keep_fp8_rows(written);
 }
 
 void CudaOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
     auto timed = impl_->op("rms_norm");
     DS_ASSERT(g.numel() == x.cols() && y.numel() == x.numel(), x.cols(), " ", g.numel());
     impl_->bind();
-    launch_rms_norm(ptr(x), ptr(g), eps, ptr(y), x.rows(), narrow(x.cols()), impl_->stream);
+    const Fp8Rows fp8 = impl_->fp8_rows_for(x.rows(), x.cols());
+    impl_->fp8_rows_written(launch_rms_norm(ptr(x), ptr(g), eps, ptr(y), x.rows(), narrow(x.cols()),
+                                            impl_->stream, fp8),
+                            ptr(y), y.rows(), y.cols());
 }
 
 void CudaOps::layer_norm(const Tensor& x, const Tensor& g, const Tensor& b, float eps, Tensor& y) {
@@ -911,10 +1046,14 @@ void CudaOps::add_rms_norm(Tensor& x, const Tensor& y, const Tensor& g, float ep
     DS_ASSERT(x.numel() == y.numel() && h.numel() == x.numel() && g.numel() == x.cols(), x.numel(),
               " ", y.numel(), " ", g.numel());
     impl_->bind();
-    if (!launch_add_rms_norm(ptr(x), ptr(y), ptr(g), eps, ptr(h), x.rows(), narrow(x.cols()),
-                             impl_->stream)) {
+    const Fp8Rows fp8 = impl_->fp8_rows_for(x.rows(), x.cols());
+    const NormLaunch launched = launch_add_rms_norm(ptr(x), ptr(y), ptr(g), eps, ptr(h), x.rows(),
+                                                    narrow(x.cols()), impl_->stream, fp8);
+    if (launched == NormLaunch::unsupported) {
         Ops::add_rms_norm(x, y, g, eps, h);
+        return;
     }
+    impl_->fp8_rows_written(launched == NormLaunch::quantized, ptr(h), h.rows(), h.cols());
 }
 
 void CudaOps::store_latent(const Tensor& kv, const Tensor& g, float eps,
@@ -1321,6 +1460,47 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
                                       heads * lora, lora, &zero, ptr(out), heads * v, v, heads),
             str_cat("apply W_UV: ", t, " tokens x ", heads, " heads"));
     }
+}
+
+void CudaOps::begin_forward(std::span<const std::int32_t> ids,
+                            std::span<const std::int32_t> positions,
+                            std::span<const std::int32_t> slots,
+                            std::span<const model::SequenceSlots> seqs) {
+    auto timed = impl_->op("begin_forward");
+    impl_->bind();
+    // What embedding, rope, the cache writes and causal attention will ask for.
+    const Impl::Keys keys = Impl::causal_keys(seqs);
+    const std::span<const std::int32_t> arrays[] = {ids,        positions,   slots,
+                                                    keys.slots, keys.offset, keys.count};
+    impl_->upload_together(arrays);
+}
+
+void CudaOps::swiglu_mlp(const Tensor& x, const model::ExpertWeights& mlp, Tensor& y) {
+    auto timed = impl_->op("swiglu_mlp");
+    const std::int64_t m = x.rows(), hidden = x.cols(), inter = mlp.gate->rows();
+    const WeightFormat format = format_of(*mlp.gate);
+    const bool gemv = format == WeightFormat::fp8_block && m <= kFp8GemvRows &&
+                      format_of(*mlp.up) == format && format_of(*mlp.down) == format &&
+                      mlp.up->rows() == inter && mlp.down->cols() == inter &&
+                      gemv_supports(format, narrow(hidden)) && gemv_supports(format, narrow(inter));
+    if (!gemv || m == 0) {
+        Ops::swiglu_mlp(x, mlp, y);
+        return;
+    }
+    DS_ASSERT(mlp.gate->cols() == hidden && mlp.up->cols() == hidden && y.rows() == m &&
+                  y.cols() == mlp.down->rows(),
+              hidden, " ", inter);
+    impl_->bind();
+    // Rows of [gate | up]; the down projection's quantizer applies SiLU(gate) * up as it reads
+    // them, as the MoE path does: no separate activation kernel.
+    Tensor gate_up = impl_->tensor({m, 2 * inter}, false);
+    const GemvSegment gu[2] = {segment_of(*mlp.gate, ptr(gate_up), 2 * inter),
+                               segment_of(*mlp.up, ptr(gate_up) + inter, 2 * inter)};
+    impl_->gemv(format, GemvInput{ptr(x), narrow(hidden), narrow(hidden), false}, m, gu, 2,
+                narrow(m), nullptr);
+    const GemvSegment down = segment_of(*mlp.down, ptr(y), y.cols());
+    impl_->gemv(format, GemvInput{ptr(gate_up), narrow(2 * inter), narrow(inter), true}, m, &down,
+                1, narrow(m), nullptr);
 }
 
 void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,

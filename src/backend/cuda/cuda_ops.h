@@ -77,6 +77,11 @@ public:
                        const model::LayerCacheView& cache, const model::Tensor& kv_b,
                        const model::MlaParams& params, const model::IndexSelection& selected,
                        model::Tensor& out) override;
+    void begin_forward(std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
+                       std::span<const std::int32_t> slots,
+                       std::span<const model::SequenceSlots> seqs) override;
+    void swiglu_mlp(const model::Tensor& x, const model::ExpertWeights& mlp,
+                    model::Tensor& y) override;
     void moe_experts(const model::Tensor& x, const model::MoeRouting& routing,
                      std::span<const model::ExpertWeights> experts, model::Tensor& out) override;
     void moe(const model::Tensor& x, const model::Tensor& router_logits,

@@ -82,6 +82,9 @@ struct GemvFp8Workspace {
     int partial_warps = 0;
     std::int32_t* counters = nullptr;
     std::size_t counter_words = 0;
+    // x8 / xs already hold the input rows, quantized by the kernel that produced them (the
+    // norms can, see kernels.h): no quantizer launch.
+    bool quantized = false;
 };
 
 // 16-column tiles over all segments; counters needed: tiles x row groups.

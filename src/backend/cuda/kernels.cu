@@ -6,6 +6,7 @@
 #include <cfloat>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8_quant.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
 
@@ -61,9 +62,11 @@ __global__ void rms_norm_kernel(const float* x, const float* g, float eps, float
 constexpr int kNormThreads = 512, kNormVectors = 4;
 // h = RMSNorm(x) * g, or with kAdd first x += y (written back): a residual add and the next
 // sub-block's norm in one pass. x and h may alias.
+// With x8 set, h is also written in block FP8 (fp8_quant.cuh): a 128-value group is 32 float4s,
+// one warp's (dim4 a multiple of 32 keeps `i < dim4` the same across a warp).
 template <bool kAdd>
 __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g, float eps,
-                                    float4* h, int dim4) {
+                                    float4* h, int dim4, unsigned char* x8, float* xs) {
     pdl_enter();
     __shared__ float scratch[32];
     const std::int64_t base = static_cast<std::int64_t>(blockIdx.x) * dim4;
@@ -89,8 +92,15 @@ __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g,
     for (int j = 0; j < kNormVectors; ++j) {
         const int i = threadIdx.x + j * kNormThreads;
         if (i < dim4) {
-            h[base + i] = make_float4(w[j].x * (v[j].x * inv), w[j].y * (v[j].y * inv),
-                                      w[j].z * (v[j].z * inv), w[j].w * (v[j].w * inv));
+            const float4 o = make_float4(w[j].x * (v[j].x * inv), w[j].y * (v[j].y * inv),
+                                         w[j].z * (v[j].z * inv), w[j].w * (v[j].w * inv));
+            h[base + i] = o;
+            if (x8 != nullptr) {
+                const int group = i / kWarp;
+                quantize_group_warp(
+                    o, x8 + 4 * base + group * kFp8Group,
+                    xs + static_cast<std::int64_t>(blockIdx.x) * (dim4 / kWarp) + group);
+            }
         }
     }
 }
@@ -776,22 +786,25 @@ __global__ void moe_group_kernel(const std::int32_t* experts, const float* weigh
 }
 }  // namespace
 
-void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
-                     int dim, cudaStream_t stream) {
+bool launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
+                     int dim, cudaStream_t stream, Fp8Rows fp8) {
     if (rows == 0) {
-        return;
+        return false;
     }
-    if (dim % 4 == 0 && dim / 4 <= kNormThreads * kNormVectors && aligned16(x, g, y)) {
+    const bool vec = dim % 4 == 0 && dim / 4 <= kNormThreads * kNormVectors && aligned16(x, g, y);
+    const bool quantize = vec && fp8.x8 != nullptr && dim % kFp8Group == 0;
+    if (vec) {
         // The plain form only reads x.
         launch_kernel(rms_norm_vec_kernel<false>, static_cast<unsigned>(rows), kNormThreads, 0,
                       stream, reinterpret_cast<float4*>(const_cast<float*>(x)), nullptr,
                       reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(y),
-                      dim / 4);
+                      dim / 4, quantize ? fp8.x8 : nullptr, fp8.xs);
     } else {
         launch_kernel(rms_norm_kernel, static_cast<unsigned>(rows), 256, 0, stream, x, g, eps, y,
                       dim);
     }
     DS_CUDA_LAUNCH(rms_norm, stream, "[", rows, ", ", dim, "]");
+    return quantize;
 }
 
 void launch_layer_norm(const float* x, const float* g, const float* b, float eps, float* y,
@@ -1037,19 +1050,21 @@ void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, fl
     DS_CUDA_LAUNCH(silu_mul_rows, stream, rows, " x ", width);
 }
 
-bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
-                         std::int64_t rows, int dim, cudaStream_t stream) {
+NormLaunch launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
+                               std::int64_t rows, int dim, cudaStream_t stream, Fp8Rows fp8) {
     if (dim % 4 != 0 || dim / 4 > kNormThreads * kNormVectors || !aligned16(x, y, g, h)) {
-        return false;
+        return NormLaunch::unsupported;
     }
     if (rows == 0) {
-        return true;
+        return NormLaunch::done;
     }
+    const bool quantize = fp8.x8 != nullptr && dim % kFp8Group == 0;
     launch_kernel(rms_norm_vec_kernel<true>, static_cast<unsigned>(rows), kNormThreads, 0, stream,
                   reinterpret_cast<float4*>(x), reinterpret_cast<const float4*>(y),
-                  reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4);
+                  reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4,
+                  quantize ? fp8.x8 : nullptr, fp8.xs);
     DS_CUDA_LAUNCH(add_rms_norm, stream, "[", rows, ", ", dim, "]");
-    return true;
+    return quantize ? NormLaunch::quantized : NormLaunch::done;
 }
 
 void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const float* g,

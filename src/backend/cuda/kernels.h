@@ -8,11 +8,21 @@
 
 namespace dsserve::backend::cuda {
 
-void launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
-                     int dim, cudaStream_t stream);
-// x += y; h = RMSNorm(x) * g. False (nothing launched) for shapes the fused kernel does not take.
-bool launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
-                         std::int64_t rows, int dim, cudaStream_t stream);
+// Where a norm may also write its output rows in block FP8 (fp8_quant.cuh) for the FP8 GEMV that
+// reads them next, saving that product its quantizer launch: x8 [rows][dim] bytes, xs
+// [rows][dim / 128] scales. Taken for widths that are a multiple of 128.
+struct Fp8Rows {
+    unsigned char* x8 = nullptr;
+    float* xs = nullptr;
+};
+// y = RMSNorm(x) * g. True when the FP8 rows were written too.
+bool launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
+                     int dim, cudaStream_t stream, Fp8Rows fp8 = {});
+// x += y; h = RMSNorm(x) * g: unsupported (nothing launched) for shapes the fused kernel does
+// not take, quantized when the FP8 rows were written too.
+enum class NormLaunch : std::uint8_t { unsupported, done, quantized };
+NormLaunch launch_add_rms_norm(float* x, const float* y, const float* g, float eps, float* h,
+                               std::int64_t rows, int dim, cudaStream_t stream, Fp8Rows fp8 = {});
 // The indexer's cache write (model::Ops::store_index_key): LayerNorm, half-split RoPE over the
 // first rope_dim dims, then the row to index_k[slots[t]]; dim at most kMaxIndexKeyDim.
 constexpr int kMaxIndexKeyDim = 1024;

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Where decode steps' wall time goes, from the CUPTI timeline of libdsserve-kernel-trace.so.
+
+    export CUDA_INJECTION64_PATH=build/libdsserve-kernel-trace.so
+    DSSERVE_KERNEL_TRACE=trace.csv dsserve serve ...   # or generate; the trace is written at exit
+    python3 bench/scripts/kernel_trace_steps.py trace.csv
+
+A step runs from the start of one forward's first kernel (the embedding gather) to the start of
+the next one's; only steps with the most common kernel count are kept (decode steps at one batch
+size and context regime, not prefills). The stream runs kernels in order, so each kernel is
+charged the time from its predecessor's end to its own end: what the step would lose without
+it. Under programmatic dependent launch a kernel starts before its predecessor ends, so its own
+duration (end - start) includes waiting and adds up to more than the step. The gap before a
+step, from the previous step's last kernel to its first, is host time: reading the sampled
+tokens back, scheduling, and launching the first kernel.
+"""
+import argparse
+import collections
+import csv
+import re
+import statistics
+import subprocess
+
+
+def demangle(names):
+    try:
+        out = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True,
+                             check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        out = list(names)
+    short = {}
+    for n, d in zip(names, out):
+        d = re.sub(r"^void |dsserve::backend::cuda::|\(anonymous namespace\)::", "", d)
+        short[n] = re.sub(r"\(.*", "", d)
+    return short
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("csv")
+    ap.add_argument("--step-start", default="gather_rows_bf16_kernel")
+    ap.add_argument("--top", type=int, default=25)
+    args = ap.parse_args()
+    kernels = []
+    with open(args.csv, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["kind"] == "kernel":
+                kernels.append((int(r["start_ns"]), int(r["end_ns"]), r["name"]))
+    kernels.sort()
+    short = demangle(sorted({k[2] for k in kernels}))
+    kernels = [(s, e, short[n]) for s, e, n in kernels]
+    starts = [i for i, k in enumerate(kernels) if args.step_start in k[2]]
+    spans = [(starts[j], starts[j + 1]) for j in range(len(starts) - 1)]
+    if not spans:
+        raise SystemExit("no complete step")
+    count = collections.Counter(b - a for a, b in spans).most_common(1)[0][0]
+    steps = [(a, b) for a, b in spans if b - a == count and a > 0]
+    n = len(steps)
+    walls, gaps, idles = [], [], []
+    charged = collections.defaultdict(float)
+    own = collections.defaultdict(float)
+    for a, b in steps:
+        walls.append((kernels[b][0] - kernels[a][0]) / 1e3)
+        gaps.append((kernels[a][0] - kernels[a - 1][1]) / 1e3)
+        idle, reach = 0.0, kernels[a][0]
+        for i in range(a, b):
+            s, e, name = kernels[i]
+            prev_end = kernels[i - 1][1] if i > a else s
+            charged[name] += (e - max(prev_end, s if i == a else prev_end)) / 1e3
+            own[name] += (e - s) / 1e3
+            if s > reach:
+                idle += (s - reach) / 1e3
+            reach = max(reach, e)
+        idles.append(idle + (kernels[b][0] - reach) / 1e3 if kernels[b][0] > reach else idle)
+    print(f"{n} steps of {count} kernels: wall median {statistics.median(walls):.1f} us "
+          f"(mean {statistics.mean(walls):.1f}); gap before the step median "
+          f"{statistics.median(gaps):.1f} us; GPU idle (no kernel resident) median "
+          f"{statistics.median(idles):.1f} us a step, gap included\n")
+    print("| kernel | a step | us a step, charged | us a step, own duration |\n|---|---:|---:|---:|")
+    launches = collections.Counter(k[2] for a, b in steps for k in kernels[a:b])
+    for name, us in sorted(charged.items(), key=lambda kv: -kv[1])[: args.top]:
+        print(f"| {name[:70]} | {launches[name] / n:.0f} | {us / n:.1f} | {own[name] / n:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
