@@ -3,7 +3,7 @@
 
     export CUDA_INJECTION64_PATH=build/libdsserve-kernel-trace.so
     DSSERVE_KERNEL_TRACE=trace.csv dsserve serve ...   # or generate; the trace is written at exit
-    python3 bench/scripts/kernel_trace_steps.py trace.csv
+    python3 bench/scripts/kernel_trace_steps.py trace.csv [--positions]
 
 A step runs from the start of one forward's first kernel (the embedding gather) to the start of
 the next one's; only steps with the most common kernel count are kept (decode steps at one batch
@@ -31,8 +31,20 @@ def demangle(names):
     short = {}
     for n, d in zip(names, out):
         d = re.sub(r"^void |dsserve::backend::cuda::|\(anonymous namespace\)::", "", d)
-        short[n] = re.sub(r"\(.*", "", d)
+        short[n] = without_parameters(d)
     return short
+
+
+def without_parameters(name):
+    """The name less its trailing parameter list (template arguments may hold parentheses)."""
+    if not name.endswith(")"):
+        return name
+    depth = 0
+    for i in range(len(name) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(name[i], 0)
+        if depth == 0:
+            return name[:i]
+    return name
 
 
 def main():
@@ -40,15 +52,19 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--step-start", default="gather_rows_bf16_kernel")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--positions", action="store_true",
+                    help="also the median time charged to each kernel by its place in the step "
+                         "(the first layer against the others, say)")
     args = ap.parse_args()
-    kernels = []
+    rows = []
     with open(args.csv, newline="") as f:
         for r in csv.DictReader(f):
             if r["kind"] == "kernel":
-                kernels.append((int(r["start_ns"]), int(r["end_ns"]), r["name"]))
-    kernels.sort()
-    short = demangle(sorted({k[2] for k in kernels}))
-    kernels = [(s, e, short[n]) for s, e, n in kernels]
+                rows.append((int(r["start_ns"]), int(r["end_ns"]), r["name"], int(r["grid"])))
+    rows.sort()
+    short = demangle(sorted({k[2] for k in rows}))
+    kernels = [(s, e, short[n]) for s, e, n, _ in rows]
+    grids = [g for _, _, _, g in rows]
     starts = [i for i, k in enumerate(kernels) if args.step_start in k[2]]
     spans = [(starts[j], starts[j + 1]) for j in range(len(starts) - 1)]
     if not spans:
@@ -80,6 +96,16 @@ def main():
     launches = collections.Counter(k[2] for a, b in steps for k in kernels[a:b])
     for name, us in sorted(charged.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"| {name[:70]} | {launches[name] / n:.0f} | {us / n:.1f} | {own[name] / n:.1f} |")
+    if args.positions:
+        print("\n| place | kernel | grid | us charged, median |\n|---:|---|---:|---:|")
+        for p in range(count):
+            times = []
+            for a, _ in steps:
+                s, e, _ = kernels[a + p]
+                prev_end = kernels[a + p - 1][1] if p > 0 else s
+                times.append((e - max(prev_end, s if p == 0 else prev_end)) / 1e3)
+            name = kernels[steps[0][0] + p][2]
+            print(f"| {p} | {name[:60]} | {grids[steps[0][0] + p]} | {statistics.median(times):.1f} |")
 
 
 if __name__ == "__main__":
