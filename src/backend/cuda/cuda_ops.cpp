@@ -997,16 +997,14 @@ void CudaOps::linears(const Tensor& x, std::span<const Tensor* const> ws,
     }
     impl_->bind();
     std::array<GemvSegment, kGemvMaxSegments> segs{};
+    std::array<std::pair<const float*, std::int64_t>, kGemvMaxSegments> written{};
     for (std::size_t i = 0; i < ws.size(); ++i) {
         segs[i] = segment_of(*ws[i], ptr(*ys[i]), ys[i]->cols());
+        written[i] = {ptr(*ys[i]), ys[i]->numel()};
     }
     impl_->gemv(format, GemvInput{ptr(x), narrow(k), narrow(k), false}, m, segs.data(),
                 static_cast<int>(ws.size()), narrow(m), nullptr);
-    std::vector<std::pair<const float*, std::int64_t>> written;
-    for (const Tensor* y : ys) {
-        written.emplace_back(ptr(*y), y->numel());
-    }
-    impl_->keep_fp8_rows(written);
+    impl_->keep_fp8_rows(std::span(written).first(ws.size()));
 }
 
 void CudaOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
