@@ -50,7 +50,7 @@ def without_parameters(name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("csv")
-    ap.add_argument("--step-start", default="gather_rows_bf16_kernel")
+    ap.add_argument("--step-start", default="embed_rows_kernel")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--positions", action="store_true",
                     help="also the median time charged to each kernel by its place in the step "

@@ -20,7 +20,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("csv")
     ap.add_argument("--last-steps", type=int, default=1)
-    ap.add_argument("--step-start", default="gather_rows_bf16_kernel",
+    ap.add_argument("--step-start", default="embed_rows_kernel",
                     help="the kernel that opens each forward pass")
     args = ap.parse_args()
     rows = []

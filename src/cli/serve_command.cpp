@@ -271,7 +271,11 @@ void add_serve_command(CLI::App& app) {
         sc.context_length = ctx.context_length;
         sc.prefix_cache = !a.disable_radix_cache;
         sc.eos_token_id = config.eos_token_id;
-        runtime::Engine engine(loaded.model(), sc, a.decode_log_interval);
+        // The overlap schedule pays where the device runs ahead of the host; on the CPU backend
+        // every op finishes as it is called, so it would only add a discarded step at each stop.
+        const bool overlap = a.device.starts_with("cuda") && !a.disable_overlap_schedule;
+        runtime::Engine engine(loaded.model(), sc, a.decode_log_interval,
+                               /*device_sampling=*/true, overlap);
         ctx.engine = &engine;
         ctx.metrics = std::make_unique<server::Metrics>(ctx.model_name);
         // The page at "/" and its files under "/static/", compiled into the binary (src/web).

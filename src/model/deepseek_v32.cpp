@@ -250,28 +250,30 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     }
     ops_.linears(h, down_w, down_y);
 
-    // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)].
-    if (a.q_a != nullptr) {
-        ops_.rms_norm(q_latent, *a.q_a_norm, eps, q_latent);
-        ops_.linear(q_latent, *a.q_b, q);
-    } else {
-        ops_.linear(h, *a.q_proj, q);
-    }
-    ops_.rope(q, heads, c.qk_head_dim(), nope, rope, positions, rope_.inv_freq,
-              rope_.attention_factor, /*interleaved=*/true);
-
+    // The three down-projections' own normalizations, independent of one another: the cache
+    // writes of c_KV and k_R, the indexer's key (its rotary layout is half-split, unlike MLA's
+    // interleaved pairs), and the query latent's RMSNorm.
+    ops_.begin_independent();
     ops_.store_latent(kv, *a.kv_a_norm, eps, positions, rope_.inv_freq, rope_.attention_factor,
                       slots, kv_cache);
-
-    // Lightning indexer: a few cheap heads score every earlier token; attention then reads only
-    // the index_topk best. Its rotary layout is half-split, unlike MLA's interleaved pairs.
-    // While no token sees more than index_topk positions, the selection is all of them: only
-    // the keys are needed, for later steps.
-    IndexSelection selected;
     if (c.sparse_attention) {
         ops_.store_index_key(ik, *a.idx_k_norm, *a.idx_k_norm_bias, 1e-6f, rope, positions,
                              rope_.inv_freq, rope_.attention_factor, slots, *kv_cache.index_k);
     }
+    if (a.q_a != nullptr) {
+        ops_.rms_norm(q_latent, *a.q_a_norm, eps, q_latent);
+    }
+    ops_.end_independent();
+
+    // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)].
+    ops_.linear(a.q_a != nullptr ? q_latent : h, a.q_a != nullptr ? *a.q_b : *a.q_proj, q);
+    ops_.rope(q, heads, c.qk_head_dim(), nope, rope, positions, rope_.inv_freq,
+              rope_.attention_factor, /*interleaved=*/true);
+
+    // Lightning indexer: a few cheap heads score every earlier token; attention then reads only
+    // the index_topk best. While no token sees more than index_topk positions, the selection is
+    // all of them: only the keys are needed, for later steps.
+    IndexSelection selected;
     const bool select =
         c.sparse_attention && std::any_of(batch.seqs.begin(), batch.seqs.end(), [&](const auto& s) {
             return s.num_cached + s.num_new > c.index_topk;

@@ -78,6 +78,12 @@ std::vector<std::int32_t> Ops::argmax_rows(const Tensor& logits,
     return out;
 }
 
+std::vector<std::int32_t> Ops::collect_tokens(std::int32_t first, std::int32_t n) {
+    DS_ASSERT(false, "collect_tokens(", first, ", ", n,
+              ") on a backend that picks no tokens ahead (pick_tokens_async returned false)");
+    return {};
+}
+
 Tensor Ops::rows_to_host(const Tensor& t, std::span<const std::int64_t> rows) {
     if (t.on_host()) {
         Tensor out(static_cast<std::int64_t>(rows.size()), t.cols());

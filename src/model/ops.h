@@ -166,7 +166,7 @@ public:
     // out[T, I] = silu(gate) * up for gate_up = [gate | up] halves of width I.
     virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
 
-    // out[t] = table[ids[t]]
+    // out[t] = table[ids[t]]; an id -(1 + s) reads the token in slot s (pick_tokens_async).
     virtual void embedding(const Tensor& table, std::span<const std::int32_t> ids, Tensor& out) = 0;
     // x += y
     virtual void add(Tensor& x, const Tensor& y) = 0;
@@ -207,6 +207,22 @@ public:
         return std::nullopt;
     }
 
+    // Token choice that does not wait, for an engine that enqueues step N+1 before step N's
+    // tokens reach the host (an overlapped schedule). Picks as argmax_rows (rows `greedy`) and
+    // sample_rows (`draws`) do, into the backend's token slots: greedy row i's token to slot
+    // first + i, draw j's to slot first + greedy.size() + j. A later forward's ids may name a
+    // slot: id -(1 + s) stands for the token in slot s, read when that forward's embedding runs,
+    // so the token never visits the host on its way to the next step. Returns false, having
+    // written nothing, where the backend cannot pick these rows without the host (the default).
+    static constexpr std::int32_t kTokenSlots = 8192;
+    virtual bool pick_tokens_async(const Tensor& /*logits*/,
+                                   std::span<const std::int64_t> /*greedy*/,
+                                   std::span<const RowSampling> /*draws*/, std::int32_t /*first*/) {
+        return false;
+    }
+    // The tokens in slots [first, first + n), once the picks that write them are done.
+    virtual std::vector<std::int32_t> collect_tokens(std::int32_t first, std::int32_t n);
+
     // Lightning indexer scores and top-k (V3.2 report §2.1): for each new token t of each
     // sequence, I(t, s) = sum_h w[t, h] * ReLU(q[t, h] . k_s * scale) over positions s <= pos(t),
     // and the positions of the top_k largest (all causal positions when there are fewer).
@@ -239,6 +255,12 @@ public:
                                std::span<const std::int32_t> /*positions*/,
                                std::span<const std::int32_t> /*slots*/,
                                std::span<const SequenceSlots> /*seqs*/) {}
+
+    // Brackets ops independent of one another: none reads what another of them writes, and each
+    // reads only what ops before begin_independent() wrote. A backend may run them at once (the
+    // CUDA one overlaps their kernels); by default nothing changes.
+    virtual void begin_independent() {}
+    virtual void end_independent() {}
 
     // y = down(silu(gate x) * up x): a dense SwiGLU MLP (DeepSeek's dense layers and shared
     // expert); by default from the ops above.

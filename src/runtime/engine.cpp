@@ -11,13 +11,18 @@
 namespace dsserve::runtime {
 namespace {
 using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+}
 }  // namespace
 
 Engine::Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval,
-               bool device_sampling)
+               bool device_sampling, bool overlap)
     : model_(model),
       config_(config),
       device_sampling_(device_sampling),
+      overlap_(overlap && device_sampling),
       cache_(model.make_cache(config.num_pages * config.page_size)),
       scheduler_(config),
       decode_log_interval_(std::max(1, decode_log_interval)) {
@@ -45,6 +50,7 @@ void Engine::stop() {
         thread_.join();
     }
     drain_inbox();
+    pending_.reset();  // its requests are aborted next; the device finishes its work regardless
     scheduler_.abort_all("The server is shutting down.");
 }
 
@@ -106,6 +112,12 @@ void Engine::drain_inbox() {
         flushes = flush_requests_;
         flush_requests_ = 0;
     }
+    if (pending_ && (!aborts.empty() || flushes > 0)) {
+        // Aborting a request or clearing the cache must not pull pages from under a step whose
+        // tokens have not landed.
+        double wait = 0.0, commit = 0.0;
+        settle(false, wait, commit);
+    }
     for (auto& spec : inbox) {
         auto req = std::make_unique<Request>();
         std::uint64_t seed = spec.seed ? *spec.seed : seed_counter_++ * 0x9e3779b97f4a7c15ull;
@@ -128,42 +140,123 @@ void Engine::drain_inbox() {
 }
 
 bool Engine::step() {
+    StepTimes times;
+    auto settle_now = [&](bool another_step_in_flight) {
+        settle(another_step_in_flight, times.forward, times.commit);
+    };
+    if (pending_ && !scheduler_.decode_fits()) {
+        settle_now(false);  // the plan may retract, and retraction needs every token real
+    }
     const auto t0 = Clock::now();
     StepPlan plan = scheduler_.plan();
     if (plan.empty()) {
-        return false;
+        if (!pending_) {
+            return false;
+        }
+        settle_now(false);
+        std::lock_guard<std::mutex> lock(mutex_);
+        refresh_stats_locked();
+        return true;
     }
     model::ForwardBatch batch = scheduler_.assemble(plan);
     batch.logits_on_device = device_sampling_;
+    const bool ahead = pending_.has_value();
     const auto t1 = Clock::now();
     const auto result = model_.forward(batch, cache_);
     const auto t1_enqueued = Clock::now();
+    const Choice choice = choose(plan);
+    std::optional<Pending> deferred = defer(plan, choice, result);
+    const auto t2 = Clock::now();
+    // The step before is settled only now, so that the device has this one to run while the
+    // host waits for those tokens and commits them.
+    if (pending_) {
+        settle_now(true);
+    }
+    const auto t2_settled = Clock::now();
+    times.plan = seconds(t0, t1);
+    times.enqueue = seconds(t1, t1_enqueued);
+    times.forward += times.enqueue;
+    times.sample = seconds(t1_enqueued, t2);
+    if (deferred) {
+        pending_ = std::move(deferred);
+        record(pending_->plan, times, ahead);
+        return true;
+    }
     if (device_sampling_) {
         // Nothing has waited for the device yet: the forward's time is its device time, as when
         // the logits come back to the host, and sampling's only its own.
         model_.ops().synchronize();
     }
-    const auto t2 = Clock::now();
-    Sampled sampled = sample(plan, result);
     const auto t3 = Clock::now();
-    scheduler_.commit(plan, sampled.tokens, sampled.logprobs);
+    Sampled sampled = sample(plan, choice, result);
     const auto t4 = Clock::now();
+    scheduler_.commit(plan, sampled.tokens, sampled.logprobs);
+    const auto t5 = Clock::now();
+    times.forward += seconds(t2_settled, t3);
+    times.sample += seconds(t3, t4);
+    times.commit += seconds(t4, t5);
+    record(plan, times, ahead);
+    return true;
+}
 
-    const auto seconds = [](Clock::time_point a, Clock::time_point b) {
-        return std::chrono::duration<double>(b - a).count();
-    };
+std::optional<Engine::Pending> Engine::defer(StepPlan& plan, const Choice& choice,
+                                             const model::ForwardResult& result) {
+    constexpr std::int32_t kBank = model::Ops::kTokenSlots / 2;
+    if (!overlap_ || !choice.host_rows.empty() ||
+        choice.sampled.size() > static_cast<std::size_t>(kBank)) {
+        return std::nullopt;
+    }
+    const std::int32_t first = next_bank_ * kBank;
+    if (!model_.ops().pick_tokens_async(result.logits, choice.greedy_rows, choice.draws, first)) {
+        return std::nullopt;
+    }
+    next_bank_ ^= 1;
+    Pending p;
+    p.first_slot = first;
+    std::vector<std::int32_t> placeholders;
+    auto next_greedy = first;
+    auto next_draw = first + static_cast<std::int32_t>(choice.greedy_rows.size());
+    for (Pick how : choice.picks) {
+        const std::int32_t slot = how == Pick::device_argmax ? next_greedy++ : next_draw++;
+        p.slot_of.push_back(slot);
+        placeholders.push_back(-1 - slot);
+    }
+    scheduler_.advance(plan, placeholders);
+    p.plan = std::move(plan);
+    return p;
+}
+
+void Engine::settle(bool another_step_in_flight, double& wait, double& commit) {
+    Pending p = std::move(*pending_);
+    pending_.reset();
+    const auto t0 = Clock::now();
+    std::vector<std::int32_t> tokens;
+    if (!p.slot_of.empty()) {
+        const std::vector<std::int32_t> slots =
+            model_.ops().collect_tokens(p.first_slot, static_cast<std::int32_t>(p.slot_of.size()));
+        for (std::int32_t slot : p.slot_of) {
+            tokens.push_back(slots[static_cast<std::size_t>(slot - p.first_slot)]);
+        }
+    }
+    const auto t1 = Clock::now();
+    scheduler_.resolve(p.plan, tokens, {}, another_step_in_flight);
+    const auto t2 = Clock::now();
+    wait += seconds(t0, t1);
+    commit += seconds(t1, t2);
+}
+
+void Engine::record(const StepPlan& plan, const StepTimes& times, bool ahead) {
     std::string log_line;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        log_line = record_locked(plan, {seconds(t0, t1), seconds(t1, t2), seconds(t1, t1_enqueued),
-                                        seconds(t2, t3), seconds(t3, t4)});
+        stats_.overlapped_steps += ahead ? 1 : 0;
+        log_line = record_locked(plan, times);
         refresh_stats_locked();
     }
     // Written after the lock: stderr may block, and HTTP threads read stats under it.
     if (!log_line.empty()) {
         log::info(log_line);
     }
-    return true;
 }
 
 namespace {
@@ -175,9 +268,6 @@ bool plain(const Request& req) {
     return !req.spec.sampling.needs_processing() && !req.spec.return_logprob &&
            req.generated() >= req.spec.stop.min_new_tokens;
 }
-
-// How a row that samples gets its token.
-enum class Pick { device_argmax, device_draw, host };
 
 }  // namespace
 
@@ -219,13 +309,8 @@ std::int32_t Engine::sample_on_host(Request& req, std::span<const float> raw,
 // tokens land in plan order either way. A drawn row takes its uniform from the request's own
 // generator here, so a seed gives the same tokens on the device and on the host; a backend
 // without a sampling kernel gets the rows copied and picked on the host with that same uniform.
-Engine::Sampled Engine::sample(const StepPlan& plan, const model::ForwardResult& result) {
-    const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
-    Sampled out;
-    std::vector<std::size_t> sampled;  // the plan entries that sample, in order
-    std::vector<std::int64_t> greedy_rows, host_rows;
-    std::vector<model::RowSampling> draws;
-    std::vector<Pick> picks;
+Engine::Choice Engine::choose(const StepPlan& plan) {
+    Choice c;
     for (std::size_t i = 0; i < plan.entries.size(); ++i) {
         const auto& e = plan.entries[i];
         if (!e.sample) {
@@ -240,19 +325,27 @@ Engine::Sampled Engine::sample(const StepPlan& plan, const model::ForwardResult&
         }
         switch (how) {
             case Pick::device_argmax:
-                greedy_rows.push_back(row);
+                c.greedy_rows.push_back(row);
                 break;
             case Pick::device_draw:
-                draws.push_back({row, sp.temperature, sp.top_k, sp.top_p, sp.min_p,
-                                 e.req->sampler->next_canonical()});
+                c.draws.push_back({row, sp.temperature, sp.top_k, sp.top_p, sp.min_p,
+                                   e.req->sampler->next_canonical()});
                 break;
             case Pick::host:
-                host_rows.push_back(row);
+                c.host_rows.push_back(row);
                 break;
         }
-        sampled.push_back(i);
-        picks.push_back(how);
+        c.sampled.push_back(i);
+        c.picks.push_back(how);
     }
+    return c;
+}
+
+Engine::Sampled Engine::sample(const StepPlan& plan, const Choice& choice,
+                               const model::ForwardResult& result) {
+    const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
+    const auto& [sampled, picks, greedy_rows, host_rows, draws] = choice;
+    Sampled out;
     model::Ops& ops = model_.ops();
     std::vector<std::int32_t> greedy_tokens;
     if (!greedy_rows.empty()) {
@@ -382,6 +475,7 @@ void Engine::loop() {
         } catch (const std::exception& e) {
             // A step failing is a bug, not bad input; abort what is in flight rather than die.
             log::error("engine step failed: ", e.what());
+            pending_.reset();
             scheduler_.abort_all(std::string("Internal error: ") + e.what());
         }
     }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,7 +23,8 @@ struct EngineStats {
     std::int64_t cached_tokens_in_tree = 0;
     std::int64_t retractions = 0;
     std::int64_t steps = 0;
-    std::int64_t prefill_tokens = 0;  // computed, not served from the cache
+    std::int64_t overlapped_steps = 0;  // enqueued before the step before had its tokens
+    std::int64_t prefill_tokens = 0;    // computed, not served from the cache
     std::int64_t decode_tokens = 0;
     // Decode tokens per second of step time over the last decode-log window (0 until one closes).
     double last_gen_throughput = 0.0;
@@ -60,8 +62,17 @@ public:
     // with the uniform from the request's generator) and only the rows that need the host
     // sampler are copied (Ops::rows_to_host); off, every step copies all logits to the host, as
     // before. The tokens are the same either way, up to the rounding Ops::sample_rows allows.
+    //
+    // overlap (SGLang's overlap schedule, off with --disable-overlap-schedule): when every row
+    // of a step is picked on the device and the backend can leave the picks there
+    // (Ops::pick_tokens_async), the engine plans and enqueues the next step before this one's
+    // tokens reach the host; the next step's ids name the picks, and this step's tokens are
+    // committed while the next runs. The device never waits for the host between steps. A
+    // request that stops on a token is seen one step late: its row in the step after is
+    // computed and discarded. Other steps (host-sampled rows, logprobs, a full KV pool, aborts)
+    // run one after another as without it. The tokens are the same either way.
     Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval = 40,
-           bool device_sampling = true);
+           bool device_sampling = true, bool overlap = false);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -88,12 +99,40 @@ private:
         std::vector<TokenLogprob> logprobs;
     };
 
+    // How a row that samples gets its token.
+    enum class Pick { device_argmax, device_draw, host };
+    // Each row's way, decided before any is picked.
+    struct Choice {
+        std::vector<std::size_t> sampled;  // the plan entries that sample, in order
+        std::vector<Pick> picks;           // per sampled entry
+        std::vector<std::int64_t> greedy_rows, host_rows;
+        std::vector<model::RowSampling> draws;
+    };
+    // A step whose tokens are still on the device (overlap).
+    struct Pending {
+        StepPlan plan;
+        std::int32_t first_slot = 0;
+        std::vector<std::int32_t> slot_of;  // per sampled entry: its token slot
+    };
+
     void loop();
-    Sampled sample(const StepPlan& plan, const model::ForwardResult& result);
+    Choice choose(const StepPlan& plan);
+    Sampled sample(const StepPlan& plan, const Choice& choice, const model::ForwardResult& result);
+    // Enqueues the picks of a step whose rows all pick on the device into the token slots and
+    // advances the scheduler with placeholders for them; nothing where the step must run
+    // synchronously (overlap off, a host-sampled row, a backend that cannot).
+    std::optional<Pending> defer(StepPlan& plan, const Choice& choice,
+                                 const model::ForwardResult& result);
+    // Waits for the pending step's tokens and commits them; adds the wait to `wait` and the
+    // scheduler's work to `commit`. another_step_in_flight: a step enqueued since names its
+    // requests.
+    void settle(bool another_step_in_flight, double& wait, double& commit);
     // The host sampler on one row: penalties, min_new_tokens bans, the draw, logprobs. `row` is
     // scratch.
     std::int32_t sample_on_host(Request& req, std::span<const float> raw, std::vector<float>& row,
                                 TokenLogprob& logprob);
+    // Books a step (ahead: enqueued while the one before was pending) and logs its window.
+    void record(const StepPlan& plan, const StepTimes& times, bool ahead);
     // Books a step's times; returns the decode log line when the step closes a window.
     std::string record_locked(const StepPlan& plan, const StepTimes& times);
     void refresh_stats_locked();
@@ -101,6 +140,9 @@ private:
     model::DeepseekV32& model_;
     SchedulerConfig config_;
     bool device_sampling_;
+    bool overlap_;
+    std::optional<Pending> pending_;
+    int next_bank_ = 0;  // token slots alternate between two halves, one per step in flight
     model::KvCache cache_;
     Scheduler scheduler_;
 

@@ -72,6 +72,7 @@ struct Request {
     RadixCache::Node* lock_node = nullptr;
     std::unique_ptr<Sampler> sampler;
     std::vector<std::int32_t> output_counts;  // per-token counts of generated tokens (penalties)
+    int unresolved = 0;  // placeholder tokens at the end of `tokens` (Scheduler::advance)
     bool abort_requested = false;
     std::string abort_message;
     int generated() const { return static_cast<int>(tokens.size()) - prompt_len; }

@@ -59,6 +59,7 @@ void Scheduler::abort_all(const std::string& message) {
     }
     waiting_.clear();
     running_.clear();
+    retired_.clear();
 }
 
 model::ForwardBatch Scheduler::assemble(const StepPlan& plan) {
@@ -158,7 +159,7 @@ void Scheduler::retract(Request& req) {
 void Scheduler::publish(Request& req, RequestOutput out) {
     out.prompt_tokens = req.prompt_len;
     out.cached_tokens = req.cached_tokens;
-    out.completion_tokens = req.generated();
+    out.completion_tokens = req.generated() - req.unresolved;
     if (req.spec.on_output) {
         req.spec.on_output(out);
     }
@@ -184,7 +185,7 @@ StepPlan Scheduler::plan() {
     // full the newest are retracted until the rest fit.
     for (std::size_t i = 0; i < running_.size(); ++i) {
         Request& req = *running_[i];
-        if (req.state != RequestState::kDecoding) {
+        if (req.state != RequestState::kDecoding || finishes_by_length(req)) {
             continue;
         }
         const auto positions = static_cast<std::int32_t>(req.tokens.size());
@@ -238,12 +239,60 @@ StepPlan Scheduler::plan() {
     return plan;
 }
 
-void Scheduler::commit(const StepPlan& plan, const std::vector<std::int32_t>& sampled,
+void Scheduler::commit(StepPlan& plan, const std::vector<std::int32_t>& sampled,
                        const std::vector<TokenLogprob>& logprobs) {
+    advance(plan, sampled);
+    resolve(plan, sampled, logprobs, false);
+}
+
+// Known before the tokens are: the request ends by length once the tokens in flight land.
+bool Scheduler::finishes_by_length(const Request& req) const {
+    // generated() counts the unresolved tokens too: each will be one unless its request stops
+    // first.
+    return req.generated() >= req.spec.stop.max_new_tokens ||
+           static_cast<std::int64_t>(req.tokens.size()) >= config_.context_length;
+}
+
+bool Scheduler::decode_fits() const {
+    const std::int32_t ps = pool_.page_size();
+    std::int64_t need = 0;
+    for (const auto& r : running_) {
+        if (r->state == RequestState::kDecoding && !finishes_by_length(*r)) {
+            const auto positions = static_cast<std::int64_t>(r->tokens.size());
+            need += std::max<std::int64_t>(
+                0, (positions + ps - 1) / ps - static_cast<std::int64_t>(r->pages.size()));
+        }
+    }
+    return need <= pool_.free_pages();
+}
+
+void Scheduler::advance(StepPlan& plan, std::span<const std::int32_t> next) {
+    std::size_t k = 0;
+    for (auto& e : plan.entries) {
+        Request& req = *e.req;
+        if (req.state == RequestState::kFinished) {
+            k += e.sample ? 1 : 0;
+            continue;
+        }
+        req.computed += e.num_new;
+        if (e.sample) {
+            e.out_index = static_cast<int>(req.tokens.size());
+            req.unresolved += next[k] < 0 ? 1 : 0;
+            req.tokens.push_back(next[k++]);
+            req.state = RequestState::kDecoding;
+        }
+    }
+}
+
+void Scheduler::resolve(const StepPlan& plan, std::span<const std::int32_t> sampled,
+                        std::span<const TokenLogprob> logprobs, bool another_step_in_flight) {
     std::size_t k = 0;
     for (const auto& e : plan.entries) {
         Request& req = *e.req;
-        req.computed += e.num_new;
+        if (req.state == RequestState::kFinished) {
+            k += e.sample ? 1 : 0;
+            continue;
+        }
         if (!e.sample) {
             if (req.computed == static_cast<int>(req.tokens.size()) &&
                 req.spec.stop.max_new_tokens == 0) {
@@ -258,28 +307,49 @@ void Scheduler::commit(const StepPlan& plan, const std::vector<std::int32_t>& sa
             out.logprobs.push_back(logprobs[k]);
         }
         ++k;
-        req.tokens.push_back(token);
-        req.state = RequestState::kDecoding;
+        const auto at = static_cast<std::size_t>(e.out_index);
+        DS_ASSERT(at < req.tokens.size(), req.spec.rid, " has no token ", at);
+        if (req.tokens[at] < 0) {
+            --req.unresolved;
+        }
+        req.tokens[at] = token;
+        const int generated = static_cast<int>(at) + 1 - req.prompt_len;
         const auto& stop = req.spec.stop;
-        const bool may_stop = req.generated() >= stop.min_new_tokens;
+        const bool may_stop = generated >= stop.min_new_tokens;
         FinishReason reason = FinishReason::kNone;
         if (may_stop && !stop.ignore_eos && token == config_.eos_token_id) {
             reason = FinishReason::kStopToken;
         } else if (may_stop && std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(),
                                          token) != stop.stop_token_ids.end()) {
             reason = FinishReason::kStopToken;
-        } else if (req.generated() >= stop.max_new_tokens ||
-                   static_cast<std::int64_t>(req.tokens.size()) >= config_.context_length) {
+        } else if (generated >= stop.max_new_tokens ||
+                   static_cast<std::int64_t>(at) + 1 >= config_.context_length) {
             reason = FinishReason::kLength;
+        }
+        if (reason != FinishReason::kNone) {
+            // Placeholders after this token belong to steps whose rows are now discarded; the
+            // KV of this token itself may be in flight, which stream order makes safe to share.
+            req.tokens.resize(at + 1);
+            req.unresolved = 0;
+            req.computed = std::min(req.computed, static_cast<int>(at) + 1);
         }
         publish(req, std::move(out));
         if (reason != FinishReason::kNone) {
             finish(req, reason, reason == FinishReason::kStopToken ? token : -1, "");
         }
     }
-    std::erase_if(running_, [](const std::unique_ptr<Request>& r) {
-        return r->state == RequestState::kFinished;
-    });
+    std::vector<std::unique_ptr<Request>> done;
+    for (auto& r : running_) {
+        if (r->state == RequestState::kFinished) {
+            done.push_back(std::move(r));
+        }
+    }
+    std::erase(running_, nullptr);
+    // The requests retired before were named only by the plan just resolved.
+    retired_.clear();
+    if (another_step_in_flight) {
+        retired_ = std::move(done);
+    }
 }
 
 bool Scheduler::flush_cache() {

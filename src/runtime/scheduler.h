@@ -35,7 +35,8 @@ struct StepPlan {
     struct Entry {
         Request* req;
         std::int32_t num_new;
-        bool sample;  // the step completes this request's input: sample its next token
+        bool sample;         // the step completes this request's input: sample its next token
+        int out_index = -1;  // where advance() put the sampled token in req->tokens
     };
     std::vector<Entry> entries;
     int num_prefill_tokens = 0;
@@ -59,9 +60,25 @@ public:
     // valid until the next plan(), commit() or abort.
     model::ForwardBatch assemble(const StepPlan& plan);
     // Applies a step's sampled tokens (one per entry with sample = true, in order), publishes
-    // outputs and retires finished requests.
-    void commit(const StepPlan& plan, const std::vector<std::int32_t>& sampled,
+    // outputs and retires finished requests: advance() then resolve().
+    void commit(StepPlan& plan, const std::vector<std::int32_t>& sampled,
                 const std::vector<TokenLogprob>& logprobs);
+
+    // The two halves of commit, apart for an overlapped engine, which plans step N+1 before
+    // step N's tokens are known. advance() books the step as computed and appends `next` (one
+    // token per sampling entry, in order; placeholders the backend resolves, Ops::
+    // pick_tokens_async) to each request's tokens, so the next plan feeds them. resolve() puts
+    // the real tokens in their place, publishes them, checks the stop conditions and retires
+    // what finished. A request finished here may still be in a plan advanced since
+    // (`another_step_in_flight`): it stays allocated until the next resolve, which skips it;
+    // its row in that step is discarded.
+    void advance(StepPlan& plan, std::span<const std::int32_t> next);
+    void resolve(const StepPlan& plan, std::span<const std::int32_t> sampled,
+                 std::span<const TokenLogprob> logprobs, bool another_step_in_flight);
+    // Whether the next plan's decode tokens fit the free pages without retracting anyone:
+    // retraction hands a request's tokens to the prefix cache, which must not happen while a
+    // placeholder is among them.
+    bool decode_fits() const;
     // Called for finished requests to deliver the final output; exposed for aborts.
     bool flush_cache();
 
@@ -82,6 +99,7 @@ public:
     const SchedulerConfig& config() const { return config_; }
 
 private:
+    bool finishes_by_length(const Request& req) const;
     bool ensure_pages(Request& req, std::int32_t positions);
     bool admit(Request& req);
     void retract(Request& req);
@@ -95,6 +113,8 @@ private:
     RadixCache radix_;
     std::deque<std::unique_ptr<Request>> waiting_;
     std::vector<std::unique_ptr<Request>> running_;  // prefilling and decoding, in admission order
+    // Finished in the last resolve() while another step was in flight, which still names them.
+    std::vector<std::unique_ptr<Request>> retired_;
     std::int64_t retractions_ = 0;
 };
 

@@ -69,8 +69,11 @@ std::vector<std::string> ServerArgs::validate() const {
              "kernel, each a programmatic dependent of the one before)");
     gpu_only(deepep_mode != "auto" || !deepep_config.empty(), "--deepep-mode/--deepep-config",
              "DeepEP needs expert parallelism over several GPUs");
-    gpu_only(disable_overlap_schedule, "--disable-overlap-schedule",
-             "the scheduler plans each step after the previous one's tokens are known");
+    if (disable_overlap_schedule && device == "cpu") {
+        warnings.push_back(
+            "--disable-overlap-schedule has no effect on the CPU backend, which never overlaps "
+            "steps (its ops finish as they are called).");
+    }
     gpu_only(enable_dp_lm_head, "--enable-dp-lm-head", "it needs data-parallel attention ranks");
     if (!dist_init_addr.empty() || dist_timeout != 0) {
         warnings.push_back("--dist-init-addr/--dist-timeout have no effect on a single process.");

@@ -491,6 +491,42 @@ TEST_F(CudaOpsTest, Bf16LinearAndEmbeddingMatchCpu) {
     EXPECT_EQ(host(grows).data, rows.data);
 }
 
+// The overlap schedule's token slots: picks left on the device feed the next embedding, whose
+// ids name the slots, and come back to the host when collected. Greedy rows over a vocabulary
+// that the argmax splits across blocks (with ties between blocks' shares, won by the lower id),
+// drawn rows at temperature 0 (their best), and embedding rows wider than one block's share, in
+// float32 and BF16: all as the CPU backend does them.
+TEST_F(CudaOpsTest, PickedTokensFeedTheEmbeddingThroughTheirSlots) {
+    constexpr int kVocab = 20000;
+    Tensor logits = random(4, kVocab);
+    logits.row(0)[17000] = 40.0f;
+    logits.row(0)[3] = 40.0f;  // the tie: id 3, in the first block's share
+    logits.row(1)[12345] = 30.0f;
+    logits.row(2)[19999] = 50.0f;
+    logits.row(3)[8] = 60.0f;
+    const std::vector<std::int64_t> greedy = {2, 0, 1};
+    const std::vector<model::RowSampling> draws = {{3, 0.0f, -1, 1.0f, 0.0f, 0.5}};
+    ASSERT_TRUE(gpu_->pick_tokens_async(dev(logits), greedy, draws, 100));
+    ASSERT_TRUE(cpu_.pick_tokens_async(logits, greedy, {}, 100));
+    EXPECT_FALSE(cpu_.pick_tokens_async(logits, greedy, draws, 200));  // it has no draw
+    for (int width : {2500, 16}) {
+        for (model::Storage storage : {model::Storage::f32, model::Storage::bf16}) {
+            const Tensor table = random(kVocab, width);
+            Tensor dtable = table;
+            gpu_->to_device(dtable, storage);
+            const Tensor ref = storage == model::Storage::bf16 ? bf16_round_trip(table) : table;
+            const std::vector<std::int32_t> ids = {-101, 7, -102, -103, -104};
+            const std::vector<std::int32_t> cpu_ids = {-101, 7, -102, -103, 8};
+            Tensor want(5, width), got = gpu_->zeros(5, width);
+            cpu_.embedding(ref, cpu_ids, want);
+            gpu_->embedding(dtable, ids, got);
+            EXPECT_EQ(host(got).data, want.data) << width;
+        }
+    }
+    EXPECT_EQ(gpu_->collect_tokens(100, 4), (std::vector<std::int32_t>{19999, 3, 12345, 8}));
+    EXPECT_EQ(cpu_.collect_tokens(100, 3), (std::vector<std::int32_t>{19999, 3, 12345}));
+}
+
 // Weights that share their input run in one GEMV launch, each into its own output.
 TEST_F(CudaOpsTest, LinearsShareTheirInput) {
     for (int m : {1, 4, 12}) {

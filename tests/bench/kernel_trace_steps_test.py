@@ -16,14 +16,14 @@ def main():
     rows = ["kind,start_ns,end_ns,correlation,grid,block,name"]
     def kernel(start_us, end_us, name, grid=1):
         rows.append(f"kernel,{int(start_us * 1000)},{int(end_us * 1000)},0,{grid},128,\"{name}\"")
-    kernel(0, 10, "gather_rows_bf16_kernel")
+    kernel(0, 10, "embed_rows_kernel")
     kernel(10, 40, "prefill_only_kernel")
     for step in range(3):
         t = 100 + 100 * step
-        kernel(t, t + 10, "gather_rows_bf16_kernel")
+        kernel(t, t + 10, "embed_rows_kernel")
         kernel(t + 5, t + 50, "a_kernel", grid=7)
         kernel(t + 53, t + 80, "b_kernel")
-    kernel(400, 410, "gather_rows_bf16_kernel")
+    kernel(400, 410, "embed_rows_kernel")
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
         f.write("\n".join(rows) + "\n")
     out = subprocess.run([sys.executable, SCRIPT, f.name, "--positions"], capture_output=True,
@@ -37,7 +37,7 @@ def main():
         "GPU idle (no kernel resident) median 23.0 us",
         "| a_kernel | 1 | 40.0 | 45.0 |",      # charged from gather's end (t + 10) to t + 50
         "| b_kernel | 1 | 30.0 | 27.0 |",      # from a's end, gap included
-        "| gather_rows_bf16_kernel | 1 | 10.0 | 10.0 |",
+        "| embed_rows_kernel | 1 | 10.0 | 10.0 |",
         "| 1 | a_kernel | 7 | 40.0 |",
     ]
     missing = [c for c in checks if c not in out]

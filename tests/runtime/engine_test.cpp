@@ -160,16 +160,22 @@ TEST_F(EngineTest, SharedPrefixIsServedFromTheCache) {
 
 TEST_F(EngineTest, RunningOutOfPagesRetractsInsteadOfFailing) {
     // 96 slots for 4 requests that need ~30 each at the end: some must be retracted and resumed.
-    Engine engine(loaded_->model(), config(96, 1, 4096));
-    std::vector<GenerateRequest> reqs;
-    for (int i = 0; i < 4; ++i) {
-        reqs.push_back(greedy("r" + std::to_string(i), prompt(10 + i, 10), 20));
+    // Under the overlap schedule too, whose pending step settles before a plan that may retract.
+    for (bool overlap : {false, true}) {
+        Engine engine(loaded_->model(), config(96, 1, 4096), 40, true, overlap);
+        std::vector<GenerateRequest> reqs;
+        for (int i = 0; i < 4; ++i) {
+            reqs.push_back(greedy("r" + std::to_string(i), prompt(10 + i, 10), 20));
+        }
+        auto got = run_all(engine, reqs);
+        for (int i = 0; i < 4; ++i) {
+            EXPECT_EQ(got["r" + std::to_string(i)].tokens, reference(prompt(10 + i, 10), 20))
+                << i << (overlap ? " overlapped" : "");
+        }
+        EXPECT_GT(engine.stats().retractions, 0);
+        EXPECT_EQ(engine.stats().overlapped_steps > 0, overlap);
+        EXPECT_EQ(engine.stats().used_tokens, engine.stats().cached_tokens_in_tree);
     }
-    auto got = run_all(engine, reqs);
-    for (int i = 0; i < 4; ++i) {
-        EXPECT_EQ(got["r" + std::to_string(i)].tokens, reference(prompt(10 + i, 10), 20)) << i;
-    }
-    EXPECT_GT(engine.stats().retractions, 0);
 }
 
 TEST_F(EngineTest, AbortReturnsPagesAndReportsAbort) {
@@ -292,7 +298,7 @@ TEST_F(EngineTest, ArgmaxRowsEqualsTheSamplersArgmax) {
     const float inf = std::numeric_limits<float>::infinity();
     std::mt19937 rng(3);
     std::normal_distribution<float> nd(0.0f, 2.0f);
-    for (int vocab : {2048, 3001}) {
+    for (int vocab : {2048, 3001, 20000}) {  // the last split across blocks on the GPU
         model::Tensor logits(40, vocab);
         for (float& v : logits.data) {
             v = nd(rng);
@@ -398,6 +404,101 @@ TEST_F(EngineTest, DeviceSamplingPicksTheHostPathsTokens) {
             << i;
     }
     EXPECT_EQ(got["top1"].tokens, reference(prompt(35, 8), 10));
+}
+
+// The overlap schedule against one step at a time, on the same requests: the same tokens,
+// finish reasons, counts and logprobs, with the steps that could run ahead of their tokens
+// having done so. Stops on a token (seen one step late), min_new_tokens, zero max_new_tokens,
+// chunked prefill next to decodes, rows the host must sample (logprobs, a penalty) and seeded
+// draws (on the device where the backend draws, else on the host) all in one run; then an abort
+// while a step is pending. (A full pool: RunningOutOfPagesRetractsInsteadOfFailing.)
+TEST_F(EngineTest, OverlapScheduleGivesTheSameTokens) {
+    const auto p = prompt(40, 12);
+    const auto ref = reference(p, 8);
+    auto requests = [&] {
+        std::vector<GenerateRequest> reqs;
+        for (int i = 0; i < 5; ++i) {
+            reqs.push_back(greedy("g" + std::to_string(i), prompt(41 + i, 3 + 9 * i), 4 + 3 * i));
+        }
+        auto stop = greedy("stop", p, 8);
+        stop.stop.stop_token_ids = {ref[2]};
+        stop.stop.ignore_eos = false;
+        auto min = greedy("min", p, 8);
+        min.stop.stop_token_ids = {ref[0]};
+        min.stop.min_new_tokens = 2;
+        auto zero = greedy("zero", p, 0);
+        auto logprobs = greedy("logprobs", prompt(47, 11), 5);
+        logprobs.return_logprob = true;
+        logprobs.top_logprobs = 2;
+        auto penalty = greedy("penalty", prompt(48, 13), 6);
+        penalty.sampling.repetition_penalty = 1.3f;
+        auto hot = greedy("hot", prompt(49, 10), 9);
+        hot.sampling.temperature = 0.8f;
+        hot.sampling.top_p = 0.9f;
+        hot.seed = 7;
+        for (auto* r : {&stop, &min, &zero, &logprobs, &penalty, &hot}) {
+            reqs.push_back(std::move(*r));
+        }
+        return reqs;
+    };
+    auto expect_same = [](std::map<std::string, Collected>& got,
+                          std::map<std::string, Collected>& want, const std::string& what) {
+        ASSERT_EQ(got.size(), want.size()) << what;
+        for (auto& [rid, w] : want) {
+            const Collected& g = got[rid];
+            EXPECT_EQ(g.tokens, w.tokens) << what << " " << rid;
+            EXPECT_EQ(g.last.reason, w.last.reason) << what << " " << rid;
+            EXPECT_EQ(g.last.matched_token, w.last.matched_token) << what << " " << rid;
+            EXPECT_EQ(g.last.completion_tokens, w.last.completion_tokens) << what << " " << rid;
+            EXPECT_EQ(g.outputs, w.outputs) << what << " " << rid;
+            ASSERT_EQ(g.logprobs.size(), w.logprobs.size()) << what << " " << rid;
+            for (std::size_t i = 0; i < w.logprobs.size(); ++i) {
+                EXPECT_EQ(g.logprobs[i].logprob, w.logprobs[i].logprob) << what << " " << rid;
+            }
+        }
+    };
+    Engine serial(loaded_->model(), config(1024, 4, 7), 40, true, /*overlap=*/false);
+    Engine overlapped(loaded_->model(), config(1024, 4, 7), 40, true, /*overlap=*/true);
+    auto want = run_all(serial, requests());
+    auto got = run_all(overlapped, requests());
+    expect_same(got, want, "mixed");
+    EXPECT_EQ(serial.stats().overlapped_steps, 0);
+    EXPECT_GT(overlapped.stats().overlapped_steps, 10);
+    EXPECT_EQ(got["stop"].last.matched_token, ref[2]);
+    EXPECT_EQ(got["g4"].tokens, reference(prompt(45, 39), 16));
+    for (Engine* e : {&serial, &overlapped}) {
+        EXPECT_EQ(e->stats().num_running, 0);
+        EXPECT_EQ(e->stats().used_tokens, e->stats().cached_tokens_in_tree);
+    }
+
+    Collected aborted, kept;
+    auto x = greedy("x", prompt(3, 20), 1000);
+    x.on_output = [&](const RequestOutput& out) {
+        aborted.tokens.insert(aborted.tokens.end(), out.new_tokens.begin(), out.new_tokens.end());
+        aborted.last = out;
+    };
+    auto y = greedy("y", prompt(4, 9), 12);
+    y.on_output = [&](const RequestOutput& out) {
+        kept.tokens.insert(kept.tokens.end(), out.new_tokens.begin(), out.new_tokens.end());
+        kept.last = out;
+    };
+    overlapped.submit(std::move(x));
+    overlapped.submit(std::move(y));
+    overlapped.drain_inbox();
+    for (int i = 0; i < 5; ++i) {
+        overlapped.step();
+    }
+    overlapped.abort("x");
+    overlapped.drain_inbox();
+    EXPECT_TRUE(aborted.last.finished);
+    EXPECT_EQ(aborted.last.reason, FinishReason::kAbort);
+    EXPECT_EQ(aborted.tokens, reference(prompt(3, 20), static_cast<int>(aborted.tokens.size())));
+    int guard = 0;
+    while (overlapped.step() && ++guard < 1000) {
+    }
+    EXPECT_EQ(kept.tokens, reference(prompt(4, 9), 12));
+    EXPECT_EQ(overlapped.stats().num_running, 0);
+    EXPECT_EQ(overlapped.stats().used_tokens, overlapped.stats().cached_tokens_in_tree);
 }
 
 }  // namespace

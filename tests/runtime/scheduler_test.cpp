@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -122,6 +123,83 @@ TEST(SchedulerTest, AssembledSlotsFollowThePageTables) {
             EXPECT_GT(run.retractions, 0) << "pool of " << k.num_pages << " pages";
         }
         EXPECT_GT(run.cached_tokens, 0) << k.page_size;
+    }
+}
+
+// The overlapped engine's order: step N+1 is planned and advanced with placeholder tokens before
+// step N's tokens are resolved. A request that stops at N is seen one step late; its row in N+1
+// is discarded, it publishes nothing more, and it stays allocated until N+1 is resolved. One
+// that will end by length is not planned past its last token.
+TEST(SchedulerTest, PlaceholdersResolveOneStepLate) {
+    SchedulerConfig c;
+    c.page_size = 4;
+    c.num_pages = 64;
+    c.context_length = 1 << 20;
+    c.eos_token_id = 1;
+    Scheduler scheduler(c);
+    struct Seen {
+        std::vector<std::int32_t> tokens;
+        std::vector<int> completion;
+        RequestOutput last;
+    };
+    std::map<std::string, Seen> seen;
+    for (std::string rid : {"stops", "runs"}) {
+        auto req = std::make_unique<Request>();
+        req->spec.rid = rid;
+        req->spec.input_ids = {5, 6, 7, 8, 9};
+        req->spec.stop.max_new_tokens = rid == "runs" ? 3 : 100;
+        req->spec.stop.stop_token_ids = {42};
+        req->spec.on_output = [&seen, rid](const RequestOutput& out) {
+            Seen& s = seen[rid];
+            s.tokens.insert(s.tokens.end(), out.new_tokens.begin(), out.new_tokens.end());
+            s.completion.push_back(out.completion_tokens);
+            s.last = out;
+        };
+        scheduler.add(std::move(req));
+    }
+    StepPlan p1 = scheduler.plan();
+    ASSERT_EQ(p1.entries.size(), 2u);
+    scheduler.advance(p1, std::vector<std::int32_t>{-1, -2});
+    StepPlan p2 = scheduler.plan();
+    ASSERT_EQ(p2.entries.size(), 2u);
+    // The placeholders are what step 2 feeds, at the positions after the prompts.
+    const model::ForwardBatch b2 = scheduler.assemble(p2);
+    EXPECT_EQ(b2.tokens, (std::vector<std::int32_t>{-1, -2}));
+    EXPECT_EQ(b2.seqs[0].num_cached, 5);
+    scheduler.advance(p2, std::vector<std::int32_t>{-3, -4});
+    scheduler.resolve(p1, std::vector<std::int32_t>{42, 10}, {}, true);
+    EXPECT_TRUE(seen["stops"].last.finished);
+    EXPECT_EQ(seen["stops"].last.reason, FinishReason::kStopToken);
+    EXPECT_EQ(seen["stops"].tokens, (std::vector<std::int32_t>{42}));
+    EXPECT_EQ(seen["stops"].last.completion_tokens, 1);
+    EXPECT_EQ(seen["runs"].completion, (std::vector<int>{1}));  // the placeholder not counted
+    EXPECT_EQ(scheduler.num_running(), 1);
+    StepPlan p3 = scheduler.plan();
+    ASSERT_EQ(p3.entries.size(), 1u);
+    EXPECT_EQ(scheduler.assemble(p3).tokens, (std::vector<std::int32_t>{-4}));
+    scheduler.advance(p3, std::vector<std::int32_t>{-5});
+    // Step 2's row of the stopped request is discarded; the retired request is still readable.
+    scheduler.resolve(p2, std::vector<std::int32_t>{77, 11}, {}, true);
+    EXPECT_EQ(seen["stops"].tokens, (std::vector<std::int32_t>{42}));
+    EXPECT_EQ(seen["runs"].tokens, (std::vector<std::int32_t>{10, 11}));
+    // Three tokens are on their way: the length limit is known, so nothing more is planned.
+    EXPECT_TRUE(scheduler.plan().empty());
+    scheduler.resolve(p3, std::vector<std::int32_t>{12}, {}, false);
+    EXPECT_EQ(seen["runs"].tokens, (std::vector<std::int32_t>{10, 11, 12}));
+    EXPECT_EQ(seen["runs"].last.reason, FinishReason::kLength);
+    EXPECT_EQ(seen["runs"].last.completion_tokens, 3);
+    EXPECT_TRUE(scheduler.idle());
+    // The prefix cache holds real tokens only: a prompt of "stops"' prompt and token hits it.
+    auto again = std::make_unique<Request>();
+    again->spec.rid = "again";
+    again->spec.input_ids = {5, 6, 7, 8, 9, 42, 3, 3, 3};
+    again->spec.stop.max_new_tokens = 1;
+    scheduler.add(std::move(again));
+    StepPlan p4 = scheduler.plan();
+    ASSERT_EQ(p4.entries.size(), 1u);
+    EXPECT_EQ(p4.entries[0].req->cached_tokens, 4);  // one page; the second is not full
+    for (std::int32_t t : scheduler.assemble(p4).tokens) {
+        EXPECT_GE(t, 0);
     }
 }
 

@@ -36,7 +36,9 @@ TEST(ServerArgs, GpuFlagsSayWhyTheyHaveNoEffectOnEachDevice) {
     ServerArgs cpu;
     cpu.cuda_graph_max_bs = 64;
     cpu.attention_backend = "nsa";
+    cpu.disable_overlap_schedule = true;
     auto w = cpu.validate();
+    EXPECT_TRUE(any_contains(w, "--disable-overlap-schedule has no effect on the CPU backend"));
     EXPECT_TRUE(
         any_contains(w, "--cuda-graph-max-bs tunes GPU kernels and has no effect on the CPU"));
     EXPECT_TRUE(any_contains(w, "--attention-backend nsa tunes GPU kernels"));
@@ -49,6 +51,8 @@ TEST(ServerArgs, GpuFlagsSayWhyTheyHaveNoEffectOnEachDevice) {
     EXPECT_TRUE(any_contains(w, "--cuda-graph-max-bs has no effect: this build does not capture"));
     EXPECT_TRUE(any_contains(w, "--attention-backend nsa has no effect: the CUDA backend has one"));
     EXPECT_FALSE(any_contains(w, "CPU backend"));
+    // On the GPU it turns the overlap schedule off, which is no warning.
+    EXPECT_FALSE(any_contains(w, "overlap"));
 }
 
 }  // namespace

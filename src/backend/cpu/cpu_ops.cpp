@@ -149,11 +149,36 @@ void CpuOps::embedding(const Tensor& table, std::span<const std::int32_t> ids, T
     const std::int64_t d = table.cols();
     DS_ASSERT(out.rows() == static_cast<std::int64_t>(ids.size()) && out.cols() == d, out.rows());
     for (std::size_t i = 0; i < ids.size(); ++i) {
-        DS_ASSERT(ids[i] >= 0 && ids[i] < table.rows(), "token id ", ids[i], " outside vocab ",
-                  table.rows());
-        std::memcpy(out.row(static_cast<std::int64_t>(i)), table.row(ids[i]),
+        std::int32_t id = ids[i];
+        if (id < 0) {
+            const std::int64_t slot = -1 - static_cast<std::int64_t>(id);
+            DS_ASSERT(slot < static_cast<std::int64_t>(token_slots_.size()), "token slot ", slot,
+                      " was never picked into");
+            id = token_slots_[static_cast<std::size_t>(slot)];
+        }
+        DS_ASSERT(id >= 0 && id < table.rows(), "token id ", id, " outside vocab ", table.rows());
+        std::memcpy(out.row(static_cast<std::int64_t>(i)), table.row(id),
                     static_cast<std::size_t>(d) * sizeof(float));
     }
+}
+
+bool CpuOps::pick_tokens_async(const Tensor& logits, std::span<const std::int64_t> greedy,
+                               std::span<const model::RowSampling> draws, std::int32_t first) {
+    if (!draws.empty()) {
+        return false;
+    }
+    DS_ASSERT(first >= 0 && static_cast<std::int64_t>(greedy.size()) <= kTokenSlots - first,
+              "token slots [", first, ", +", greedy.size(), ") past ", kTokenSlots);
+    const std::vector<std::int32_t> picked = argmax_rows(logits, greedy);
+    token_slots_.resize(static_cast<std::size_t>(kTokenSlots));
+    std::copy(picked.begin(), picked.end(), token_slots_.begin() + first);
+    return true;
+}
+
+std::vector<std::int32_t> CpuOps::collect_tokens(std::int32_t first, std::int32_t n) {
+    DS_ASSERT(first >= 0 && n >= 0 && static_cast<std::size_t>(first + n) <= token_slots_.size(),
+              "token slots [", first, ", +", n, ") were never picked into");
+    return {token_slots_.begin() + first, token_slots_.begin() + first + n};
 }
 
 void CpuOps::add(Tensor& x, const Tensor& y) {

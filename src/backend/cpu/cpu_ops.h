@@ -38,6 +38,10 @@ public:
                      model::Tensor& dst) override;
     void scatter_rows(const model::Tensor& src, std::span<const std::int32_t> slots,
                       model::Tensor& dst) override;
+    // Greedy rows only: the draw lives in the runtime's sampler, above this layer.
+    bool pick_tokens_async(const model::Tensor& logits, std::span<const std::int64_t> greedy,
+                           std::span<const model::RowSampling> draws, std::int32_t first) override;
+    std::vector<std::int32_t> collect_tokens(std::int32_t first, std::int32_t n) override;
     model::IndexSelection indexer_topk(const model::Tensor& q, const model::Tensor& weights,
                                        std::span<const model::SequenceSlots> seqs,
                                        const model::Tensor& index_k, int num_heads, int head_dim,
@@ -51,6 +55,7 @@ public:
 
 private:
     ThreadPool pool_;
+    std::vector<std::int32_t> token_slots_;
 };
 
 }  // namespace dsserve::backend::cpu

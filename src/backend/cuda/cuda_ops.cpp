@@ -258,12 +258,19 @@ struct CudaOps::Impl {
         return host;
     }
 
-    // After a synchronization: every recorded op has finished.
+    // After a synchronization, or after waiting for a step's tokens while the next step runs
+    // (an overlapped engine never synchronizes): books the recorded ops that have finished.
     void collect_profile() {
         if (profile_every == 0 || op_depth != 0) {
             return;
         }
-        for (const Mark& m : marks) {
+        std::size_t done = 0;
+        for (; done < marks.size(); ++done) {
+            const Mark& m = marks[done];
+            if (cudaEventQuery(m.end) != cudaSuccess) {
+                cudaGetLastError();  // cudaErrorNotReady is not an error to report later
+                break;
+            }
             float ms = 0.0f;
             check_cuda(cudaEventElapsedTime(&ms, m.begin, m.end), "cudaEventElapsedTime");
             auto& [total, calls] = op_ms[m.op];
@@ -272,7 +279,7 @@ struct CudaOps::Impl {
             spare_events.push_back(m.begin);
             spare_events.push_back(m.end);
         }
-        marks.clear();
+        marks.erase(marks.begin(), marks.begin() + static_cast<std::ptrdiff_t>(done));
         if (++profiled_passes < profile_every) {
             return;
         }
@@ -326,12 +333,48 @@ struct CudaOps::Impl {
     // Host arrays reach the device through a pinned ring: a copy from pageable memory would
     // first wait for all queued work, and the host could never run ahead of the GPU. A lap of
     // the ring waits once for the copies of the lap before it.
+    // Token slots (Ops::pick_tokens_async): the picks on the device, their pinned host copies,
+    // and an event after each pick's copy, by first slot.
+    std::shared_ptr<void> token_slots;
+    std::int32_t* token_slots_host = nullptr;
+    std::int32_t* token_slots_mapped = nullptr;  // the same memory, as the device addresses it
+
+    // The split argmax's scratch (sample.h), grown as rows need and kept zeroed by the kernel.
+    std::shared_ptr<void> argmax_scratch_memory;
+    std::size_t argmax_scratch_size = 0;
+    void* argmax_scratch(std::size_t rows, std::int64_t vocab) {
+        const std::size_t bytes =
+            argmax_scratch_bytes(narrow(static_cast<std::int64_t>(rows)), narrow(vocab));
+        if (bytes > argmax_scratch_size) {
+            argmax_scratch_memory = alloc(bytes);
+            argmax_scratch_size = bytes;
+            check_cuda(cudaMemsetAsync(argmax_scratch_memory.get(), 0, bytes, stream),
+                       "cudaMemsetAsync (argmax scratch)");
+        }
+        return argmax_scratch_memory.get();
+    }
+    std::map<std::int32_t, cudaEvent_t> token_copies;
+
     static constexpr std::size_t kRingBytes = 32u << 20;
     std::byte* ring = nullptr;
+    const std::byte* ring_mapped = nullptr;  // the ring as the device addresses it
     std::size_t ring_used = 0;
     cudaEvent_t ring_lap = nullptr;
 
+    // Ops between begin_independent and end_independent (model::Ops): the kernels that take a
+    // role run at once. A copy among them is waited for by the kernel after it, which then
+    // starts the group over.
+    bool independent = false;
+    int independent_kernels = 0;
+    PdlRole role() {
+        if (!independent) {
+            return PdlRole::chained;
+        }
+        return independent_kernels++ == 0 ? PdlRole::group_first : PdlRole::group_member;
+    }
+
     void copy_to_device(void* dst, const void* src, std::size_t bytes) {
+        independent_kernels = 0;
         const std::size_t need = (bytes + 255) / 256 * 256;
         if (need > kRingBytes / 4) {
             check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream),
@@ -346,8 +389,9 @@ struct CudaOps::Impl {
         std::byte* staged = ring + ring_used;
         ring_used += need;
         std::memcpy(staged, src, bytes);
-        check_cuda(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, stream),
-                   "cudaMemcpyAsync (upload)");
+        // A kernel reads the staged bytes through the mapping: a copy between two kernels
+        // would end their programmatic overlap, and a step's first kernels follow this upload.
+        launch_copy_from_host(ring_mapped + (staged - ring), dst, bytes, stream);
     }
 
     // The device copy of these bytes, if one is held (it becomes the most recently used).
@@ -808,8 +852,12 @@ CudaOps::CudaOps(int device, bool fp32) : impl_(std::make_unique<Impl>()) {
     check_cublas(cublasLtCreate(&impl_->lt), "cublasLtCreate");
     impl_->workspace = impl_->alloc(Impl::kWorkspaceBytes);
     void* ring = nullptr;
-    check_cuda(cudaMallocHost(&ring, Impl::kRingBytes), "cudaMallocHost (upload ring)");
+    check_cuda(cudaHostAlloc(&ring, Impl::kRingBytes, cudaHostAllocMapped),
+               "cudaHostAlloc (upload ring)");
     impl_->ring = static_cast<std::byte*>(ring);
+    void* ring_mapped = nullptr;
+    check_cuda(cudaHostGetDevicePointer(&ring_mapped, ring, 0), "cudaHostGetDevicePointer");
+    impl_->ring_mapped = static_cast<const std::byte*>(ring_mapped);
     check_cuda(cudaEventCreateWithFlags(&impl_->ring_lap, cudaEventDisableTiming),
                "cudaEventCreate");
 }
@@ -830,6 +878,10 @@ CudaOps::~CudaOps() {
         cublasLtDestroy(impl_->lt);
         cudaEventDestroy(impl_->ring_lap);
         cudaFreeHost(impl_->ring);
+        for (auto& [first, e] : impl_->token_copies) {
+            cudaEventDestroy(e);
+        }
+        cudaFreeHost(impl_->token_slots_host);
     }
     // The stream is left alive: tensors that outlive the backend free into it.
 }
@@ -1013,7 +1065,7 @@ void CudaOps::rms_norm(const Tensor& x, const Tensor& g, float eps, Tensor& y) {
     impl_->bind();
     const Fp8Rows fp8 = impl_->fp8_rows_for(x.rows(), x.cols());
     impl_->fp8_rows_written(launch_rms_norm(ptr(x), ptr(g), eps, ptr(y), x.rows(), narrow(x.cols()),
-                                            impl_->stream, fp8),
+                                            impl_->stream, fp8, impl_->role()),
                             ptr(y), y.rows(), y.cols());
 }
 
@@ -1071,10 +1123,13 @@ void CudaOps::store_latent(const Tensor& kv, const Tensor& g, float eps,
     }
     impl_->bind();
     const CacheFormat format = cache_format(cache);
-    launch_store_latent(ptr(kv), kv.rows(), lora, rope_dim, ptr(g), eps, impl_->upload(positions),
-                        impl_->upload(inv_freq), attention_factor, impl_->upload(slots), format,
-                        cache.latent->device_data.get(), cache.rope->device_data.get(),
-                        impl_->stream);
+    // The uploads first: one may launch a copy, which the role must know of.
+    const std::int32_t* at = impl_->upload(positions);
+    const float* freq = impl_->upload(inv_freq);
+    const std::int32_t* to = impl_->upload(slots);
+    launch_store_latent(ptr(kv), kv.rows(), lora, rope_dim, ptr(g), eps, at, freq, attention_factor,
+                        to, format, cache.latent->device_data.get(), cache.rope->device_data.get(),
+                        impl_->stream, impl_->role());
 }
 
 void CudaOps::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, float eps,
@@ -1097,9 +1152,11 @@ void CudaOps::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b,
         DS_ASSERT(s >= 0 && s < index_k.rows(), "slot ", s);
     }
     impl_->bind();
-    launch_store_index_key(ptr(k), k.rows(), dim, ptr(g), ptr(b), eps, rope_dim,
-                           impl_->upload(positions), impl_->upload(inv_freq), attention_factor,
-                           impl_->upload(slots), ptr(index_k), impl_->stream);
+    const std::int32_t* at = impl_->upload(positions);
+    const float* freq = impl_->upload(inv_freq);
+    const std::int32_t* to = impl_->upload(slots);
+    launch_store_index_key(ptr(k), k.rows(), dim, ptr(g), ptr(b), eps, rope_dim, at, freq,
+                           attention_factor, to, ptr(index_k), impl_->stream, impl_->role());
 }
 
 void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
@@ -1113,17 +1170,17 @@ void CudaOps::embedding(const Tensor& table, std::span<const std::int32_t> ids, 
     auto timed = impl_->op("embedding");
     DS_ASSERT(out.rows() == static_cast<std::int64_t>(ids.size()) && out.cols() == table.cols(),
               out.rows());
+    DS_ASSERT(table.storage == model::Storage::bf16 || table.storage == model::Storage::f32,
+              "an embedding table is float32 or bfloat16");
     for (std::int32_t id : ids) {
-        DS_ASSERT(id >= 0 && id < table.rows(), "token id ", id, " outside vocab ", table.rows());
+        DS_ASSERT(id < table.rows() && (id >= 0 || (id >= -kTokenSlots && impl_->token_slots)),
+                  "token id ", id, " outside vocab ", table.rows(), " and the token slots");
     }
     impl_->bind();
-    if (table.storage == model::Storage::bf16) {
-        launch_gather_rows_bf16(table.device_data.get(), impl_->upload(ids), out.rows(),
-                                narrow(table.cols()), ptr(out), impl_->stream);
-        return;
-    }
-    launch_gather_rows(ptr(table), impl_->upload(ids), out.rows(), narrow(table.cols()), ptr(out),
-                       impl_->stream);
+    launch_embed_rows(table.device_data.get(), table.storage == model::Storage::bf16,
+                      impl_->upload(ids),
+                      static_cast<const std::int32_t*>(impl_->token_slots.get()), out.rows(),
+                      narrow(table.cols()), ptr(out), impl_->stream);
 }
 
 void CudaOps::add(Tensor& x, const Tensor& y) {
@@ -1190,7 +1247,8 @@ std::vector<std::int32_t> CudaOps::argmax_rows(const Tensor& logits,
     return impl_->ids_to_host(rows.size(), "argmax_rows", [&](std::int32_t* ids) {
         launch_argmax_rows(ptr(logits), logits.cols(), impl_->upload(rows),
                            narrow(static_cast<std::int64_t>(rows.size())), narrow(logits.cols()),
-                           ids, impl_->stream);
+                           ids, nullptr, impl_->argmax_scratch(rows.size(), logits.cols()),
+                           impl_->stream);
     });
 }
 
@@ -1216,8 +1274,83 @@ std::optional<std::vector<std::int32_t>> CudaOps::sample_rows(
         launch_sample_rows(ptr(logits), logits.cols(),
                            impl_->upload(std::span<const SampleRow>(params)),
                            narrow(static_cast<std::int64_t>(rows.size())), narrow(logits.cols()),
-                           ids, impl_->stream);
+                           ids, nullptr, impl_->stream);
     });
+}
+
+void CudaOps::begin_independent() {
+    impl_->independent = true;
+    impl_->independent_kernels = 0;
+}
+
+void CudaOps::end_independent() {
+    impl_->independent = false;
+}
+
+// The picks stay on the device for the next forward's embedding, and the kernels also write them
+// to mapped pinned memory: no copy sits between this step's last kernel and the next one's
+// first, and an event lets collect_tokens wait for just this step's tokens.
+bool CudaOps::pick_tokens_async(const Tensor& logits, std::span<const std::int64_t> greedy,
+                                std::span<const model::RowSampling> draws, std::int32_t first) {
+    if (logits.on_host()) {
+        return false;
+    }
+    const auto n = static_cast<std::int64_t>(greedy.size() + draws.size());
+    DS_ASSERT(first >= 0 && n <= kTokenSlots - first, "token slots [", first, ", +", n, ") past ",
+              kTokenSlots);
+    for (std::int64_t r : greedy) {
+        DS_ASSERT(r >= 0 && r < logits.rows(), "row ", r, " of ", logits.rows());
+    }
+    std::vector<SampleRow> params;
+    params.reserve(draws.size());
+    for (const model::RowSampling& r : draws) {
+        DS_ASSERT(r.row >= 0 && r.row < logits.rows(), "row ", r.row, " of ", logits.rows());
+        params.push_back({r.row, r.temperature, r.top_k, r.top_p, r.min_p, r.canonical});
+    }
+    impl_->bind();
+    if (!impl_->token_slots) {
+        impl_->token_slots = impl_->alloc(kTokenSlots * sizeof(std::int32_t));
+        void* host = nullptr;
+        check_cuda(cudaHostAlloc(&host, kTokenSlots * sizeof(std::int32_t), cudaHostAllocMapped),
+                   "cudaHostAlloc (token slots)");
+        impl_->token_slots_host = static_cast<std::int32_t*>(host);
+        void* mapped = nullptr;
+        check_cuda(cudaHostGetDevicePointer(&mapped, host, 0), "cudaHostGetDevicePointer");
+        impl_->token_slots_mapped = static_cast<std::int32_t*>(mapped);
+    }
+    std::int32_t* slots = static_cast<std::int32_t*>(impl_->token_slots.get()) + first;
+    std::int32_t* mirror = impl_->token_slots_mapped + first;
+    {
+        auto timed = impl_->op("pick_tokens");
+        if (!greedy.empty()) {
+            launch_argmax_rows(ptr(logits), logits.cols(), impl_->upload(greedy),
+                               narrow(static_cast<std::int64_t>(greedy.size())),
+                               narrow(logits.cols()), slots, mirror,
+                               impl_->argmax_scratch(greedy.size(), logits.cols()), impl_->stream);
+        }
+        if (!params.empty()) {
+            launch_sample_rows(
+                ptr(logits), logits.cols(), impl_->upload(std::span<const SampleRow>(params)),
+                narrow(static_cast<std::int64_t>(params.size())), narrow(logits.cols()),
+                slots + greedy.size(), mirror + greedy.size(), impl_->stream);
+        }
+    }
+    cudaEvent_t& copied = impl_->token_copies[first];
+    if (copied == nullptr) {
+        check_cuda(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming), "cudaEventCreate");
+    }
+    check_cuda(cudaEventRecord(copied, impl_->stream), "cudaEventRecord (token slots)");
+    return true;
+}
+
+std::vector<std::int32_t> CudaOps::collect_tokens(std::int32_t first, std::int32_t n) {
+    const auto it = impl_->token_copies.find(first);
+    DS_ASSERT(it != impl_->token_copies.end() && n >= 0 && n <= kTokenSlots - first,
+              "token slots [", first, ", +", n, ") were never picked into");
+    impl_->bind();
+    check_cuda(cudaEventSynchronize(it->second), "cudaEventSynchronize (token slots)");
+    impl_->collect_profile();
+    return {impl_->token_slots_host + first, impl_->token_slots_host + first + n};
 }
 
 Tensor CudaOps::rows_to_host(const Tensor& t, std::span<const std::int64_t> rows) {
@@ -1687,7 +1820,10 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
     down.ldy = narrow(hidden);
     down.scale_ld = static_cast<int>(weight_scale_stride(inter));
     if (format == WeightFormat::fp8_block) {
-        // The quantizer applies SiLU(gate) * up as it reads each row.
+        // The quantizer applies SiLU(gate) * up as it reads each row. It can only start once
+        // the gate/up product has waited for the routing, so the down product may stream its
+        // experts' weights while the two before it finish.
+        grouped.tables_settled = true;
         impl_->gemv(format, GemvInput{ptr(gate_up), narrow(2 * inter), narrow(inter), true}, n,
                     &down, 1, 0, &grouped, n);
     } else {

@@ -73,6 +73,11 @@ public:
         const model::IndexSelection& selection) override;
     std::optional<std::vector<std::int32_t>> sample_rows(
         const model::Tensor& logits, std::span<const model::RowSampling> rows) override;
+    void begin_independent() override;
+    void end_independent() override;
+    bool pick_tokens_async(const model::Tensor& logits, std::span<const std::int64_t> greedy,
+                           std::span<const model::RowSampling> draws, std::int32_t first) override;
+    std::vector<std::int32_t> collect_tokens(std::int32_t first, std::int32_t n) override;
     void mla_attention(const model::Tensor& q, std::span<const model::SequenceSlots> seqs,
                        const model::LayerCacheView& cache, const model::Tensor& kv_b,
                        const model::MlaParams& params, const model::IndexSelection& selected,

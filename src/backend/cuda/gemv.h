@@ -65,6 +65,11 @@ struct GemvGrouped {
     const float* const* scales = nullptr;
     int max_slots = 0;      // grid bound: slots beyond *count do nothing
     int rows_per_slot = 1;  // a hint (mean rows an expert gets) that picks the kernel's row tile
+    // The FP8 kernel may read the tables above before it waits for the kernel before it, and so
+    // start streaming its experts' weights early, as the plain form does. Set only where that
+    // kernel is this launch's own activation quantizer and the one before it waited for the
+    // tables' writer before letting it launch (the gate/up product of the same routing).
+    bool tables_settled = false;
 };
 
 // Block-FP8 weights with up to a few row groups of 8 rows: tensor cores (gemv_fp8.cu). The

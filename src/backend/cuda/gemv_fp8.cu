@@ -295,9 +295,11 @@ __device__ void sum_parts(const float4* parts, int first, int last, float sum[4]
 __global__ void __launch_bounds__(kWarpsPerBlock* kWarp, 6)
     gemv_fp8_kernel(Fp8GemvArgs a, int splits) {
     __shared__ __align__(16) unsigned char rings[kWarpsPerBlock][kStages * kStageBytes];
-    // The grouped form's expert list comes from the kernels before; the plain form starts its
-    // first weight loads before waiting, as no kernel writes weights.
-    if (a.is_grouped) {
+    // The grouped form's expert list comes from the kernels before, unless it is known complete
+    // (GemvGrouped::tables_settled); otherwise the first weight loads start before waiting, as no
+    // kernel writes weights.
+    const bool wait_first = a.is_grouped && !a.grouped.tables_settled;
+    if (wait_first) {
         pdl_wait();
     }
     pdl_allow_next();
@@ -325,7 +327,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp, 6)
     for (int s = 0; s < kStages - 1; ++s) {
         issue(s, s);
     }
-    if (!a.is_grouped) {
+    if (!wait_first) {
         pdl_wait();
     }
     const Piece p = piece_of(a, piece, tiles);
@@ -425,6 +427,8 @@ void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSeg
     if (grouped != nullptr) {
         a.grouped = *grouped;
         a.is_grouped = true;
+        DS_ASSERT(!grouped->tables_settled || !ws.quantized,
+                  "settled routing tables need this launch's quantizer before the product");
     }
     a.x8 = static_cast<const unsigned char*>(ws.x8);
     a.xs = ws.xs;

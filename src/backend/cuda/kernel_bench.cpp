@@ -127,7 +127,8 @@ public:
     // Reads the flush buffer (a row argmax over it): L2 ends up holding its clean lines.
     void flush() {
         launch_argmax_rows(flush_.as<float>(), kFlushCols, flush_rows_.as<std::int64_t>(),
-                           kFlushRows, kFlushCols, flush_out_.as<std::int32_t>(), stream_);
+                           kFlushRows, kFlushCols, flush_out_.as<std::int32_t>(), nullptr, nullptr,
+                           stream_);
     }
     // The time of a plain streaming read of `bytes` (the same argmax; at most kFlushBytes), for
     // comparison.
@@ -136,7 +137,8 @@ public:
             static_cast<int>(std::min<std::size_t>(bytes / (kFlushCols * 4), kFlushRows));
         return median_us([&] {
             launch_argmax_rows(flush_.as<float>(), kFlushCols, flush_rows_.as<std::int64_t>(), rows,
-                               kFlushCols, flush_out_.as<std::int32_t>(), stream_);
+                               kFlushCols, flush_out_.as<std::int32_t>(), nullptr, nullptr,
+                               stream_);
         });
     }
 
@@ -698,6 +700,9 @@ std::vector<Row> bench_sample(Timer& timer) {
                "cudaMemcpy rows");
     DeviceBuffer out(kMaxRows * sizeof(std::int32_t));
     DeviceBuffer params(kMaxRows * sizeof(SampleRow));
+    DeviceBuffer scratch(argmax_scratch_bytes(kMaxRows, kVocab));
+    check_cuda(cudaMemset(scratch.as<void>(), 0, argmax_scratch_bytes(kMaxRows, kVocab)),
+               "cudaMemset argmax scratch");
     struct Case {
         const char* name;
         float temperature;
@@ -713,7 +718,7 @@ std::vector<Row> bench_sample(Timer& timer) {
         const double bytes = static_cast<double>(n) * kVocab * sizeof(float);
         const double argmax_us = timer.median_us([&] {
             launch_argmax_rows(logits.as<float>(), kVocab, rows.as<std::int64_t>(), n, kVocab,
-                               out.as<std::int32_t>(), timer.stream());
+                               out.as<std::int32_t>(), nullptr, scratch.as<void>(), timer.stream());
         });
         table.push_back({"argmax_rows", str_cat(n, " row(s)"), argmax_us, bytes, ""});
         for (const Case& c : cases) {
@@ -727,7 +732,7 @@ std::vector<Row> bench_sample(Timer& timer) {
                        "cudaMemcpy params");
             const double us = timer.median_us([&] {
                 launch_sample_rows(logits.as<float>(), kVocab, params.as<SampleRow>(), n, kVocab,
-                                   out.as<std::int32_t>(), timer.stream());
+                                   out.as<std::int32_t>(), nullptr, timer.stream());
             });
             table.push_back({"sample_rows", str_cat(n, " row(s), ", c.name), us, bytes, ""});
         }

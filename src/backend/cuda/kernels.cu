@@ -3,7 +3,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <cfloat>
+#include <cstddef>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8_quant.cuh"
@@ -66,8 +69,9 @@ constexpr int kNormThreads = 512, kNormVectors = 4;
 // one warp's (dim4 a multiple of 32 keeps `i < dim4` the same across a warp).
 template <bool kAdd>
 __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g, float eps,
-                                    float4* h, int dim4, unsigned char* x8, float* xs) {
-    pdl_enter();
+                                    float4* h, int dim4, unsigned char* x8, float* xs,
+                                    PdlRole role) {
+    pdl_begin(role);
     __shared__ float scratch[32];
     const std::int64_t base = static_cast<std::int64_t>(blockIdx.x) * dim4;
     float4 v[kNormVectors], w[kNormVectors];
@@ -103,6 +107,7 @@ __global__ void rms_norm_vec_kernel(float4* x, const float4* y, const float4* g,
             }
         }
     }
+    pdl_end(role);
 }
 
 // One block per new token: RMSNorm of the latent part straight into its cache row, and the
@@ -125,8 +130,8 @@ template <typename Cache>
 __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, const float* g,
                                     float eps, const std::int32_t* positions, const float* inv_freq,
                                     float attention_factor, const std::int32_t* slots,
-                                    Cache* latent, Cache* k_rope) {
-    pdl_enter();
+                                    Cache* latent, Cache* k_rope, PdlRole role) {
+    pdl_begin(role);
     __shared__ float scratch[32];
     const int t = blockIdx.x;
     const float* in = kv + static_cast<std::int64_t>(t) * (lora + rope_dim);
@@ -149,6 +154,7 @@ __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, con
         cache_store(kr + 2 * i, x0 * c - x1 * s);
         cache_store(kr + 2 * i + 1, x1 * c + x0 * s);
     }
+    pdl_end(role);
 }
 
 // One block per new token, a thread per value: layer_norm_kernel's formula, then rope_kernel's
@@ -156,8 +162,8 @@ __global__ void store_latent_kernel(const float* kv, int lora, int rope_dim, con
 __global__ void store_index_key_kernel(const float* k, int dim, const float* g, const float* b,
                                        float eps, int rope_dim, const std::int32_t* positions,
                                        const float* inv_freq, float attention_factor,
-                                       const std::int32_t* slots, float* index_k) {
-    pdl_enter();
+                                       const std::int32_t* slots, float* index_k, PdlRole role) {
+    pdl_begin(role);
     __shared__ float scratch[32];
     __shared__ float normed[kMaxIndexKeyDim];
     const int t = blockIdx.x, i = threadIdx.x;
@@ -170,6 +176,7 @@ __global__ void store_index_key_kernel(const float* k, int dim, const float* g, 
     }
     __syncthreads();
     if (i >= dim) {
+        pdl_end(role);
         return;
     }
     const int half = rope_dim / 2;
@@ -181,6 +188,7 @@ __global__ void store_index_key_kernel(const float* k, int dim, const float* g, 
         v = i < half ? normed[i] * c - normed[i + half] * s : normed[i] * c + normed[i - half] * s;
     }
     index_k[static_cast<std::int64_t>(slots[t]) * dim + i] = v;
+    pdl_end(role);
 }
 
 __global__ void layer_norm_kernel(const float* x, const float* g, const float* b, float eps,
@@ -651,31 +659,80 @@ __global__ void from_bf16_kernel(const __nv_bfloat16* x, std::int64_t n, float* 
     }
 }
 
-__global__ void gather_rows_bf16_kernel(const __nv_bfloat16* src, const std::int32_t* index,
-                                        int cols, float* dst) {
-    pdl_enter();
-    const std::int32_t from = index[blockIdx.x];
-    float* out = dst + static_cast<std::int64_t>(blockIdx.x) * cols;
-    const __nv_bfloat16* in = src + static_cast<std::int64_t>(from) * cols;
-    if (cols % 8 == 0 && aligned16(src, dst)) {
-#pragma unroll 4
-        for (int i = threadIdx.x; i < cols / 8; i += blockDim.x) {
-            const uint4 v = reinterpret_cast<const uint4*>(in)[i];
-            const unsigned words[4] = {v.x, v.y, v.z, v.w};
-            float f[8];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                // A BF16 value is the top half of a float's bits.
-                f[2 * j] = __uint_as_float(words[j] << 16);
-                f[2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
-            }
-            reinterpret_cast<float4*>(out)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
-            reinterpret_cast<float4*>(out)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
-        }
-        return;
+// The destination may be memory that a kernel before this one used before it was freed (the
+// stream-ordered pool hands it out again), so the writes wait; the reads over PCIe need not.
+__global__ void copy_from_host_kernel(const std::byte* src, std::byte* dst, std::int64_t bytes) {
+    pdl_allow_next();
+    const std::int64_t vecs = aligned16(src, dst) ? bytes / 16 : 0;
+    const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+    std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const auto* src4 = reinterpret_cast<const uint4*>(src);
+    auto* dst4 = reinterpret_cast<uint4*>(dst);
+    uint4 first{};
+    if (i < vecs) {
+        first = src4[i];
     }
-    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-        out[i] = __bfloat162float(in[i]);
+    pdl_wait();
+    if (i < vecs) {
+        dst4[i] = first;
+    }
+    for (i += stride; i < vecs; i += stride) {
+        dst4[i] = src4[i];
+    }
+    for (std::int64_t b =
+             vecs * 16 + static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+         b < bytes; b += stride) {
+        dst[b] = src[b];
+    }
+}
+
+// blockIdx.x: the row; blockIdx.y: a share of its columns. The id may name a token slot that an
+// earlier kernel on this stream wrote.
+template <typename T>
+__global__ void embed_rows_kernel(const T* table, const std::int32_t* ids,
+                                  const std::int32_t* token_slots, int cols, int share,
+                                  float* dst) {
+    pdl_enter();
+    std::int32_t id = ids[blockIdx.x];
+    if (id < 0) {
+        id = token_slots[-1 - id];
+    }
+    const int begin = static_cast<int>(blockIdx.y) * share, end = min(cols, begin + share);
+    float* out = dst + static_cast<std::int64_t>(blockIdx.x) * cols + begin;
+    const T* in = table + static_cast<std::int64_t>(id) * cols + begin;
+    const int n = end - begin;
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+        if (n % 8 == 0 && aligned16(in, out)) {
+#pragma unroll 4
+            for (int i = threadIdx.x; i < n / 8; i += blockDim.x) {
+                const uint4 v = reinterpret_cast<const uint4*>(in)[i];
+                const unsigned words[4] = {v.x, v.y, v.z, v.w};
+                float f[8];
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    // A BF16 value is the top half of a float's bits.
+                    f[2 * j] = __uint_as_float(words[j] << 16);
+                    f[2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
+                }
+                reinterpret_cast<float4*>(out)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
+                reinterpret_cast<float4*>(out)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
+            }
+            return;
+        }
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            out[i] = __bfloat162float(in[i]);
+        }
+    } else {
+        if (n % 4 == 0 && aligned16(in, out)) {
+#pragma unroll 4
+            for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
+                reinterpret_cast<float4*>(out)[i] = reinterpret_cast<const float4*>(in)[i];
+            }
+            return;
+        }
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            out[i] = in[i];
+        }
     }
 }
 
@@ -787,7 +844,7 @@ __global__ void moe_group_kernel(const std::int32_t* experts, const float* weigh
 }  // namespace
 
 bool launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
-                     int dim, cudaStream_t stream, Fp8Rows fp8) {
+                     int dim, cudaStream_t stream, Fp8Rows fp8, PdlRole role) {
     if (rows == 0) {
         return false;
     }
@@ -798,8 +855,9 @@ bool launch_rms_norm(const float* x, const float* g, float eps, float* y, std::i
         launch_kernel(rms_norm_vec_kernel<false>, static_cast<unsigned>(rows), kNormThreads, 0,
                       stream, reinterpret_cast<float4*>(const_cast<float*>(x)), nullptr,
                       reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(y),
-                      dim / 4, quantize ? fp8.x8 : nullptr, fp8.xs);
+                      dim / 4, quantize ? fp8.x8 : nullptr, fp8.xs, role);
     } else {
+        // A chained kernel is safe in any place of a group (it waits before it touches memory).
         launch_kernel(rms_norm_kernel, static_cast<unsigned>(rows), 256, 0, stream, x, g, eps, y,
                       dim);
     }
@@ -1014,14 +1072,37 @@ void launch_from_bf16(const void* x, std::int64_t n, float* y, cudaStream_t stre
     DS_CUDA_LAUNCH(from_bf16, stream, n);
 }
 
-void launch_gather_rows_bf16(const void* src, const std::int32_t* index, std::int64_t n, int cols,
-                             float* dst, cudaStream_t stream) {
+void launch_embed_rows(const void* table, bool bf16, const std::int32_t* ids,
+                       const std::int32_t* token_slots, std::int64_t n, int cols, float* dst,
+                       cudaStream_t stream) {
     if (n == 0) {
         return;
     }
-    launch_kernel(gather_rows_bf16_kernel, static_cast<unsigned>(n), 128, 0, stream,
-                  static_cast<const __nv_bfloat16*>(src), index, cols, dst);
-    DS_CUDA_LAUNCH(gather_rows_bf16, stream, n, " x ", cols);
+    // A row of 7,168 values in shares of 1,024 (one 16-byte load per thread of a block of 128
+    // for BF16): one block alone would wait on seven rounds of loads in a row.
+    constexpr int kShare = 1024;
+    const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>((cols + kShare - 1) / kShare));
+    if (bf16) {
+        launch_kernel(embed_rows_kernel<__nv_bfloat16>, grid, 128, 0, stream,
+                      static_cast<const __nv_bfloat16*>(table), ids, token_slots, cols, kShare,
+                      dst);
+    } else {
+        launch_kernel(embed_rows_kernel<float>, grid, 128, 0, stream,
+                      static_cast<const float*>(table), ids, token_slots, cols, kShare, dst);
+    }
+    DS_CUDA_LAUNCH(embed_rows, stream, n, " x ", cols);
+}
+
+void launch_copy_from_host(const std::byte* src, void* dst, std::size_t bytes,
+                           cudaStream_t stream) {
+    if (bytes == 0) {
+        return;
+    }
+    const auto vecs = static_cast<std::int64_t>(bytes / 16);
+    const auto blocks = static_cast<unsigned>(std::clamp<std::int64_t>((vecs + 255) / 256, 1, 132));
+    launch_kernel(copy_from_host_kernel, blocks, 256, 0, stream, src, static_cast<std::byte*>(dst),
+                  static_cast<std::int64_t>(bytes));
+    DS_CUDA_LAUNCH(copy_from_host, stream, bytes, " bytes");
 }
 
 void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
@@ -1062,7 +1143,7 @@ NormLaunch launch_add_rms_norm(float* x, const float* y, const float* g, float e
     launch_kernel(rms_norm_vec_kernel<true>, static_cast<unsigned>(rows), kNormThreads, 0, stream,
                   reinterpret_cast<float4*>(x), reinterpret_cast<const float4*>(y),
                   reinterpret_cast<const float4*>(g), eps, reinterpret_cast<float4*>(h), dim / 4,
-                  quantize ? fp8.x8 : nullptr, fp8.xs);
+                  quantize ? fp8.x8 : nullptr, fp8.xs, PdlRole::chained);
     DS_CUDA_LAUNCH(add_rms_norm, stream, "[", rows, ", ", dim, "]");
     return quantize ? NormLaunch::quantized : NormLaunch::done;
 }
@@ -1070,7 +1151,8 @@ NormLaunch launch_add_rms_norm(float* x, const float* y, const float* g, float e
 void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const float* g,
                             const float* b, float eps, int rope_dim, const std::int32_t* positions,
                             const float* inv_freq, float attention_factor,
-                            const std::int32_t* slots, float* index_k, cudaStream_t stream) {
+                            const std::int32_t* slots, float* index_k, cudaStream_t stream,
+                            PdlRole role) {
     DS_ASSERT(dim >= 1 && dim <= kMaxIndexKeyDim && rope_dim % 2 == 0 && rope_dim <= dim, dim, " ",
               rope_dim);
     if (tokens == 0) {
@@ -1078,14 +1160,15 @@ void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const 
     }
     const int threads = (dim + 31) / 32 * 32;
     launch_kernel(store_index_key_kernel, static_cast<unsigned>(tokens), threads, 0, stream, k, dim,
-                  g, b, eps, rope_dim, positions, inv_freq, attention_factor, slots, index_k);
+                  g, b, eps, rope_dim, positions, inv_freq, attention_factor, slots, index_k, role);
     DS_CUDA_LAUNCH(store_index_key, stream, tokens, " tokens, dim ", dim, " rope ", rope_dim);
 }
 
 void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,
                          const float* g, float eps, const std::int32_t* positions,
                          const float* inv_freq, float attention_factor, const std::int32_t* slots,
-                         CacheFormat format, void* latent, void* k_rope, cudaStream_t stream) {
+                         CacheFormat format, void* latent, void* k_rope, cudaStream_t stream,
+                         PdlRole role) {
     if (tokens == 0) {
         return;
     }
@@ -1093,11 +1176,11 @@ void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rop
         launch_kernel(store_latent_kernel<__nv_bfloat16>, static_cast<unsigned>(tokens), 256, 0,
                       stream, kv, lora, rope_dim, g, eps, positions, inv_freq, attention_factor,
                       slots, static_cast<__nv_bfloat16*>(latent),
-                      static_cast<__nv_bfloat16*>(k_rope));
+                      static_cast<__nv_bfloat16*>(k_rope), role);
     } else {
         launch_kernel(store_latent_kernel<float>, static_cast<unsigned>(tokens), 256, 0, stream, kv,
                       lora, rope_dim, g, eps, positions, inv_freq, attention_factor, slots,
-                      static_cast<float*>(latent), static_cast<float*>(k_rope));
+                      static_cast<float*>(latent), static_cast<float*>(k_rope), role);
     }
     DS_CUDA_LAUNCH(store_latent, stream, tokens, " tokens, lora ", lora, " rope ", rope_dim);
 }

@@ -4,9 +4,17 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace dsserve::backend::cuda {
+
+// How a kernel orders itself against the kernel before it (launch.cuh): chained waits for it
+// before touching memory. A group of kernels independent of one another (model::Ops::
+// begin_independent) runs at once: its first kernel waits before it lets the next one launch, so
+// that every member starts with the work before the group complete; members let the next launch
+// at once and wait only at their end, so that the group completes in order.
+enum class PdlRole : int { chained, group_first, group_member };
 
 // Where a norm may also write its output rows in block FP8 (fp8_quant.cuh) for the FP8 GEMV that
 // reads them next, saving that product its quantizer launch: x8 [rows][dim] bytes, xs
@@ -17,7 +25,8 @@ struct Fp8Rows {
 };
 // y = RMSNorm(x) * g. True when the FP8 rows were written too.
 bool launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
-                     int dim, cudaStream_t stream, Fp8Rows fp8 = {});
+                     int dim, cudaStream_t stream, Fp8Rows fp8 = {},
+                     PdlRole role = PdlRole::chained);
 // x += y; h = RMSNorm(x) * g: unsupported (nothing launched) for shapes the fused kernel does
 // not take, quantized when the FP8 rows were written too.
 enum class NormLaunch : std::uint8_t { unsupported, done, quantized };
@@ -29,7 +38,8 @@ constexpr int kMaxIndexKeyDim = 1024;
 void launch_store_index_key(const float* k, std::int64_t tokens, int dim, const float* g,
                             const float* b, float eps, int rope_dim, const std::int32_t* positions,
                             const float* inv_freq, float attention_factor,
-                            const std::int32_t* slots, float* index_k, cudaStream_t stream);
+                            const std::int32_t* slots, float* index_k, cudaStream_t stream,
+                            PdlRole role = PdlRole::chained);
 // How the MLA cache tables (latent and k_rope) hold their values: float32, or bfloat16 rounded to
 // nearest even at the write (--kv-cache-dtype bf16), as the tensor-core decode reads them.
 enum class CacheFormat : std::uint8_t { f32, bf16 };
@@ -37,7 +47,8 @@ enum class CacheFormat : std::uint8_t { f32, bf16 };
 void launch_store_latent(const float* kv, std::int64_t tokens, int lora, int rope_dim,
                          const float* g, float eps, const std::int32_t* positions,
                          const float* inv_freq, float attention_factor, const std::int32_t* slots,
-                         CacheFormat format, void* latent, void* k_rope, cudaStream_t stream);
+                         CacheFormat format, void* latent, void* k_rope, cudaStream_t stream,
+                         PdlRole role = PdlRole::chained);
 void launch_layer_norm(const float* x, const float* g, const float* b, float eps, float* y,
                        std::int64_t rows, int dim, cudaStream_t stream);
 // Rotates the first rope_dim dims after `offset` of every head of every row; positions and
@@ -109,9 +120,16 @@ void launch_random_normal(float* out, std::int64_t n, std::uint64_t state, float
 // Round to nearest even BF16, and back.
 void launch_to_bf16(const float* x, std::int64_t n, void* y, cudaStream_t stream);
 void launch_from_bf16(const void* x, std::int64_t n, float* y, cudaStream_t stream);
-// dst[i] = float(src[index[i]]) for a BF16 table.
-void launch_gather_rows_bf16(const void* src, const std::int32_t* index, std::int64_t n, int cols,
-                             float* dst, cudaStream_t stream);
+// dst[0, bytes) = src[0, bytes), where src is pinned host memory mapped for the device: a host
+// array's upload as a kernel, which (unlike a copy) keeps the chain of programmatic dependent
+// launches. It reads before waiting for the kernel before it and writes after.
+void launch_copy_from_host(const std::byte* src, void* dst, std::size_t bytes, cudaStream_t stream);
+
+// The embedding: dst[i] = float(table[ids[i]]) for a float32 or BF16 table, where an id
+// -(1 + s) reads its token from token_slots[s] (model::Ops::pick_tokens_async).
+void launch_embed_rows(const void* table, bool bf16, const std::int32_t* ids,
+                       const std::int32_t* token_slots, std::int64_t n, int cols, float* dst,
+                       cudaStream_t stream);
 
 // Lays out routed tokens for the grouped GEMV (gemv.h). In: each token's top_k experts and
 // weights, [tokens, top_k]. Out: *count active experts; slot i is expert slot_expert[i] over

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
 
 namespace dsserve::backend::cuda {
 
@@ -38,6 +39,27 @@ __device__ __forceinline__ void pdl_wait() {
 __device__ __forceinline__ void pdl_enter() {
     pdl_allow_next();
     pdl_wait();
+}
+
+// The start and the end of a kernel that takes a PdlRole (kernels.h); the end on every path.
+__device__ __forceinline__ void pdl_begin(PdlRole role) {
+    switch (role) {
+        case PdlRole::chained:
+            pdl_enter();
+            break;
+        case PdlRole::group_first:
+            pdl_wait();
+            pdl_allow_next();
+            break;
+        case PdlRole::group_member:
+            pdl_allow_next();
+            break;
+    }
+}
+__device__ __forceinline__ void pdl_end(PdlRole role) {
+    if (role == PdlRole::group_member) {
+        pdl_wait();
+    }
 }
 
 // True when every pointer is 16-byte aligned: launchers ask it before picking a kernel that

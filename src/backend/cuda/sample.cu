@@ -3,6 +3,7 @@
 // is total, so the tree reduction gives the host's left-to-right answer whatever order the
 // threads combine in. The draw keeps that order and adds weights as integers, for the same
 // reason: its result does not depend on how the threads are scheduled.
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -32,6 +33,41 @@ __device__ __forceinline__ void consider(float v, int i, float& best_v, int& bes
     }
 }
 
+// Ids go to out and, where given, to the host's mapped mirror.
+__device__ __forceinline__ void put(std::int32_t* out, std::int32_t* mirror, int i, int id) {
+    out[i] = id;
+    if (mirror != nullptr) {
+        mirror[i] = id;
+    }
+}
+
+// A block's share of a split row: 4,096 floats, so that a 129,280-wide row spreads over 32
+// blocks, each one round of loads per thread.
+constexpr int kArgmaxSliceFloats = 4096;
+constexpr int kArgmaxMaxSlices = 64;
+
+int argmax_slices(int vocab) {
+    return std::min(kArgmaxMaxSlices,
+                    std::max(1, (vocab + kArgmaxSliceFloats - 1) / kArgmaxSliceFloats));
+}
+
+// The scratch of a split argmax: per row a count of finished slices, then the slices' bests.
+struct ArgmaxScratch {
+    unsigned* done;
+    float* best_v;
+    int* best_i;
+};
+
+ArgmaxScratch argmax_scratch(void* p, int n, int slices) {
+    if (p == nullptr) {
+        return {nullptr, nullptr, nullptr};
+    }
+    auto* done = static_cast<unsigned*>(p);
+    auto* best_v = reinterpret_cast<float*>(done + n);
+    auto* best_i = reinterpret_cast<int*>(best_v + static_cast<std::size_t>(n) * slices);
+    return {done, best_v, best_i};
+}
+
 __device__ __forceinline__ void consider4(float4 v, int i, float& best_v, int& best_i) {
     consider(v.x, i, best_v, best_i);
     consider(v.y, i + 1, best_v, best_i);
@@ -39,14 +75,17 @@ __device__ __forceinline__ void consider4(float4 v, int i, float& best_v, int& b
     consider(v.w, i + 3, best_v, best_i);
 }
 
+// blockIdx.x: the row; blockIdx.y: its slice of float4s (the head's scalars go with the first
+// slice, the tail's with the last).
 __global__ void __launch_bounds__(kArgmaxThreads)
     argmax_rows_kernel(const float* logits, std::int64_t ld, const std::int64_t* rows, int vocab,
-                       std::int32_t* out) {
+                       std::int32_t* out, std::int32_t* mirror, ArgmaxScratch scratch) {
     pdl_enter();
     __shared__ float warp_v[kArgmaxWarps];
     __shared__ int warp_i[kArgmaxWarps];
     const int tid = static_cast<int>(threadIdx.x);
     const float* row = logits + rows[blockIdx.x] * ld;
+    const int slices = static_cast<int>(gridDim.y), slice = static_cast<int>(blockIdx.y);
     float best_v = -INFINITY;
     int best_i = INT_MAX;
 
@@ -54,24 +93,28 @@ __global__ void __launch_bounds__(kArgmaxThreads)
     const auto misaligned = static_cast<int>((reinterpret_cast<std::uintptr_t>(row) % 16) / 4);
     const int head = min(vocab, misaligned == 0 ? 0 : 4 - misaligned);
     const int body = (vocab - head) / 4;
+    const int per_slice = (body + slices - 1) / slices;
+    const int begin = min(body, slice * per_slice), end = min(body, begin + per_slice);
     const auto* row4 = reinterpret_cast<const float4*>(row + head);
-    if (tid < head) {
+    if (slice == 0 && tid < head) {
         consider(row[tid], tid, best_v, best_i);
     }
-    for (int base = tid; base < body; base += kArgmaxThreads * kArgmaxUnroll) {
+    for (int base = begin + tid; base < end; base += kArgmaxThreads * kArgmaxUnroll) {
         float4 v[kArgmaxUnroll];
 #pragma unroll
         for (int u = 0; u < kArgmaxUnroll; ++u) {
             const int k = base + u * kArgmaxThreads;
-            v[u] = k < body ? __ldg(row4 + k) : make_float4(NAN, NAN, NAN, NAN);
+            v[u] = k < end ? __ldg(row4 + k) : make_float4(NAN, NAN, NAN, NAN);
         }
 #pragma unroll
         for (int u = 0; u < kArgmaxUnroll; ++u) {
             consider4(v[u], head + 4 * (base + u * kArgmaxThreads), best_v, best_i);
         }
     }
-    for (int i = head + 4 * body + tid; i < vocab; i += kArgmaxThreads) {
-        consider(row[i], i, best_v, best_i);
+    if (slice == slices - 1) {
+        for (int i = head + 4 * body + tid; i < vocab; i += kArgmaxThreads) {
+            consider(row[i], i, best_v, best_i);
+        }
     }
 
     for (int o = kWarp / 2; o > 0; o /= 2) {
@@ -95,11 +138,28 @@ __global__ void __launch_bounds__(kArgmaxThreads)
         const int other_i = __shfl_xor_sync(kFullMask, best_i, o);
         consider(other_v, other_i, best_v, best_i);
     }
-    if (lane == 0) {
-        // The host keeps index 0 while nothing compares greater than it: a NaN there wins, and
-        // so does index 0 of an all-NaN row.
-        out[blockIdx.x] = isnan(row[0]) || best_i == INT_MAX ? 0 : best_i;
+    if (lane != 0) {
+        return;
     }
+    if (slices > 1) {
+        // The order is total, so the last slice to finish reduces the others' bests in any order.
+        const std::size_t at = static_cast<std::size_t>(blockIdx.x) * slices;
+        scratch.best_v[at + slice] = best_v;
+        scratch.best_i[at + slice] = best_i;
+        __threadfence();
+        if (atomicAdd(scratch.done + blockIdx.x, 1u) != static_cast<unsigned>(slices - 1)) {
+            return;
+        }
+        __threadfence();
+        for (int k = 0; k < slices; ++k) {
+            consider(__ldcg(scratch.best_v + at + k), __ldcg(scratch.best_i + at + k), best_v,
+                     best_i);
+        }
+        scratch.done[blockIdx.x] = 0;  // for the next launch, which waits for this one
+    }
+    // The host keeps index 0 while nothing compares greater than it: a NaN there wins, and so
+    // does index 0 of an all-NaN row.
+    put(out, mirror, static_cast<int>(blockIdx.x), isnan(row[0]) || best_i == INT_MAX ? 0 : best_i);
 }
 
 // The draw. A block walks its row several times (505 KB at the full vocabulary, from L2 after
@@ -329,7 +389,7 @@ __device__ Units block_max(Units v, SampleShared& s) {
 
 __global__ void __launch_bounds__(kSampleThreads)
     sample_rows_kernel(const float* logits, std::int64_t ld, const SampleRow* rows, int vocab,
-                       std::int32_t* out) {
+                       std::int32_t* out, std::int32_t* mirror) {
     pdl_enter();
     __shared__ SampleShared s;
     const int tid = static_cast<int>(threadIdx.x);
@@ -347,7 +407,7 @@ __global__ void __launch_bounds__(kSampleThreads)
     best = block_max(best, s);
     if (best == 0) {  // all NaN
         if (tid == 0) {
-            out[blockIdx.x] = 0;
+            put(out, mirror, static_cast<int>(blockIdx.x), 0);
         }
         return;
     }
@@ -356,7 +416,7 @@ __global__ void __launch_bounds__(kSampleThreads)
     // Greedy, or a best logit of +-inf: the host keeps only the best token then.
     if (!(p.temperature > 0.0f) || p.top_k == 1 || isinf(max_logit)) {
         if (tid == 0) {
-            out[blockIdx.x] = best_id;
+            put(out, mirror, static_cast<int>(blockIdx.x), best_id);
         }
         return;
     }
@@ -406,32 +466,42 @@ __global__ void __launch_bounds__(kSampleThreads)
         s);
     const int id = nth_with_key(row, vocab, c.key, kept, tie_rank(c), s);
     if (tid == 0) {
-        out[blockIdx.x] = id;
+        put(out, mirror, static_cast<int>(blockIdx.x), id);
     }
 }
 
 }  // namespace
 
+std::size_t argmax_scratch_bytes(int n, int vocab) {
+    const auto rows = static_cast<std::size_t>(std::max(n, 0));
+    return rows * sizeof(unsigned) +
+           rows * static_cast<std::size_t>(argmax_slices(vocab)) * (sizeof(float) + sizeof(int));
+}
+
 void launch_argmax_rows(const float* logits, std::int64_t ld, const std::int64_t* rows, int n,
-                        int vocab, std::int32_t* out, cudaStream_t stream) {
+                        int vocab, std::int32_t* out, std::int32_t* mirror, void* scratch,
+                        cudaStream_t stream) {
     DS_ASSERT(vocab >= 1 && ld >= vocab && n >= 0, vocab, " ", ld, " ", n);
     if (n == 0) {
         return;
     }
-    launch_kernel(argmax_rows_kernel, static_cast<unsigned>(n), kArgmaxThreads, 0, stream, logits,
-                  ld, rows, vocab, out);
-    DS_CUDA_LAUNCH(argmax_rows, stream, n, " rows of ", vocab, " (ld ", ld, ")");
+    const int slices = scratch != nullptr ? argmax_slices(vocab) : 1;
+    launch_kernel(argmax_rows_kernel, dim3(static_cast<unsigned>(n), static_cast<unsigned>(slices)),
+                  kArgmaxThreads, 0, stream, logits, ld, rows, vocab, out, mirror,
+                  argmax_scratch(scratch, n, slices));
+    DS_CUDA_LAUNCH(argmax_rows, stream, n, " rows of ", vocab, " (ld ", ld, "), ", slices,
+                   " slices");
 }
 
 void launch_sample_rows(const float* logits, std::int64_t ld, const SampleRow* rows, int n,
-                        int vocab, std::int32_t* out, cudaStream_t stream) {
+                        int vocab, std::int32_t* out, std::int32_t* mirror, cudaStream_t stream) {
     DS_ASSERT(vocab >= 1 && vocab <= kMaxSampleVocab && ld >= vocab && n >= 0, vocab, " ", ld, " ",
               n);
     if (n == 0) {
         return;
     }
     launch_kernel(sample_rows_kernel, static_cast<unsigned>(n), kSampleThreads, 0, stream, logits,
-                  ld, rows, vocab, out);
+                  ld, rows, vocab, out, mirror);
     DS_CUDA_LAUNCH(sample_rows, stream, n, " rows of ", vocab, " (ld ", ld, ")");
 }
 

@@ -1,6 +1,6 @@
 // Token choice on the device, greedy or drawn, so that a decode step copies token ids to the
-// host instead of whole rows of logits. Every pointer is device memory; each launcher enqueues
-// on `stream` and checks the launch.
+// host instead of whole rows of logits. Every pointer is device memory unless said otherwise;
+// each launcher enqueues on `stream` and checks the launch.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -12,10 +12,16 @@ namespace dsserve::backend::cuda {
 // out[i] = the index of the largest of logits[rows[i] * ld + v] over v < vocab, for i < n: ties
 // to the lower index, and the result equals runtime::argmax on the same row bit for bit (NaNs
 // never win against a number; a row whose first value is NaN, or that is all NaN, gives 0, as
-// no value compares greater than a NaN at index 0). One block per row, float4 loads where the
-// row's start allows them.
+// no value compares greater than a NaN at index 0). float4 loads where the row's start allows
+// them. With `scratch` (argmax_scratch_bytes(n, vocab) bytes, zeroed before the first use; each
+// launch leaves it zeroed) a row is split over several blocks and the last one to finish reduces
+// their bests, so that a full-vocabulary row is read by many SMs instead of one; without, one
+// block reads each row. With `mirror` (host memory mapped for the device, or null) the ids are
+// also written there, for the host to read once the kernel is done, without a copy.
 void launch_argmax_rows(const float* logits, std::int64_t ld, const std::int64_t* rows, int n,
-                        int vocab, std::int32_t* out, cudaStream_t stream);
+                        int vocab, std::int32_t* out, std::int32_t* mirror, void* scratch,
+                        cudaStream_t stream);
+std::size_t argmax_scratch_bytes(int n, int vocab);
 
 // One row to draw from, as model::RowSampling carries it.
 struct SampleRow {
@@ -37,8 +43,8 @@ struct SampleRow {
 // add in. The host adds the same weights as doubles in its own order: a pick differs from the
 // host's only where that rounding moves a cut or the draw across a token's edge, and a token
 // under half a unit (2^-46 of the best) is never drawn, where the host draws it with at most
-// that probability. vocab <= 2^18, so that the sums fit 64 bits.
+// that probability. vocab <= 2^18, so that the sums fit 64 bits. `mirror` as for argmax.
 void launch_sample_rows(const float* logits, std::int64_t ld, const SampleRow* rows, int n,
-                        int vocab, std::int32_t* out, cudaStream_t stream);
+                        int vocab, std::int32_t* out, std::int32_t* mirror, cudaStream_t stream);
 
 }  // namespace dsserve::backend::cuda
