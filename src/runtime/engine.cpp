@@ -52,6 +52,8 @@ void Engine::stop() {
     drain_inbox();
     pending_.reset();  // its requests are aborted next; the device finishes its work regardless
     scheduler_.abort_all("The server is shutting down.");
+    std::lock_guard<std::mutex> lock(mutex_);
+    refresh_stats_locked();
 }
 
 void Engine::submit(GenerateRequest request) {

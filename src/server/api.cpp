@@ -1173,6 +1173,9 @@ Json server_info(ServerContext& ctx) {
                                                 {"num_cached_tokens", s.cached_tokens_in_tree},
                                                 {"num_retracted_reqs", s.retractions},
                                                 {"num_steps", s.steps},
+                                                // Enqueued before the step before had its
+                                                // tokens (the overlap schedule).
+                                                {"num_overlapped_steps", s.overlapped_steps},
                                                 {"num_prefill_tokens", s.prefill_tokens},
                                                 {"num_decode_tokens", s.decode_tokens},
                                                 // The scheduler's own time: plan + commit.

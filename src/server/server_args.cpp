@@ -66,7 +66,8 @@ std::vector<std::string> ServerArgs::validate() const {
              one_kernel);
     gpu_only(cuda_graph_max_bs != 0, "--cuda-graph-max-bs",
              "this build does not capture CUDA graphs yet (decode steps are launched kernel by "
-             "kernel, each a programmatic dependent of the one before)");
+             "kernel, each a programmatic dependent of the one before, and the overlap schedule "
+             "enqueues a step while the one before runs)");
     gpu_only(deepep_mode != "auto" || !deepep_config.empty(), "--deepep-mode/--deepep-config",
              "DeepEP needs expert parallelism over several GPUs");
     if (disable_overlap_schedule && device == "cpu") {

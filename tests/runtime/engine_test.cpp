@@ -501,5 +501,55 @@ TEST_F(EngineTest, OverlapScheduleGivesTheSameTokens) {
     EXPECT_EQ(overlapped.stats().used_tokens, overlapped.stats().cached_tokens_in_tree);
 }
 
+// The engine's own thread under the overlap schedule: an abort from another thread while a step
+// is pending, then a stop while steps are in flight. Every request ends exactly once, the aborted
+// one with its tokens so far equal to generate()'s, and nothing is left running.
+TEST_F(EngineTest, OverlappedEngineThreadAbortsAndStopsMidStep) {
+    Engine engine(loaded_->model(), config(1024, 1, 4096), 40, true, /*overlap=*/true);
+    engine.start();
+    std::mutex m;
+    std::condition_variable cv;
+    std::map<std::string, std::vector<std::int32_t>> out;
+    std::map<std::string, int> finished;
+    std::map<std::string, FinishReason> reason;
+    for (int i = 0; i < 3; ++i) {
+        const std::string rid = "t" + std::to_string(i);
+        auto r = greedy(rid, prompt(60 + i, 7 + i), 100000);
+        r.on_output = [&, rid](const RequestOutput& o) {
+            std::lock_guard<std::mutex> lock(m);
+            out[rid].insert(out[rid].end(), o.new_tokens.begin(), o.new_tokens.end());
+            if (o.finished) {
+                ++finished[rid];
+                reason[rid] = o.reason;
+            }
+            cv.notify_all();
+        };
+        engine.submit(std::move(r));
+    }
+    {
+        std::unique_lock<std::mutex> lock(m);
+        ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] {
+            return out["t0"].size() >= 5 && out["t1"].size() >= 5 && out["t2"].size() >= 5;
+        }));
+    }
+    engine.abort("t1");
+    {
+        std::unique_lock<std::mutex> lock(m);
+        ASSERT_TRUE(
+            cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished["t1"] > 0; }));
+    }
+    engine.stop();
+    std::lock_guard<std::mutex> lock(m);
+    for (int i = 0; i < 3; ++i) {
+        const std::string rid = "t" + std::to_string(i);
+        EXPECT_EQ(finished[rid], 1) << rid;
+        EXPECT_EQ(reason[rid], FinishReason::kAbort) << rid;
+        EXPECT_EQ(out[rid], reference(prompt(60 + i, 7 + i), static_cast<int>(out[rid].size())))
+            << rid;
+    }
+    EXPECT_GT(engine.stats().overlapped_steps, 0);
+    EXPECT_EQ(engine.stats().num_running, 0);
+}
+
 }  // namespace
 }  // namespace dsserve::runtime
