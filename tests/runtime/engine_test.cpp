@@ -292,7 +292,7 @@ TEST_F(EngineTest, StatsSplitEachStepAndRefreshThroughputPerLogWindow) {
 
 // The model's argmax_rows (the host default on the CPU backend, the CUDA kernel on the GPU)
 // against the sampler's own argmax, row by row, over rows listed out of order: random rows,
-// planted ties, -inf and NaN.
+// planted ties, -inf and NaN, in calls of several row counts.
 TEST_F(EngineTest, ArgmaxRowsEqualsTheSamplersArgmax) {
     model::Ops& ops = loaded_->model().ops();
     const float inf = std::numeric_limits<float>::infinity();
@@ -317,11 +317,16 @@ TEST_F(EngineTest, ArgmaxRowsEqualsTheSamplersArgmax) {
         rows.erase(rows.begin() + 3);
         model::Tensor d = logits;
         ops.to_device(d);
-        const std::vector<std::int32_t> got = ops.argmax_rows(d, rows);
-        ASSERT_EQ(got.size(), rows.size());
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-            EXPECT_EQ(got[i], argmax({logits.row(rows[i]), static_cast<std::size_t>(vocab)}))
-                << "row " << rows[i] << ", vocab " << vocab;
+        // Calls of different row counts in turn: a split argmax's scratch must not carry one
+        // call's state into the next.
+        for (std::size_t n : {rows.size(), std::size_t{1}, std::size_t{4}, rows.size()}) {
+            const std::span<const std::int64_t> some(rows.data(), n);
+            const std::vector<std::int32_t> got = ops.argmax_rows(d, some);
+            ASSERT_EQ(got.size(), n);
+            for (std::size_t i = 0; i < n; ++i) {
+                EXPECT_EQ(got[i], argmax({logits.row(rows[i]), static_cast<std::size_t>(vocab)}))
+                    << "row " << rows[i] << ", vocab " << vocab << ", " << n << " rows";
+            }
         }
     }
 }

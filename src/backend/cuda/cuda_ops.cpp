@@ -339,19 +339,25 @@ struct CudaOps::Impl {
     std::int32_t* token_slots_host = nullptr;
     std::int32_t* token_slots_mapped = nullptr;  // the same memory, as the device addresses it
 
-    // The split argmax's scratch (sample.h), grown as rows need and kept zeroed by the kernel.
-    std::shared_ptr<void> argmax_scratch_memory;
-    std::size_t argmax_scratch_size = 0;
-    void* argmax_scratch(std::size_t rows, std::int64_t vocab) {
-        const std::size_t bytes =
-            argmax_scratch_bytes(narrow(static_cast<std::int64_t>(rows)), narrow(vocab));
-        if (bytes > argmax_scratch_size) {
-            argmax_scratch_memory = alloc(bytes);
-            argmax_scratch_size = bytes;
-            check_cuda(cudaMemsetAsync(argmax_scratch_memory.get(), 0, bytes, stream),
-                       "cudaMemsetAsync (argmax scratch)");
+    // The split argmax's scratch (sample.h): counters (zeroed when they grow, kept zero by the
+    // kernel) and partial bests, each grown as a launch needs.
+    std::shared_ptr<void> argmax_done, argmax_partials;
+    std::size_t argmax_done_rows = 0, argmax_partials_size = 0;
+    ArgmaxSplit argmax_split_for(std::size_t rows, std::int64_t vocab) {
+        if (rows > argmax_done_rows) {
+            argmax_done_rows = std::max<std::size_t>(rows, 256);
+            argmax_done = alloc(argmax_done_rows * sizeof(unsigned));
+            check_cuda(
+                cudaMemsetAsync(argmax_done.get(), 0, argmax_done_rows * sizeof(unsigned), stream),
+                "cudaMemsetAsync (argmax counters)");
         }
-        return argmax_scratch_memory.get();
+        const std::size_t bytes =
+            argmax_partials_bytes(narrow(static_cast<std::int64_t>(rows)), narrow(vocab));
+        if (bytes > argmax_partials_size) {
+            argmax_partials_size = bytes;
+            argmax_partials = alloc(bytes);
+        }
+        return {static_cast<unsigned*>(argmax_done.get()), argmax_partials.get()};
     }
     std::map<std::int32_t, cudaEvent_t> token_copies;
 
@@ -1245,10 +1251,10 @@ std::vector<std::int32_t> CudaOps::argmax_rows(const Tensor& logits,
         DS_ASSERT(r >= 0 && r < logits.rows(), "row ", r, " of ", logits.rows());
     }
     return impl_->ids_to_host(rows.size(), "argmax_rows", [&](std::int32_t* ids) {
+        const ArgmaxSplit split = impl_->argmax_split_for(rows.size(), logits.cols());
         launch_argmax_rows(ptr(logits), logits.cols(), impl_->upload(rows),
                            narrow(static_cast<std::int64_t>(rows.size())), narrow(logits.cols()),
-                           ids, nullptr, impl_->argmax_scratch(rows.size(), logits.cols()),
-                           impl_->stream);
+                           ids, nullptr, &split, impl_->stream);
     });
 }
 
@@ -1323,10 +1329,10 @@ bool CudaOps::pick_tokens_async(const Tensor& logits, std::span<const std::int64
     {
         auto timed = impl_->op("pick_tokens");
         if (!greedy.empty()) {
+            const ArgmaxSplit split = impl_->argmax_split_for(greedy.size(), logits.cols());
             launch_argmax_rows(ptr(logits), logits.cols(), impl_->upload(greedy),
                                narrow(static_cast<std::int64_t>(greedy.size())),
-                               narrow(logits.cols()), slots, mirror,
-                               impl_->argmax_scratch(greedy.size(), logits.cols()), impl_->stream);
+                               narrow(logits.cols()), slots, mirror, &split, impl_->stream);
         }
         if (!params.empty()) {
             launch_sample_rows(

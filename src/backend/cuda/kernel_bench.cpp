@@ -700,9 +700,11 @@ std::vector<Row> bench_sample(Timer& timer) {
                "cudaMemcpy rows");
     DeviceBuffer out(kMaxRows * sizeof(std::int32_t));
     DeviceBuffer params(kMaxRows * sizeof(SampleRow));
-    DeviceBuffer scratch(argmax_scratch_bytes(kMaxRows, kVocab));
-    check_cuda(cudaMemset(scratch.as<void>(), 0, argmax_scratch_bytes(kMaxRows, kVocab)),
-               "cudaMemset argmax scratch");
+    DeviceBuffer done(kMaxRows * sizeof(unsigned)),
+        partials(argmax_partials_bytes(kMaxRows, kVocab));
+    check_cuda(cudaMemset(done.as<void>(), 0, kMaxRows * sizeof(unsigned)),
+               "cudaMemset argmax counters");
+    const ArgmaxSplit split{done.as<unsigned>(), partials.as<void>()};
     struct Case {
         const char* name;
         float temperature;
@@ -718,7 +720,7 @@ std::vector<Row> bench_sample(Timer& timer) {
         const double bytes = static_cast<double>(n) * kVocab * sizeof(float);
         const double argmax_us = timer.median_us([&] {
             launch_argmax_rows(logits.as<float>(), kVocab, rows.as<std::int64_t>(), n, kVocab,
-                               out.as<std::int32_t>(), nullptr, scratch.as<void>(), timer.stream());
+                               out.as<std::int32_t>(), nullptr, &split, timer.stream());
         });
         table.push_back({"argmax_rows", str_cat(n, " row(s)"), argmax_us, bytes, ""});
         for (const Case& c : cases) {

@@ -51,21 +51,21 @@ int argmax_slices(int vocab) {
                     std::max(1, (vocab + kArgmaxSliceFloats - 1) / kArgmaxSliceFloats));
 }
 
-// The scratch of a split argmax: per row a count of finished slices, then the slices' bests.
+// A split argmax's scratch as the kernel addresses it: per row a count of finished slices (kept
+// apart from the bests, whose layout depends on the launch's row count), then the slices' bests.
 struct ArgmaxScratch {
     unsigned* done;
     float* best_v;
     int* best_i;
 };
 
-ArgmaxScratch argmax_scratch(void* p, int n, int slices) {
-    if (p == nullptr) {
+ArgmaxScratch argmax_scratch(const ArgmaxSplit* split, int n, int slices) {
+    if (split == nullptr) {
         return {nullptr, nullptr, nullptr};
     }
-    auto* done = static_cast<unsigned*>(p);
-    auto* best_v = reinterpret_cast<float*>(done + n);
+    auto* best_v = static_cast<float*>(split->partials);
     auto* best_i = reinterpret_cast<int*>(best_v + static_cast<std::size_t>(n) * slices);
-    return {done, best_v, best_i};
+    return {split->done, best_v, best_i};
 }
 
 __device__ __forceinline__ void consider4(float4 v, int i, float& best_v, int& best_i) {
@@ -472,23 +472,22 @@ __global__ void __launch_bounds__(kSampleThreads)
 
 }  // namespace
 
-std::size_t argmax_scratch_bytes(int n, int vocab) {
-    const auto rows = static_cast<std::size_t>(std::max(n, 0));
-    return rows * sizeof(unsigned) +
-           rows * static_cast<std::size_t>(argmax_slices(vocab)) * (sizeof(float) + sizeof(int));
+std::size_t argmax_partials_bytes(int n, int vocab) {
+    return static_cast<std::size_t>(std::max(n, 0)) *
+           static_cast<std::size_t>(argmax_slices(vocab)) * (sizeof(float) + sizeof(int));
 }
 
 void launch_argmax_rows(const float* logits, std::int64_t ld, const std::int64_t* rows, int n,
-                        int vocab, std::int32_t* out, std::int32_t* mirror, void* scratch,
-                        cudaStream_t stream) {
+                        int vocab, std::int32_t* out, std::int32_t* mirror,
+                        const ArgmaxSplit* split, cudaStream_t stream) {
     DS_ASSERT(vocab >= 1 && ld >= vocab && n >= 0, vocab, " ", ld, " ", n);
     if (n == 0) {
         return;
     }
-    const int slices = scratch != nullptr ? argmax_slices(vocab) : 1;
+    const int slices = split != nullptr ? argmax_slices(vocab) : 1;
     launch_kernel(argmax_rows_kernel, dim3(static_cast<unsigned>(n), static_cast<unsigned>(slices)),
                   kArgmaxThreads, 0, stream, logits, ld, rows, vocab, out, mirror,
-                  argmax_scratch(scratch, n, slices));
+                  argmax_scratch(split, n, slices));
     DS_CUDA_LAUNCH(argmax_rows, stream, n, " rows of ", vocab, " (ld ", ld, "), ", slices,
                    " slices");
 }

@@ -13,15 +13,18 @@ namespace dsserve::backend::cuda {
 // to the lower index, and the result equals runtime::argmax on the same row bit for bit (NaNs
 // never win against a number; a row whose first value is NaN, or that is all NaN, gives 0, as
 // no value compares greater than a NaN at index 0). float4 loads where the row's start allows
-// them. With `scratch` (argmax_scratch_bytes(n, vocab) bytes, zeroed before the first use; each
-// launch leaves it zeroed) a row is split over several blocks and the last one to finish reduces
-// their bests, so that a full-vocabulary row is read by many SMs instead of one; without, one
+// them. With `split` a row is split over several blocks and the last one to finish reduces their
+// bests, so that a full-vocabulary row is read by many SMs instead of one; without (null), one
 // block reads each row. With `mirror` (host memory mapped for the device, or null) the ids are
 // also written there, for the host to read once the kernel is done, without a copy.
+struct ArgmaxSplit {
+    unsigned* done;  // n counters, zero before the first launch; every launch leaves them zero
+    void* partials;  // argmax_partials_bytes(n, vocab) bytes, written before they are read
+};
+std::size_t argmax_partials_bytes(int n, int vocab);
 void launch_argmax_rows(const float* logits, std::int64_t ld, const std::int64_t* rows, int n,
-                        int vocab, std::int32_t* out, std::int32_t* mirror, void* scratch,
-                        cudaStream_t stream);
-std::size_t argmax_scratch_bytes(int n, int vocab);
+                        int vocab, std::int32_t* out, std::int32_t* mirror,
+                        const ArgmaxSplit* split, cudaStream_t stream);
 
 // One row to draw from, as model::RowSampling carries it.
 struct SampleRow {
