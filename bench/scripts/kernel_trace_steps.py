@@ -5,14 +5,16 @@
     DSSERVE_KERNEL_TRACE=trace.csv dsserve serve ...   # or generate; the trace is written at exit
     python3 bench/scripts/kernel_trace_steps.py trace.csv [--positions]
 
-A step runs from the start of one forward's first kernel (the embedding gather) to the start of
-the next one's; only steps with the most common kernel count are kept (decode steps at one batch
-size and context regime, not prefills). The stream runs kernels in order, so each kernel is
-charged the time from its predecessor's end to its own end: what the step would lose without
-it. Under programmatic dependent launch a kernel starts before its predecessor ends, so its own
-duration (end - start) includes waiting and adds up to more than the step. The gap before a
-step, from the previous step's last kernel to its first, is host time: reading the sampled
-tokens back, scheduling, and launching the first kernel.
+A step runs from the start of one forward's embedding kernel to the start of the next one's;
+only steps with the most common kernel count are kept (decode steps at one batch size and
+context regime, not prefills). The stream runs kernels in order, so each kernel is charged the
+time from its predecessor's end to its own end: what the step would lose without it; the table
+gives each kernel's median over steps (and the mean, which the few steps where the host paused
+pull up). Under programmatic dependent launch a kernel starts before its predecessor ends, so its
+own duration (end - start) includes waiting and adds up to more than the step; the embedding,
+which starts the step, is charged its own duration. The gap before a step, from the previous
+step's last kernel to its first, is host time where the host paces the GPU (negative when the
+next step was already queued).
 """
 import argparse
 import collections
@@ -73,17 +75,19 @@ def main():
     steps = [(a, b) for a, b in spans if b - a == count and a > 0]
     n = len(steps)
     walls, gaps, idles = [], [], []
-    charged = collections.defaultdict(float)
-    own = collections.defaultdict(float)
-    for a, b in steps:
+    # Per kernel name, its time in each step: medians keep the few steps where the host paused
+    # (a request starting or ending) from being charged to whichever kernel followed the pause.
+    charged = collections.defaultdict(lambda: [0.0] * n)
+    own = collections.defaultdict(lambda: [0.0] * n)
+    for j, (a, b) in enumerate(steps):
         walls.append((kernels[b][0] - kernels[a][0]) / 1e3)
         gaps.append((kernels[a][0] - kernels[a - 1][1]) / 1e3)
         idle, reach = 0.0, kernels[a][0]
         for i in range(a, b):
             s, e, name = kernels[i]
             prev_end = kernels[i - 1][1] if i > a else s
-            charged[name] += (e - max(prev_end, s if i == a else prev_end)) / 1e3
-            own[name] += (e - s) / 1e3
+            charged[name][j] += (e - max(prev_end, s if i == a else prev_end)) / 1e3
+            own[name][j] += (e - s) / 1e3
             if s > reach:
                 idle += (s - reach) / 1e3
             reach = max(reach, e)
@@ -92,10 +96,13 @@ def main():
           f"(mean {statistics.mean(walls):.1f}); gap before the step median "
           f"{statistics.median(gaps):.1f} us; GPU idle (no kernel resident) median "
           f"{statistics.median(idles):.1f} us a step, gap included\n")
-    print("| kernel | a step | us a step, charged | us a step, own duration |\n|---|---:|---:|---:|")
+    print("| kernel | a step | us a step, charged, median | mean | us a step, own duration, median |"
+          "\n|---|---:|---:|---:|---:|")
     launches = collections.Counter(k[2] for a, b in steps for k in kernels[a:b])
-    for name, us in sorted(charged.items(), key=lambda kv: -kv[1])[: args.top]:
-        print(f"| {name[:70]} | {launches[name] / n:.0f} | {us / n:.1f} | {own[name] / n:.1f} |")
+    ranked = sorted(charged.items(), key=lambda kv: -statistics.median(kv[1]))
+    for name, us in ranked[: args.top]:
+        print(f"| {name[:70]} | {launches[name] / n:.0f} | {statistics.median(us):.1f} | "
+              f"{statistics.mean(us):.1f} | {statistics.median(own[name]):.1f} |")
     if args.positions:
         print("\n| place | kernel | grid | us charged, median |\n|---:|---|---:|---:|")
         for p in range(count):
