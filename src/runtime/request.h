@@ -72,10 +72,18 @@ struct Request {
     RadixCache::Node* lock_node = nullptr;
     std::unique_ptr<Sampler> sampler;
     std::vector<std::int32_t> output_counts;  // per-token counts of generated tokens (penalties)
-    int unresolved = 0;  // placeholder tokens at the end of `tokens` (Scheduler::advance)
     bool abort_requested = false;
     std::string abort_message;
     int generated() const { return static_cast<int>(tokens.size()) - prompt_len; }
+    // Generated tokens whose value is known: placeholders (negative ids, Scheduler::advance) are
+    // only ever at the end, resolved in order.
+    int resolved() const {
+        auto end = tokens.end();
+        while (end != tokens.begin() + prompt_len && *(end - 1) < 0) {
+            --end;
+        }
+        return static_cast<int>(end - tokens.begin()) - prompt_len;
+    }
 };
 
 }  // namespace dsserve::runtime

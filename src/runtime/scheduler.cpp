@@ -85,11 +85,15 @@ model::ForwardBatch Scheduler::assemble(const StepPlan& plan) {
     return batch;
 }
 
-bool Scheduler::ensure_pages(Request& req, std::int32_t positions) {
+std::int32_t Scheduler::pages_short(const Request& req, std::int32_t positions) const {
     const std::int32_t ps = pool_.page_size();
-    const std::int32_t need =
-        (positions + ps - 1) / ps - static_cast<std::int32_t>(req.pages.size());
-    if (need <= 0) {
+    return std::max<std::int32_t>(
+        0, (positions + ps - 1) / ps - static_cast<std::int32_t>(req.pages.size()));
+}
+
+bool Scheduler::ensure_pages(Request& req, std::int32_t positions) {
+    const std::int32_t need = pages_short(req, positions);
+    if (need == 0) {
         return true;
     }
     if (pool_.free_pages() < need) {
@@ -159,7 +163,7 @@ void Scheduler::retract(Request& req) {
 void Scheduler::publish(Request& req, RequestOutput out) {
     out.prompt_tokens = req.prompt_len;
     out.cached_tokens = req.cached_tokens;
-    out.completion_tokens = req.generated() - req.unresolved;
+    out.completion_tokens = req.resolved();
     if (req.spec.on_output) {
         req.spec.on_output(out);
     }
@@ -254,13 +258,10 @@ bool Scheduler::finishes_by_length(const Request& req) const {
 }
 
 bool Scheduler::decode_fits() const {
-    const std::int32_t ps = pool_.page_size();
     std::int64_t need = 0;
     for (const auto& r : running_) {
         if (r->state == RequestState::kDecoding && !finishes_by_length(*r)) {
-            const auto positions = static_cast<std::int64_t>(r->tokens.size());
-            need += std::max<std::int64_t>(
-                0, (positions + ps - 1) / ps - static_cast<std::int64_t>(r->pages.size()));
+            need += pages_short(*r, static_cast<std::int32_t>(r->tokens.size()));
         }
     }
     return need <= pool_.free_pages();
@@ -277,7 +278,6 @@ void Scheduler::advance(StepPlan& plan, std::span<const std::int32_t> next) {
         req.computed += e.num_new;
         if (e.sample) {
             e.out_index = static_cast<int>(req.tokens.size());
-            req.unresolved += next[k] < 0 ? 1 : 0;
             req.tokens.push_back(next[k++]);
             req.state = RequestState::kDecoding;
         }
@@ -309,9 +309,6 @@ void Scheduler::resolve(const StepPlan& plan, std::span<const std::int32_t> samp
         ++k;
         const auto at = static_cast<std::size_t>(e.out_index);
         DS_ASSERT(at < req.tokens.size(), req.spec.rid, " has no token ", at);
-        if (req.tokens[at] < 0) {
-            --req.unresolved;
-        }
         req.tokens[at] = token;
         const int generated = static_cast<int>(at) + 1 - req.prompt_len;
         const auto& stop = req.spec.stop;
@@ -330,7 +327,6 @@ void Scheduler::resolve(const StepPlan& plan, std::span<const std::int32_t> samp
             // Placeholders after this token belong to steps whose rows are now discarded; the
             // KV of this token itself may be in flight, which stream order makes safe to share.
             req.tokens.resize(at + 1);
-            req.unresolved = 0;
             req.computed = std::min(req.computed, static_cast<int>(at) + 1);
         }
         publish(req, std::move(out));

@@ -100,6 +100,8 @@ public:
 
 private:
     bool finishes_by_length(const Request& req) const;
+    // Pages req lacks to hold `positions` positions.
+    std::int32_t pages_short(const Request& req, std::int32_t positions) const;
     bool ensure_pages(Request& req, std::int32_t positions);
     bool admit(Request& req);
     void retract(Request& req);

@@ -123,6 +123,25 @@ GemvSegment segment_of(const Tensor& w, float* y, std::int64_t ldy) {
     return s;
 }
 
+// The rows token choice reads exist.
+void check_rows(const Tensor& logits, std::span<const std::int64_t> rows) {
+    for (std::int64_t r : rows) {
+        DS_ASSERT(r >= 0 && r < logits.rows(), "row ", r, " of ", logits.rows());
+    }
+}
+
+// The draw kernel's form of rows to sample.
+std::vector<SampleRow> sample_params(const Tensor& logits,
+                                     std::span<const model::RowSampling> rows) {
+    std::vector<SampleRow> params;
+    params.reserve(rows.size());
+    for (const model::RowSampling& r : rows) {
+        DS_ASSERT(r.row >= 0 && r.row < logits.rows(), "row ", r.row, " of ", logits.rows());
+        params.push_back({r.row, r.temperature, r.top_k, r.top_p, r.min_p, r.canonical});
+    }
+    return params;
+}
+
 }  // namespace
 
 int cuda_device_count() {
@@ -330,14 +349,12 @@ struct CudaOps::Impl {
         return t;
     }
 
-    // Host arrays reach the device through a pinned ring: a copy from pageable memory would
-    // first wait for all queued work, and the host could never run ahead of the GPU. A lap of
-    // the ring waits once for the copies of the lap before it.
-    // Token slots (Ops::pick_tokens_async): the picks on the device, their pinned host copies,
-    // and an event after each pick's copy, by first slot.
+    // Token slots (Ops::pick_tokens_async): the picks on the device, the pinned host memory the
+    // pick kernels mirror them into, and an event after each pick, by first slot.
     std::shared_ptr<void> token_slots;
     std::int32_t* token_slots_host = nullptr;
     std::int32_t* token_slots_mapped = nullptr;  // the same memory, as the device addresses it
+    std::map<std::int32_t, cudaEvent_t> token_copies;
 
     // The split argmax's scratch (sample.h): counters (zeroed when they grow, kept zero by the
     // kernel) and partial bests, each grown as a launch needs.
@@ -359,8 +376,10 @@ struct CudaOps::Impl {
         }
         return {static_cast<unsigned*>(argmax_done.get()), argmax_partials.get()};
     }
-    std::map<std::int32_t, cudaEvent_t> token_copies;
 
+    // Host arrays reach the device through a pinned ring: a copy from pageable memory would
+    // first wait for all queued work, and the host could never run ahead of the GPU. A lap of
+    // the ring waits once for the copies of the lap before it.
     static constexpr std::size_t kRingBytes = 32u << 20;
     std::byte* ring = nullptr;
     const std::byte* ring_mapped = nullptr;  // the ring as the device addresses it
@@ -1247,9 +1266,7 @@ std::vector<std::int32_t> CudaOps::argmax_rows(const Tensor& logits,
     if (rows.empty()) {
         return {};
     }
-    for (std::int64_t r : rows) {
-        DS_ASSERT(r >= 0 && r < logits.rows(), "row ", r, " of ", logits.rows());
-    }
+    check_rows(logits, rows);
     return impl_->ids_to_host(rows.size(), "argmax_rows", [&](std::int32_t* ids) {
         const ArgmaxSplit split = impl_->argmax_split_for(rows.size(), logits.cols());
         launch_argmax_rows(ptr(logits), logits.cols(), impl_->upload(rows),
@@ -1270,12 +1287,7 @@ std::optional<std::vector<std::int32_t>> CudaOps::sample_rows(
     if (rows.empty()) {
         return std::vector<std::int32_t>{};
     }
-    std::vector<SampleRow> params;
-    params.reserve(rows.size());
-    for (const model::RowSampling& r : rows) {
-        DS_ASSERT(r.row >= 0 && r.row < logits.rows(), "row ", r.row, " of ", logits.rows());
-        params.push_back({r.row, r.temperature, r.top_k, r.top_p, r.min_p, r.canonical});
-    }
+    const std::vector<SampleRow> params = sample_params(logits, rows);
     return impl_->ids_to_host(rows.size(), "sample_rows", [&](std::int32_t* ids) {
         launch_sample_rows(ptr(logits), logits.cols(),
                            impl_->upload(std::span<const SampleRow>(params)),
@@ -1304,15 +1316,8 @@ bool CudaOps::pick_tokens_async(const Tensor& logits, std::span<const std::int64
     const auto n = static_cast<std::int64_t>(greedy.size() + draws.size());
     DS_ASSERT(first >= 0 && n <= kTokenSlots - first, "token slots [", first, ", +", n, ") past ",
               kTokenSlots);
-    for (std::int64_t r : greedy) {
-        DS_ASSERT(r >= 0 && r < logits.rows(), "row ", r, " of ", logits.rows());
-    }
-    std::vector<SampleRow> params;
-    params.reserve(draws.size());
-    for (const model::RowSampling& r : draws) {
-        DS_ASSERT(r.row >= 0 && r.row < logits.rows(), "row ", r.row, " of ", logits.rows());
-        params.push_back({r.row, r.temperature, r.top_k, r.top_p, r.min_p, r.canonical});
-    }
+    check_rows(logits, greedy);
+    const std::vector<SampleRow> params = sample_params(logits, draws);
     impl_->bind();
     if (!impl_->token_slots) {
         impl_->token_slots = impl_->alloc(kTokenSlots * sizeof(std::int32_t));
