@@ -265,10 +265,11 @@ Tensor DeepseekV32::attention(const Layer& layer, const Tensor& h, const Forward
     }
     ops_.end_independent();
 
-    // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)].
-    ops_.linear(a.q_a != nullptr ? q_latent : h, a.q_a != nullptr ? *a.q_b : *a.q_proj, q);
-    ops_.rope(q, heads, c.qk_head_dim(), nope, rope, positions, rope_.inv_freq,
-              rope_.attention_factor, /*interleaved=*/true);
+    // Queries: q = W_UQ RMSNorm(W_DQ h), [T, heads * (nope + rope)], each head's last rope dims
+    // rotated.
+    ops_.linear_rope(a.q_a != nullptr ? q_latent : h, a.q_a != nullptr ? *a.q_b : *a.q_proj, q,
+                     heads, c.qk_head_dim(), nope, rope, positions, rope_.inv_freq,
+                     rope_.attention_factor, /*interleaved=*/true);
 
     // Lightning indexer: a few cheap heads score every earlier token; attention then reads only
     // the index_topk best. While no token sees more than index_topk positions, the selection is

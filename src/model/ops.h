@@ -144,6 +144,17 @@ public:
     virtual void rope(Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
                       std::span<const std::int32_t> positions, std::span<const float> inv_freq,
                       float attention_factor, bool interleaved) = 0;
+    // y = x W^T, then rope(y, ...): the queries' up-projection and their rotation, which a
+    // backend may apply as the product's results leave it.
+    virtual void linear_rope(const Tensor& x, const Tensor& w, Tensor& y, int num_heads,
+                             int head_stride, int offset, int rope_dim,
+                             std::span<const std::int32_t> positions,
+                             std::span<const float> inv_freq, float attention_factor,
+                             bool interleaved) {
+        linear(x, w, y);
+        rope(y, num_heads, head_stride, offset, rope_dim, positions, inv_freq, attention_factor,
+             interleaved);
+    }
     // x += y, then h = x / rms(x) * g: a residual add and the next sub-block's input norm.
     virtual void add_rms_norm(Tensor& x, const Tensor& y, const Tensor& g, float eps, Tensor& h) {
         add(x, y);

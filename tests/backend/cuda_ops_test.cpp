@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <string>
+#include <tuple>
 
 #include "backend/cpu/cpu_ops.h"
 #include "core/dtype.h"
@@ -560,6 +562,49 @@ TEST_F(CudaOpsTest, LinearsShareTheirInput) {
 // rows must not outlive a write to the rows they stand for: an add in place, a product writing
 // into them, the next norm. A product writing elsewhere (the MoE router between the norm and
 // the experts) keeps them.
+// The queries' product with its rotation: in block FP8 at decode sizes the GEMV rotates its
+// results as they leave it, which must equal the product followed by the rope kernel bit for
+// bit (split tiles and unsplit ones, heads that straddle tiles); past the GEMV's rows, and for
+// float weights, it is the two ops in turn. And against the CPU's product and rotation.
+TEST_F(CudaOpsTest, LinearRopeEqualsTheProductThenTheRotation) {
+    const int k = 256;
+    for (const auto& [heads, stride, offset, rope] :
+         {std::tuple{3, 192, 128, 64}, std::tuple{5, 24, 16, 8}, std::tuple{2, 40, 0, 40}}) {
+        const int n = heads * stride;
+        std::vector<float> inv_freq(static_cast<std::size_t>(rope / 2));
+        for (int i = 0; i < rope / 2; ++i) {
+            inv_freq[static_cast<std::size_t>(i)] = std::pow(10000.0f, -2.0f * i / rope);
+        }
+        Tensor w = uneven(n, k, rng_), w8 = w, wf = dev(w);
+        gpu_->to_device(w8, model::Storage::fp8_block);
+        ASSERT_EQ(w8.storage, model::Storage::fp8_block);
+        for (int m : {1, 5, 16, 17}) {
+            std::vector<std::int32_t> positions;
+            for (int r = 0; r < m; ++r) {
+                positions.push_back(r * 7919 % 163840);
+            }
+            const Tensor x = dev(uneven(m, k, rng_));
+            for (const Tensor* weight : {&w8, &wf}) {
+                const std::string what = std::to_string(heads) + " heads of " +
+                                         std::to_string(stride) + ", " + std::to_string(m) +
+                                         (weight == &w8 ? " rows, fp8" : " rows, f32");
+                Tensor want = gpu_->zeros(m, n), got = gpu_->zeros(m, n);
+                gpu_->linear(x, *weight, want);
+                gpu_->rope(want, heads, stride, offset, rope, positions, inv_freq, 1.3f, true);
+                gpu_->linear_rope(x, *weight, got, heads, stride, offset, rope, positions, inv_freq,
+                                  1.3f, true);
+                EXPECT_EQ(host(got).data, host(want).data) << what;
+                if (weight == &wf) {
+                    Tensor cpu(m, n);
+                    cpu_.linear_rope(host(x), w, cpu, heads, stride, offset, rope, positions,
+                                     inv_freq, 1.3f, true);
+                    EXPECT_LE(rel_diff(host(got), cpu), 1e-4f) << what;
+                }
+            }
+        }
+    }
+}
+
 TEST_F(CudaOpsTest, NormsLeaveFp8RowsForTheNextProduct) {
     const int k = 256, n = 384;
     Tensor w8 = uneven(n, k, rng_), wf = dev(uneven(k, k, rng_)), g = random(1, k);

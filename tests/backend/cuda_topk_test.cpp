@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <numeric>
 #include <random>
 #include <span>
 #include <string>
@@ -177,6 +178,80 @@ protected:
             }
             EXPECT_EQ(se[r * wide + k], c.n_routed_experts) << what << ": token " << r;
             EXPECT_EQ(sw[r * wide + k], 1.0f) << what << ": token " << r;
+        }
+        expect_routing_lays_out(d_logits.get(), d_bias.get(), tokens, c, se, sw, what);
+    }
+
+    // The routing launch that also lays its picks out for the grouped GEMV (launch_moe_route with
+    // a layout), twice over (the arrival counter must be reset), against the layout worked out
+    // here from the picks: a counting sort by expert, ties in assignment order.
+    static void expect_routing_lays_out(const float* d_logits, const float* d_bias, int tokens,
+                                        const model::ModelConfig& c,
+                                        const std::vector<std::int32_t>& picks,
+                                        const std::vector<float>& weights,
+                                        const std::string& what) {
+        const int width = c.num_experts_per_tok + 1, num_experts = c.n_routed_experts + 1;
+        const auto n = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(width);
+        const std::size_t slots = std::min<std::size_t>(n, static_cast<std::size_t>(num_experts));
+        // Host layout.
+        std::vector<std::int32_t> want_slot_expert, want_slot_start{0};
+        std::vector<std::int32_t> row_of(n), want_row_token(n), want_pos(n);
+        std::vector<float> want_weight(n);
+        for (int e = 0; e < num_experts; ++e) {
+            const auto before = want_slot_start.back();
+            std::int32_t rows = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (picks[i] == e) {
+                    row_of[i] = before + rows++;
+                    want_row_token[static_cast<std::size_t>(row_of[i])] =
+                        static_cast<std::int32_t>(i / static_cast<std::size_t>(width));
+                }
+            }
+            if (rows > 0) {
+                want_slot_expert.push_back(e);
+                want_slot_start.push_back(before + rows);
+            }
+        }
+        for (std::size_t r = 0; r < n; r += static_cast<std::size_t>(width)) {
+            std::vector<std::size_t> order(static_cast<std::size_t>(width));
+            std::iota(order.begin(), order.end(), r);
+            std::stable_sort(order.begin(), order.end(),
+                             [&](std::size_t a, std::size_t b) { return picks[a] < picks[b]; });
+            for (std::size_t j = 0; j < order.size(); ++j) {
+                want_pos[r + j] = row_of[order[j]];
+                want_weight[r + j] = weights[order[j]];
+            }
+        }
+
+        DeviceArray<std::int32_t> d_experts(n), d_count(1), d_slot_expert(slots),
+            d_slot_start(slots + 1), d_row_token(n), d_pos(n),
+            arrived(std::vector<std::int32_t>{0});
+        DeviceArray<float> d_weights(n), d_weight(n);
+        for (int launch = 0; launch < 2; ++launch) {
+            for (auto* a : {&d_count, &d_slot_expert, &d_slot_start, &d_row_token, &d_pos}) {
+                a->poison();
+            }
+            d_weight.poison();
+            const MoeLayout layout{d_count.get(),     d_slot_expert.get(), d_slot_start.get(),
+                                   d_row_token.get(), d_pos.get(),         d_weight.get()};
+            launch_moe_route(d_logits, d_bias, tokens, c.n_routed_experts, c.n_group, c.topk_group,
+                             c.num_experts_per_tok, c.norm_topk_prob,
+                             static_cast<float>(c.routed_scaling_factor), true, d_experts.get(),
+                             d_weights.get(), nullptr, &layout, arrived.get());
+            const std::string at = what + ", launch " + std::to_string(launch);
+            EXPECT_EQ(d_experts.to_host(), picks) << at;
+            const auto count = d_count.to_host()[0];
+            ASSERT_EQ(count, static_cast<std::int32_t>(want_slot_expert.size())) << at;
+            auto slot_expert = d_slot_expert.to_host();
+            auto slot_start = d_slot_start.to_host();
+            slot_expert.resize(static_cast<std::size_t>(count));
+            slot_start.resize(static_cast<std::size_t>(count) + 1);
+            EXPECT_EQ(slot_expert, want_slot_expert) << at;
+            EXPECT_EQ(slot_start, want_slot_start) << at;
+            EXPECT_EQ(d_row_token.to_host(), want_row_token) << at;
+            EXPECT_EQ(d_pos.to_host(), want_pos) << at;
+            EXPECT_EQ(d_weight.to_host(), want_weight) << at;
+            EXPECT_EQ(arrived.to_host()[0], 0) << at << ": the arrival counter is left set";
         }
     }
 

@@ -356,25 +356,36 @@ struct CudaOps::Impl {
     std::int32_t* token_slots_mapped = nullptr;  // the same memory, as the device addresses it
     std::map<std::int32_t, cudaEvent_t> token_copies;
 
-    // The split argmax's scratch (sample.h): counters (zeroed when they grow, kept zero by the
-    // kernel) and partial bests, each grown as a launch needs.
-    std::shared_ptr<void> argmax_done, argmax_partials;
-    std::size_t argmax_done_rows = 0, argmax_partials_size = 0;
-    ArgmaxSplit argmax_split_for(std::size_t rows, std::int64_t vocab) {
-        if (rows > argmax_done_rows) {
-            argmax_done_rows = std::max<std::size_t>(rows, 256);
-            argmax_done = alloc(argmax_done_rows * sizeof(unsigned));
-            check_cuda(
-                cudaMemsetAsync(argmax_done.get(), 0, argmax_done_rows * sizeof(unsigned), stream),
-                "cudaMemsetAsync (argmax counters)");
+    // Arrival counters of kernels whose last block to finish a piece of work completes it (the
+    // split argmax, the split FP8 GEMV, the MoE routing's layout): zeroed when they grow, and
+    // kept zero between launches by the kernels themselves.
+    struct ArrivalCounters {
+        std::shared_ptr<void> buffer;
+        std::size_t words = 0;
+    };
+    ArrivalCounters argmax_done, gemv_counters, moe_counters;
+    std::int32_t* arrival_counters(ArrivalCounters& c, std::size_t words, std::size_t at_least) {
+        if (words > c.words) {
+            c.words = std::max(words, at_least);
+            c.buffer = alloc(c.words * 4);
+            check_cuda(cudaMemsetAsync(c.buffer.get(), 0, c.words * 4, stream),
+                       "cudaMemsetAsync (arrival counters)");
         }
+        return static_cast<std::int32_t*>(c.buffer.get());
+    }
+
+    // The split argmax's scratch (sample.h): counters, and partial bests grown as a launch needs.
+    std::shared_ptr<void> argmax_partials;
+    std::size_t argmax_partials_size = 0;
+    ArgmaxSplit argmax_split_for(std::size_t rows, std::int64_t vocab) {
+        auto* done = reinterpret_cast<unsigned*>(arrival_counters(argmax_done, rows, 256));
         const std::size_t bytes =
             argmax_partials_bytes(narrow(static_cast<std::int64_t>(rows)), narrow(vocab));
         if (bytes > argmax_partials_size) {
             argmax_partials_size = bytes;
             argmax_partials = alloc(bytes);
         }
-        return {static_cast<unsigned*>(argmax_done.get()), argmax_partials.get()};
+        return {done, argmax_partials.get()};
     }
 
     // Host arrays reach the device through a pinned ring: a copy from pageable memory would
@@ -735,18 +746,18 @@ struct CudaOps::Impl {
         return same ? fp8_shadow.buffer.get() : nullptr;
     }
 
-    // The FP8 GEMV's scratch that outlives a launch: partial sums of split tiles, and the
-    // arrival counters (kept zero between launches), grown when a product needs more.
-    std::shared_ptr<void> gemv_partials, gemv_counters;
+    // The FP8 GEMV's partial sums of split tiles (its counters are gemv_counters).
+    std::shared_ptr<void> gemv_partials;
     int gemv_partial_warps = 0;
-    std::size_t gemv_counter_words = 0;
 
     // y = x W^T for the GEMV forms (gemv.h): block-FP8 weights on tensor cores, the rest in the
     // float32 GEMV.
     // Grouped form: output_rows = the rows over all slots.
     void gemv(WeightFormat format, const GemvInput& in, std::int64_t input_rows,
               const GemvSegment* segs, int num_segments, int m, const GemvGrouped* grouped,
-              std::int64_t output_rows = 0) {
+              std::int64_t output_rows = 0, const GemvRope& rope = {}) {
+        DS_ASSERT(rope.positions == nullptr || format == WeightFormat::fp8_block,
+                  "RoPE in a product of format ", static_cast<int>(format));
         if (format != WeightFormat::fp8_block) {
             if (grouped != nullptr) {
                 launch_gemv_grouped(format, in, segs, num_segments, *grouped, stream);
@@ -769,12 +780,7 @@ struct CudaOps::Impl {
             grouped != nullptr ? (output_rows + 7 * std::int64_t{grouped->max_slots}) / 8
                                : (m + 7) / 8;
         const std::size_t words = gemv_fp8_counter_words(tiles, narrow(row_groups));
-        if (words > gemv_counter_words) {
-            gemv_counter_words = std::max<std::size_t>(words, 1u << 16);
-            gemv_counters = alloc(gemv_counter_words * 4);
-            check_cuda(cudaMemsetAsync(gemv_counters.get(), 0, gemv_counter_words * 4, stream),
-                       "cudaMemsetAsync");
-        }
+        std::int32_t* counters = arrival_counters(gemv_counters, words, std::size_t{1} << 16);
         GemvFp8Workspace ws;
         std::shared_ptr<void> x8;
         if (void* quantized = quantized_input(in, input_rows)) {
@@ -787,10 +793,10 @@ struct CudaOps::Impl {
         ws.xs = reinterpret_cast<float*>(static_cast<unsigned char*>(ws.x8) + input_rows * in.k);
         ws.partials = static_cast<float*>(gemv_partials.get());
         ws.partial_warps = gemv_partial_warps;
-        ws.counters = static_cast<std::int32_t*>(gemv_counters.get());
-        ws.counter_words = gemv_counter_words;
+        ws.counters = counters;
+        ws.counter_words = gemv_counters.words;
         launch_gemv_fp8(in, input_rows, segs, num_segments, m, grouped, narrow(row_groups), ws,
-                        stream);
+                        stream, rope);
     }
 
     // Every expert's weights as device arrays of pointers, for the grouped GEMV: [e][gate, up]
@@ -1114,6 +1120,46 @@ void CudaOps::rope(Tensor& x, int num_heads, int head_stride, int offset, int ro
     launch_rope(ptr(x), x.rows(), num_heads, head_stride, offset, rope_dim,
                 impl_->upload(positions), impl_->upload(inv_freq), attention_factor, interleaved,
                 impl_->stream);
+}
+
+// In block FP8 at decode sizes, the product rotates its results as they leave it (gemv.h,
+// GemvRope): no rope launch between the queries' product and attention.
+void CudaOps::linear_rope(const Tensor& x, const Tensor& w, Tensor& y, int num_heads,
+                          int head_stride, int offset, int rope_dim,
+                          std::span<const std::int32_t> positions, std::span<const float> inv_freq,
+                          float attention_factor, bool interleaved) {
+    auto timed = impl_->op("linear_rope");
+    const std::int64_t m = x.rows(), k = x.cols();
+    const bool fused =
+        interleaved && w.device == model::Device::cuda && format_of(w) == WeightFormat::fp8_block &&
+        m > 0 && m <= gemv_rows(WeightFormat::fp8_block) &&
+        gemv_supports(WeightFormat::fp8_block, narrow(k)) && head_stride % 2 == 0 &&
+        offset % 2 == 0 && offset >= 0 && rope_dim % 2 == 0 && offset + rope_dim <= head_stride;
+    if (!fused) {
+        linear(x, w, y);
+        rope(y, num_heads, head_stride, offset, rope_dim, positions, inv_freq, attention_factor,
+             interleaved);
+        return;
+    }
+    DS_ASSERT(w.cols() == k && y.rows() == m && y.cols() == w.rows() &&
+                  y.cols() == static_cast<std::int64_t>(num_heads) * head_stride &&
+                  static_cast<int>(inv_freq.size()) == rope_dim / 2 &&
+                  static_cast<std::int64_t>(positions.size()) == m,
+              "linear_rope [", m, ",", k, "] x [", w.rows(), ",", w.cols(), "] -> [", y.rows(), ",",
+              y.cols(), "], ", num_heads, " heads of ", head_stride);
+    impl_->bind();
+    GemvRope r;
+    r.positions = impl_->upload(positions);
+    r.inv_freq = impl_->upload(inv_freq);
+    r.attention_factor = attention_factor;
+    r.head_stride = head_stride;
+    r.offset = offset;
+    r.rope_dim = rope_dim;
+    const GemvSegment seg = segment_of(w, ptr(y), w.rows());
+    impl_->gemv(WeightFormat::fp8_block, GemvInput{ptr(x), narrow(k), narrow(k), false}, m, &seg, 1,
+                narrow(m), nullptr, 0, r);
+    const std::pair<const float*, std::int64_t> written[] = {{ptr(y), y.numel()}};
+    impl_->keep_fp8_rows(written);
 }
 
 void CudaOps::add_rms_norm(Tensor& x, const Tensor& y, const Tensor& g, float eps, Tensor& h) {
@@ -1794,12 +1840,11 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
     std::int32_t* count = base + 5 * n;                             // [1]
     std::int32_t* slot_expert = count + 1;                          // [slots]
     std::int32_t* slot_start = slot_expert + slots;                 // [slots + 1]
+    const MoeLayout layout{count, slot_expert, slot_start, row_token, combine_pos, combine_weight};
     launch_moe_route(ptr(router_logits), impl_->constant(bias), narrow(t), c.n_routed_experts,
                      c.n_group, c.topk_group, top_k, c.norm_topk_prob,
                      static_cast<float>(c.routed_scaling_factor), shared_joins, chosen, weight,
-                     impl_->stream);
-    launch_moe_group(chosen, weight, narrow(t), width, num_experts, count, slot_expert, slot_start,
-                     row_token, combine_pos, combine_weight, impl_->stream);
+                     impl_->stream, &layout, impl_->arrival_counters(impl_->moe_counters, 1, 1));
 
     const Impl::ExpertTable& table = impl_->expert_table(experts, shared_joins ? shared : nullptr);
     Tensor gate_up = impl_->tensor({n, 2 * inter}, false), ye = impl_->tensor({n, hidden}, false);

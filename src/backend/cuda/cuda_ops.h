@@ -41,6 +41,10 @@ public:
     void rope(model::Tensor& x, int num_heads, int head_stride, int offset, int rope_dim,
               std::span<const std::int32_t> positions, std::span<const float> inv_freq,
               float attention_factor, bool interleaved) override;
+    void linear_rope(const model::Tensor& x, const model::Tensor& w, model::Tensor& y,
+                     int num_heads, int head_stride, int offset, int rope_dim,
+                     std::span<const std::int32_t> positions, std::span<const float> inv_freq,
+                     float attention_factor, bool interleaved) override;
     void add_rms_norm(model::Tensor& x, const model::Tensor& y, const model::Tensor& g, float eps,
                       model::Tensor& h) override;
     void store_latent(const model::Tensor& kv, const model::Tensor& g, float eps,

@@ -92,6 +92,17 @@ struct GemvFp8Workspace {
     bool quantized = false;
 };
 
+// A RoPE the FP8 GEMV applies to its results as they leave it (the queries' up-projection):
+// in each head of head_stride columns, the interleaved pairs (offset + 2i, offset + 2i + 1) for
+// i < rope_dim / 2, output row r at positions[r], as launch_rope rotates them after the product
+// (rope.cuh: bit for bit). Plain form, one segment; offset and head_stride even.
+struct GemvRope {
+    const std::int32_t* positions = nullptr;  // none when null
+    const float* inv_freq = nullptr;          // [rope_dim / 2]
+    float attention_factor = 1.0f;
+    int head_stride = 0, offset = 0, rope_dim = 0;
+};
+
 // 16-column tiles over all segments; counters needed: tiles x row groups.
 int gemv_fp8_tiles(const GemvSegment* segments, int num_segments);
 std::size_t gemv_fp8_counter_words(int tiles, int row_groups);
@@ -99,7 +110,8 @@ std::size_t gemv_fp8_counter_words(int tiles, int row_groups);
 // max_row_groups a bound on the sum over active slots of ceil(rows / 8) (plain: ceil(m / 8)).
 void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSegment* segments,
                      int num_segments, int m, const GemvGrouped* grouped, int max_row_groups,
-                     const GemvFp8Workspace& workspace, cudaStream_t stream);
+                     const GemvFp8Workspace& workspace, cudaStream_t stream,
+                     const GemvRope& rope = {});
 
 // True when the GEMV kernels take this reduction width in this format (rows must be 16-byte
 // aligned).

@@ -24,6 +24,7 @@
 #include "backend/cuda/fp8_quant.cuh"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/rope.cuh"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -47,6 +48,7 @@ struct Fp8GemvArgs {
     bool is_grouped;
     float* partials;         // [warps][32][4]
     std::int32_t* counters;  // [row groups x tiles], zero between launches
+    GemvRope rope;
 };
 
 __device__ __forceinline__ void mma_e4m3(float d[4], unsigned a0, unsigned a1, unsigned a2,
@@ -116,6 +118,7 @@ struct Tile {
     float* y;                // output column col0
     int ldy;
     int cols;  // valid columns, <= 16
+    int col0;  // within its segment
 };
 
 __device__ Tile tile_of(const Fp8GemvArgs& a, const RowGroup& g, int tile) {
@@ -137,6 +140,7 @@ __device__ Tile tile_of(const Fp8GemvArgs& a, const RowGroup& g, int tile) {
     t.y = seg.y + col0;
     t.ldy = seg.ldy;
     t.cols = min(kTileCols, seg.n - col0);
+    t.col0 = col0;
     return t;
 }
 
@@ -173,6 +177,8 @@ struct Piece {
     int ldy;
     int cols;
     int rows;
+    int first_row;            // the row group's first output row
+    int col0;                 // the tile's first column within its segment
     const unsigned char* xp;  // this lane's token row, at its 16-byte offset
     const float* xs0;         // the scales of the two tokens this lane's accumulators hold
     const float* xs1;
@@ -189,6 +195,8 @@ __device__ Piece piece_of(const Fp8GemvArgs& a, int piece, int tiles) {
     p.ldy = t.ldy;
     p.cols = t.cols;
     p.rows = g.rows;
+    p.first_row = g.first;
+    p.col0 = t.col0;
     p.xp = gi < g.rows ? a.x8 + static_cast<std::int64_t>(x_row(a, g.first + gi)) * a.k + 16 * c
                        : nullptr;
     const int t0 = 2 * c, t1 = 2 * c + 1;
@@ -197,6 +205,31 @@ __device__ Piece piece_of(const Fp8GemvArgs& a, int piece, int tiles) {
     p.xs1 = t1 < g.rows ? a.xs + static_cast<std::int64_t>(x_row(a, g.first + t1)) * a.kblocks
                         : nullptr;
     return p;
+}
+
+// The rotation of a GemvRope, applied to a tile's final sums (the whole warp): a column's pair
+// partner (its column ^ 1: pairs start at even columns, and tiles never split them) is held by
+// lane ^ 4, in the same accumulator.
+__device__ void rotate_tile(const Piece& p, const GemvRope& rope, float acc[4]) {
+    const int lane = threadIdx.x % kWarp;
+    const int gi = lane / 4, c = lane % 4;
+    float partner[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        partner[i] = __shfl_xor_sync(0xffffffffu, acc[i], 4);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int col = gi + (i >= 2 ? 8 : 0), tok = 2 * c + (i & 1);
+        const int d = (p.col0 + col) % rope.head_stride - rope.offset;
+        if (col < p.cols && tok < p.rows && d >= 0 && d < rope.rope_dim) {
+            const bool first = d % 2 == 0;
+            float x0 = first ? acc[i] : partner[i], x1 = first ? partner[i] : acc[i];
+            rope_rotate(x0, x1, rope.positions[p.first_row + tok], rope.inv_freq[d / 2],
+                        rope.attention_factor);
+            acc[i] = first ? x0 : x1;
+        }
+    }
 }
 
 __device__ void store_tile(const Piece& p, const float acc[4]) {
@@ -342,6 +375,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp, 6)
     }
     wait_async<0>();
     if (splits == 1) {
+        if (a.rope.positions != nullptr) {
+            rotate_tile(p, a.rope, acc);
+        }
         store_tile(p, acc);
         return;
     }
@@ -360,6 +396,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp, 6)
     __threadfence();
     float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     sum_parts(parts, piece * splits, piece * splits + splits - 1, sum);
+    if (a.rope.positions != nullptr) {
+        rotate_tile(p, a.rope, sum);
+    }
     store_tile(p, sum);
     if (lane == 0) {
         a.counters[piece] = 0;  // ready for the next launch
@@ -405,8 +444,15 @@ int gemv_fp8_tiles(const GemvSegment* segments, int num_segments) {
 
 void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSegment* segments,
                      int num_segments, int m, const GemvGrouped* grouped, int max_row_groups,
-                     const GemvFp8Workspace& ws, cudaStream_t stream) {
+                     const GemvFp8Workspace& ws, cudaStream_t stream, const GemvRope& rope) {
     DS_ASSERT(num_segments >= 1 && num_segments <= kGemvMaxSegments, num_segments);
+    DS_ASSERT(rope.positions == nullptr ||
+                  (grouped == nullptr && num_segments == 1 && rope.inv_freq != nullptr &&
+                   rope.head_stride > 0 && rope.head_stride % 2 == 0 && rope.offset % 2 == 0 &&
+                   rope.offset >= 0 && rope.rope_dim % 2 == 0 &&
+                   rope.offset + rope.rope_dim <= rope.head_stride),
+              "FP8 GEMV with RoPE: heads of ", rope.head_stride, ", offset ", rope.offset,
+              ", rope ", rope.rope_dim);
     DS_ASSERT(in.k % kBlockK == 0 && in.ldx % 4 == 0, "FP8 GEMV width ", in.k, " ld ", in.ldx);
     if (input_rows == 0 || max_row_groups == 0) {
         return;
@@ -434,6 +480,7 @@ void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSeg
     a.xs = ws.xs;
     a.partials = ws.partials;
     a.counters = ws.counters;
+    a.rope = rope;
 
     if (!ws.quantized) {
         const std::int64_t items = input_rows * a.kblocks;
@@ -470,7 +517,7 @@ void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSeg
                   kWarpsPerBlock * kWarp, 0, stream, a, splits);
     DS_CUDA_LAUNCH(gemv_fp8, stream, grouped != nullptr ? "grouped " : "", "[", m, ", ", in.k,
                    "] x ", tiles * kTileCols, " columns in ", num_segments, " weights, ",
-                   max_row_groups, " row groups");
+                   max_row_groups, " row groups", rope.positions != nullptr ? ", RoPE" : "");
 }
 
 }  // namespace dsserve::backend::cuda

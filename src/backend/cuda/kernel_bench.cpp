@@ -30,6 +30,7 @@
 #include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
 #include "backend/cuda/sample.h"
+#include "backend/cuda/topk.h"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -499,9 +500,10 @@ std::vector<Row> bench_moe(Timer& timer) {
         std::int32_t *row_token = base, *combine_pos = base + n, *count = base + 3 * n,
                      *slot_expert = count + 1, *slot_start = slot_expert + slots;
         auto* combine_weight = reinterpret_cast<float*>(base + 2 * n);
-        launch_moe_group(ids.as<std::int32_t>(), weights.as<float>(), tokens, kTopK, kExperts,
-                         count, slot_expert, slot_start, row_token, combine_pos, combine_weight,
-                         stream);
+        launch_moe_group(
+            ids.as<std::int32_t>(), weights.as<float>(), tokens, kTopK, kExperts,
+            MoeLayout{count, slot_expert, slot_start, row_token, combine_pos, combine_weight},
+            stream);
         DeviceBuffer x(static_cast<std::size_t>(tokens) * kHidden * 4),
             gu(static_cast<std::size_t>(n) * 2 * kInter * 4),
             ye(static_cast<std::size_t>(n) * kHidden * 4),

@@ -12,6 +12,7 @@
 #include "backend/cuda/fp8_quant.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/rope.cuh"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -223,15 +224,14 @@ __global__ void rope_kernel(float* x, std::int64_t rows, int num_heads, int head
     const int i = static_cast<int>(item % half);
     const int h = static_cast<int>((item / half) % num_heads);
     const std::int64_t r = item / (static_cast<std::int64_t>(half) * num_heads);
-    const float angle = static_cast<float>(positions[r]) * inv_freq[i];
-    const float c = cosf(angle) * attention_factor, s = sinf(angle) * attention_factor;
     float* v =
         x + r * num_heads * head_stride + static_cast<std::int64_t>(h) * head_stride + offset;
     float* a = interleaved ? v + 2 * i : v + i;
     float* b = interleaved ? v + 2 * i + 1 : v + i + half;
-    const float x0 = *a, x1 = *b;
-    *a = x0 * c - x1 * s;
-    *b = x1 * c + x0 * s;
+    float x0 = *a, x1 = *b;
+    rope_rotate(x0, x1, positions[r], inv_freq[i], attention_factor);
+    *a = x0;
+    *b = x1;
 }
 
 __global__ void silu_mul_kernel(const float* gate, const float* up, float* out, std::int64_t n) {
@@ -736,111 +736,6 @@ __global__ void embed_rows_kernel(const T* table, const std::int32_t* ids,
     }
 }
 
-// One block lays out a step's expert assignments for the grouped GEMV: counting sort by expert
-// (ties in assignment order, so the layout does not depend on thread timing), the list of
-// active experts, and for each token its assignments in ascending expert order for the combine,
-// which adds them in the order the CPU backend does.
-__global__ void moe_group_kernel(const std::int32_t* experts, const float* weights, int tokens,
-                                 int top_k, int num_experts, std::int32_t* count,
-                                 std::int32_t* slot_expert, std::int32_t* slot_start,
-                                 std::int32_t* row_token, std::int32_t* combine_pos,
-                                 float* combine_weight) {
-    pdl_enter();
-    extern __shared__ std::int32_t group_smem[];
-    std::int32_t* per_expert = group_smem;                // [num_experts]
-    std::int32_t* first_row = group_smem + num_experts;   // [num_experts]
-    std::int32_t* row_of = group_smem + 2 * num_experts;  // [tokens * top_k]
-    const int n = tokens * top_k;
-    // The assignments, read once: the passes below go over them many times.
-    std::int32_t* expert_of = row_of + n;  // [tokens * top_k]
-    for (int e = threadIdx.x; e < num_experts; e += blockDim.x) {
-        per_expert[e] = 0;
-    }
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        expert_of[i] = experts[i];
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        atomicAdd(&per_expert[expert_of[i]], 1);
-    }
-    __syncthreads();
-    // Exclusive prefix sums over experts (one thread each) of the row counts and of "active",
-    // by warp scans and a scan of the warp totals: rows before expert e, and its slot.
-    __shared__ int warp_rows[32], warp_slots[32];
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int e = threadIdx.x;
-    const int mine = e < num_experts ? per_expert[e] : 0;
-    int rows = mine, slots = mine > 0 ? 1 : 0;
-    for (int o = 1; o < kWarp; o *= 2) {
-        const int r = __shfl_up_sync(0xffffffffu, rows, o),
-                  f = __shfl_up_sync(0xffffffffu, slots, o);
-        if (lane >= o) {
-            rows += r;
-            slots += f;
-        }
-    }
-    if (lane == kWarp - 1) {
-        warp_rows[warp] = rows;
-        warp_slots[warp] = slots;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        const int warps = static_cast<int>(blockDim.x) / kWarp;
-        int r = lane < warps ? warp_rows[lane] : 0, f = lane < warps ? warp_slots[lane] : 0;
-        for (int o = 1; o < kWarp; o *= 2) {
-            const int rr = __shfl_up_sync(0xffffffffu, r, o),
-                      ff = __shfl_up_sync(0xffffffffu, f, o);
-            if (lane >= o) {
-                r += rr;
-                f += ff;
-            }
-        }
-        if (lane < warps) {
-            warp_rows[lane] = r;  // inclusive over warps
-            warp_slots[lane] = f;
-        }
-    }
-    __syncthreads();
-    const int rows_before = rows - mine + (warp > 0 ? warp_rows[warp - 1] : 0);
-    const int slot = slots - 1 + (warp > 0 ? warp_slots[warp - 1] : 0);
-    if (e < num_experts) {
-        first_row[e] = rows_before;
-        if (mine > 0) {
-            slot_expert[slot] = e;
-            slot_start[slot] = rows_before;
-        }
-    }
-    if (threadIdx.x == blockDim.x - 1) {
-        const int total_slots = warp_slots[blockDim.x / kWarp - 1];
-        slot_start[total_slots] = warp_rows[blockDim.x / kWarp - 1];
-        *count = total_slots;
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const std::int32_t e = expert_of[i];
-        int rank = 0;
-        for (int j = 0; j < i; ++j) {
-            rank += expert_of[j] == e ? 1 : 0;
-        }
-        const int row = first_row[e] + rank;
-        row_of[i] = row;
-        row_token[row] = i / top_k;
-    }
-    __syncthreads();
-    // A token's assignments in ascending expert order: assignment i goes to the place of its
-    // rank among them (ties, which only all-NaN router logits make, in assignment order, so that
-    // the places are always a permutation).
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const int first = i - i % top_k;
-        const std::int32_t e = expert_of[i];
-        int smaller = 0;
-        for (int o = first; o < first + top_k; ++o) {
-            smaller += expert_of[o] < e || (expert_of[o] == e && o < i) ? 1 : 0;
-        }
-        combine_pos[first + smaller] = row_of[i];
-        combine_weight[first + smaller] = weights[i];
-    }
-}
 }  // namespace
 
 bool launch_rms_norm(const float* x, const float* g, float eps, float* y, std::int64_t rows,
@@ -1103,22 +998,6 @@ void launch_copy_from_host(const std::byte* src, void* dst, std::size_t bytes,
     launch_kernel(copy_from_host_kernel, blocks, 256, 0, stream, src, static_cast<std::byte*>(dst),
                   static_cast<std::int64_t>(bytes));
     DS_CUDA_LAUNCH(copy_from_host, stream, bytes, " bytes");
-}
-
-void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
-                      int num_experts, std::int32_t* count, std::int32_t* slot_expert,
-                      std::int32_t* slot_start, std::int32_t* row_token, std::int32_t* combine_pos,
-                      float* combine_weight, cudaStream_t stream) {
-    if (tokens == 0) {
-        return;
-    }
-    DS_ASSERT(num_experts <= 1024, "MoE layout for ", num_experts, " experts (at most 1024)");
-    const auto smem =
-        static_cast<std::size_t>(2 * num_experts + 2 * tokens * top_k) * sizeof(std::int32_t);
-    launch_kernel(moe_group_kernel, 1, 1024, smem, stream, experts, weights, tokens, top_k,
-                  num_experts, count, slot_expert, slot_start, row_token, combine_pos,
-                  combine_weight);
-    DS_CUDA_LAUNCH(moe_group, stream, tokens, " tokens x ", top_k, " of ", num_experts, " experts");
 }
 
 void launch_silu_mul_rows(const float* gate_up, int width, std::int64_t rows, float* out,

@@ -131,15 +131,4 @@ void launch_embed_rows(const void* table, bool bf16, const std::int32_t* ids,
                        const std::int32_t* token_slots, std::int64_t n, int cols, float* dst,
                        cudaStream_t stream);
 
-// Lays out routed tokens for the grouped GEMV (gemv.h). In: each token's top_k experts and
-// weights, [tokens, top_k]. Out: *count active experts; slot i is expert slot_expert[i] over
-// permuted rows [slot_start[i], slot_start[i + 1]) (experts ascending, each expert's rows in
-// token order); row_token[row] is the token of a permuted row; combine_pos / combine_weight
-// [tokens, top_k] list each token's rows and weights in ascending expert order. slot arrays hold
-// min(tokens * top_k, num_experts) (+1) entries.
-void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
-                      int num_experts, std::int32_t* count, std::int32_t* slot_expert,
-                      std::int32_t* slot_start, std::int32_t* row_token, std::int32_t* combine_pos,
-                      float* combine_weight, cudaStream_t stream);
-
 }  // namespace dsserve::backend::cuda

@@ -2,6 +2,7 @@
 // host's own (float order, ties to the lower index), so only inputs decide, never rounding. The
 // one exception is the router's sigmoid: expf may differ from libm's by an ulp, which can flip
 // two experts whose biased scores are within an ulp of each other.
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
@@ -185,10 +186,118 @@ __device__ bool precedes(float av, int ai, float bv, int bi) {
     return av > bv || (av == bv && ai < bi);
 }
 
+// Inclusive prefix sums over a warp of two values at once.
+__device__ __forceinline__ void warp_inclusive_sums(int& a, int& b) {
+    const int lane = threadIdx.x % kWarp;
+    for (int o = 1; o < kWarp; o *= 2) {
+        const int up_a = __shfl_up_sync(kFullMask, a, o), up_b = __shfl_up_sync(kFullMask, b, o);
+        if (lane >= o) {
+            a += up_a;
+            b += up_b;
+        }
+    }
+}
+
+// A block lays out a step's expert assignments for the grouped GEMV: counting sort by expert
+// (ties in assignment order, so the layout does not depend on thread timing), the list of
+// active experts, and for each token its assignments in ascending expert order for the combine,
+// which adds them in the order the CPU backend does. Needs num_experts <= blockDim.x threads and
+// moe_layout_smem bytes of shared memory.
+__device__ void lay_out_assignments(const std::int32_t* experts, const float* weights, int tokens,
+                                    int top_k, int num_experts, const MoeLayout& out,
+                                    std::int32_t* group_smem) {
+    std::int32_t* per_expert = group_smem;                // [num_experts]
+    std::int32_t* first_row = group_smem + num_experts;   // [num_experts]
+    std::int32_t* row_of = group_smem + 2 * num_experts;  // [tokens * top_k]
+    const int n = tokens * top_k;
+    // The assignments, read once: the passes below go over them many times.
+    std::int32_t* expert_of = row_of + n;  // [tokens * top_k]
+    for (int e = threadIdx.x; e < num_experts; e += blockDim.x) {
+        per_expert[e] = 0;
+    }
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        expert_of[i] = __ldcg(experts + i);  // possibly written by other blocks of this kernel
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        atomicAdd(&per_expert[expert_of[i]], 1);
+    }
+    __syncthreads();
+    // Exclusive prefix sums over experts (one thread each) of the row counts and of "active",
+    // by warp scans and a scan of the warp totals: rows before expert e, and its slot.
+    __shared__ int warp_rows[32], warp_slots[32];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int e = threadIdx.x;
+    const int mine = e < num_experts ? per_expert[e] : 0;
+    int rows = mine, slots = mine > 0 ? 1 : 0;
+    warp_inclusive_sums(rows, slots);
+    if (lane == kWarp - 1) {
+        warp_rows[warp] = rows;
+        warp_slots[warp] = slots;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        const int warps = static_cast<int>(blockDim.x) / kWarp;
+        int r = lane < warps ? warp_rows[lane] : 0, f = lane < warps ? warp_slots[lane] : 0;
+        warp_inclusive_sums(r, f);
+        if (lane < warps) {
+            warp_rows[lane] = r;  // inclusive over warps
+            warp_slots[lane] = f;
+        }
+    }
+    __syncthreads();
+    const int rows_before = rows - mine + (warp > 0 ? warp_rows[warp - 1] : 0);
+    const int slot = slots - 1 + (warp > 0 ? warp_slots[warp - 1] : 0);
+    if (e < num_experts) {
+        first_row[e] = rows_before;
+        if (mine > 0) {
+            out.slot_expert[slot] = e;
+            out.slot_start[slot] = rows_before;
+        }
+    }
+    if (threadIdx.x == blockDim.x - 1) {
+        const int total_slots = warp_slots[blockDim.x / kWarp - 1];
+        out.slot_start[total_slots] = warp_rows[blockDim.x / kWarp - 1];
+        *out.count = total_slots;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const std::int32_t e = expert_of[i];
+        int rank = 0;
+        for (int j = 0; j < i; ++j) {
+            rank += expert_of[j] == e ? 1 : 0;
+        }
+        const int row = first_row[e] + rank;
+        row_of[i] = row;
+        out.row_token[row] = i / top_k;
+    }
+    __syncthreads();
+    // A token's assignments in ascending expert order: assignment i goes to the place of its
+    // rank among them (ties, which only all-NaN router logits make, in assignment order, so that
+    // the places are always a permutation).
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const int first = i - i % top_k;
+        const std::int32_t e = expert_of[i];
+        int smaller = 0;
+        for (int o = first; o < first + top_k; ++o) {
+            smaller += expert_of[o] < e || (expert_of[o] == e && o < i) ? 1 : 0;
+        }
+        out.combine_pos[first + smaller] = row_of[i];
+        out.combine_weight[first + smaller] = __ldcg(weights + i);
+    }
+}
+
+__global__ void moe_group_kernel(const std::int32_t* experts, const float* weights, int tokens,
+                                 int top_k, int num_experts, MoeLayout out) {
+    pdl_enter();
+    extern __shared__ std::int32_t group_smem[];
+    lay_out_assignments(experts, weights, tokens, top_k, num_experts, out, group_smem);
+}
+
 __global__ void moe_route_kernel(const float* logits, const float* bias, int experts, int n_group,
                                  int topk_group, int top_k, bool norm_topk_prob,
                                  float routed_scaling_factor, bool shared, std::int32_t* expert_out,
-                                 float* weight_out) {
+                                 float* weight_out, MoeLayout layout, std::int32_t* arrived) {
     pdl_enter();
     extern __shared__ float smem[];
     float* score = smem;                // [experts] sigmoid affinities
@@ -228,6 +337,7 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int exp
     // A group's score is the sum of its two best choices, the best first, as the host adds them.
     int rank = 0;
     if (expert) {
+#pragma unroll 8
         for (int j = g0; j < g0 + per_group; ++j) {
             rank += precedes(choice[j], j, c, e) ? 1 : 0;
         }
@@ -266,6 +376,7 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int exp
         const float v = cand_v[i];
         const int idx = cand_i[i];
         int r = 0;
+#pragma unroll 8
         for (int j = 0; j < candidates; ++j) {
             r += precedes(cand_v[j], cand_i[j], v, idx) ? 1 : 0;
         }
@@ -293,6 +404,32 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int exp
         out_e[top_k] = experts;
         out_w[top_k] = 1.0f;
     }
+    if (layout.count == nullptr) {
+        return;
+    }
+    // The last token's block to finish lays out every token's assignments (a decode step's
+    // layout then needs no launch of its own). A lone block's writes are its own to read after
+    // a barrier.
+    if (gridDim.x == 1) {
+        __syncthreads();
+    } else {
+        __shared__ bool last;
+        __threadfence();
+        __syncthreads();
+        if (e == 0) {
+            last = atomicAdd(arrived, 1) == static_cast<int>(gridDim.x) - 1;
+        }
+        __syncthreads();
+        if (!last) {
+            return;
+        }
+        __threadfence();
+    }
+    lay_out_assignments(expert_out, weight_out, static_cast<int>(gridDim.x), width,
+                        experts + (shared ? 1 : 0), layout, reinterpret_cast<std::int32_t*>(smem));
+    if (e == 0 && gridDim.x > 1) {
+        *arrived = 0;  // ready for the next launch
+    }
 }
 
 __global__ void positions_to_slots_kernel(const std::int32_t* chosen, std::int64_t n, int top_k,
@@ -304,6 +441,16 @@ __global__ void positions_to_slots_kernel(const std::int32_t* chosen, std::int64
         const std::int32_t p = chosen[i];
         out[i] = p < 0 ? -1 : table[base[i / top_k] + p];
     }
+}
+
+std::size_t moe_layout_smem(int tokens, int top_k, int num_experts) {
+    return static_cast<std::size_t>(2 * num_experts + 2 * tokens * top_k) * sizeof(std::int32_t);
+}
+
+void check_layout(int tokens, int top_k, int num_experts) {
+    DS_ASSERT(num_experts <= kMaxLayoutExperts &&
+                  moe_layout_smem(tokens, top_k, num_experts) <= kMaxLayoutSmem,
+              "MoE layout of ", tokens, " tokens x ", top_k, " of ", num_experts, " experts");
 }
 
 }  // namespace
@@ -332,24 +479,47 @@ void launch_positions_to_slots(const std::int32_t* chosen, int rows, int top_k,
     DS_CUDA_LAUNCH(positions_to_slots, stream, rows, " rows, top ", top_k);
 }
 
+void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
+                      int num_experts, const MoeLayout& out, cudaStream_t stream) {
+    if (tokens == 0) {
+        return;
+    }
+    check_layout(tokens, top_k, num_experts);
+    launch_kernel(moe_group_kernel, 1, kMaxLayoutExperts,
+                  moe_layout_smem(tokens, top_k, num_experts), stream, experts, weights, tokens,
+                  top_k, num_experts, out);
+    DS_CUDA_LAUNCH(moe_group, stream, tokens, " tokens x ", top_k, " of ", num_experts, " experts");
+}
+
 void launch_moe_route(const float* logits, const float* bias, int tokens, int experts, int n_group,
                       int topk_group, int top_k, bool norm_topk_prob, float routed_scaling_factor,
-                      bool shared, std::int32_t* expert_out, float* weight_out,
-                      cudaStream_t stream) {
+                      bool shared, std::int32_t* expert_out, float* weight_out, cudaStream_t stream,
+                      const MoeLayout* layout, std::int32_t* arrived) {
     DS_ASSERT(n_group >= 1 && experts % n_group == 0 && experts / n_group >= 2 &&
                   experts <= kMaxRoutedExperts && topk_group >= 1 && topk_group <= n_group &&
                   top_k >= 1 && top_k <= experts,
               experts, " experts, ", n_group, " groups, keep ", topk_group, ", top ", top_k);
+    DS_ASSERT(layout == nullptr || (layout->count != nullptr && arrived != nullptr),
+              "MoE routing with a layout needs its arrival counter");
     if (tokens == 0) {
         return;
     }
-    const auto smem = static_cast<std::size_t>(4 * experts + 4 * n_group + top_k + 2) * 4;
-    const int threads = (experts + kWarp - 1) / kWarp * kWarp;
+    const int width = top_k + (shared ? 1 : 0), num_experts = experts + (shared ? 1 : 0);
+    std::size_t smem = static_cast<std::size_t>(4 * experts + 4 * n_group + top_k + 2) * 4;
+    int threads = experts;
+    if (layout != nullptr) {
+        check_layout(tokens, width, num_experts);
+        smem = std::max(smem, moe_layout_smem(tokens, width, num_experts));
+        threads = std::max(threads, num_experts);  // the layout's scan: a thread an expert
+    }
+    threads = (threads + kWarp - 1) / kWarp * kWarp;
     launch_kernel(moe_route_kernel, static_cast<unsigned>(tokens), threads, smem, stream, logits,
                   bias, experts, n_group, topk_group, top_k, norm_topk_prob, routed_scaling_factor,
-                  shared, expert_out, weight_out);
+                  shared, expert_out, weight_out, layout != nullptr ? *layout : MoeLayout{},
+                  arrived);
     DS_CUDA_LAUNCH(moe_route, stream, tokens, " tokens x ", experts, " experts in ", n_group,
-                   " groups, keep ", topk_group, ", top ", top_k, shared ? " + shared" : "");
+                   " groups, keep ", topk_group, ", top ", top_k, shared ? " + shared" : "",
+                   layout != nullptr ? ", laid out" : "");
 }
 
 }  // namespace dsserve::backend::cuda

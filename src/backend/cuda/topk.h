@@ -6,6 +6,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace dsserve::backend::cuda {
@@ -23,16 +24,40 @@ void launch_positions_to_slots(const std::int32_t* chosen, int rows, int top_k,
                                const std::int32_t* table, const std::int32_t* base,
                                std::int32_t* out, cudaStream_t stream);
 
+// Where routed tokens are laid out for the grouped GEMV (gemv.h): *count active experts; slot i
+// is expert slot_expert[i] over permuted rows [slot_start[i], slot_start[i + 1]) (experts
+// ascending, each expert's rows in token order); row_token[row] is the token of a permuted row;
+// combine_pos / combine_weight [tokens, top_k] list each token's rows and weights in ascending
+// expert order. Slot arrays hold min(tokens * top_k, num_experts) (+1) entries.
+struct MoeLayout {
+    std::int32_t* count = nullptr;
+    std::int32_t* slot_expert = nullptr;
+    std::int32_t* slot_start = nullptr;
+    std::int32_t* row_token = nullptr;
+    std::int32_t* combine_pos = nullptr;
+    float* combine_weight = nullptr;
+};
+// A layout takes at most kMaxLayoutExperts experts and kMaxLayoutSmem bytes of shared memory
+// (8 bytes an expert and 8 an assignment).
+constexpr int kMaxLayoutExperts = 1024;
+constexpr std::size_t kMaxLayoutSmem = 48 * 1024;
+
+// Lays out each token's top_k experts and weights ([tokens, top_k]).
+void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
+                      int num_experts, const MoeLayout& out, cudaStream_t stream);
+
 // DeepSeek-V3 noaux_tc routing of `tokens` rows of logits [tokens, experts] with the choice bias
 // [experts]: expert_out and weight_out are [tokens, top_k], experts largest choice first, as
 // model::route_tokens returns them. With `shared`, rows are top_k + 1 wide and end with the shared
 // expert, numbered `experts`, at weight 1: every token's assignment to it. Needs experts %
 // n_group == 0, at least two experts per group, 1 <= topk_group <= n_group, 1 <= top_k <= experts
-// and experts <= kMaxRoutedExperts.
+// and experts <= kMaxRoutedExperts. Given a layout, the launch also lays the rows out there, as
+// launch_moe_group would after it (experts + shared experts, rows of top_k + shared); `arrived`
+// is one int, zero between launches.
 constexpr int kMaxRoutedExperts = 1024;
 void launch_moe_route(const float* logits, const float* bias, int tokens, int experts, int n_group,
                       int topk_group, int top_k, bool norm_topk_prob, float routed_scaling_factor,
-                      bool shared, std::int32_t* expert_out, float* weight_out,
-                      cudaStream_t stream);
+                      bool shared, std::int32_t* expert_out, float* weight_out, cudaStream_t stream,
+                      const MoeLayout* layout = nullptr, std::int32_t* arrived = nullptr);
 
 }  // namespace dsserve::backend::cuda
