@@ -510,7 +510,9 @@ void launch_moe_route(const float* logits, const float* bias, int tokens, int ex
     if (layout != nullptr) {
         check_layout(tokens, width, num_experts);
         smem = std::max(smem, moe_layout_smem(tokens, width, num_experts));
-        threads = std::max(threads, num_experts);  // the layout's scan: a thread an expert
+        // The layout's scan takes a thread an expert; its rank pass, quadratic in the
+        // assignments, as many threads as it can use, as the layout kernel has.
+        threads = std::max({threads, num_experts, std::min(tokens * width, kMaxLayoutExperts)});
     }
     threads = (threads + kWarp - 1) / kWarp * kWarp;
     launch_kernel(moe_route_kernel, static_cast<unsigned>(tokens), threads, smem, stream, logits,
