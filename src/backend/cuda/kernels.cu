@@ -272,6 +272,19 @@ __global__ void scale_kernel(float* x, float s, std::int64_t n) {
 
 // Row copies: 16-byte accesses where the width allows (every model width does), several in
 // flight per thread; a decode step copies single rows, where only latency counts.
+__device__ void copy_row(const float* in, float* out, int n) {
+    if (n % 4 == 0 && aligned16(in, out)) {
+#pragma unroll 4
+        for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
+            reinterpret_cast<float4*>(out)[i] = reinterpret_cast<const float4*>(in)[i];
+        }
+        return;
+    }
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        out[i] = in[i];
+    }
+}
+
 template <typename Index>
 __global__ void gather_rows_kernel(const float* src, const Index* index, int cols, float* dst) {
     pdl_enter();
@@ -295,18 +308,8 @@ __global__ void gather_rows_kernel(const float* src, const Index* index, int col
 __global__ void scatter_rows_kernel(const float* src, const std::int32_t* index, int cols,
                                     float* dst) {
     pdl_enter();
-    const float* in = src + static_cast<std::int64_t>(blockIdx.x) * cols;
-    float* out = dst + static_cast<std::int64_t>(index[blockIdx.x]) * cols;
-    if (cols % 4 == 0 && aligned16(src, dst)) {
-#pragma unroll 4
-        for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) {
-            reinterpret_cast<float4*>(out)[i] = reinterpret_cast<const float4*>(in)[i];
-        }
-        return;
-    }
-    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-        out[i] = in[i];
-    }
+    copy_row(src + static_cast<std::int64_t>(blockIdx.x) * cols,
+             dst + static_cast<std::int64_t>(index[blockIdx.x]) * cols, cols);
 }
 
 // Grid (key blocks, rows). The block keeps its query row in shared memory; each warp scores one
@@ -723,16 +726,7 @@ __global__ void embed_rows_kernel(const T* table, const std::int32_t* ids,
             out[i] = __bfloat162float(in[i]);
         }
     } else {
-        if (n % 4 == 0 && aligned16(in, out)) {
-#pragma unroll 4
-            for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
-                reinterpret_cast<float4*>(out)[i] = reinterpret_cast<const float4*>(in)[i];
-            }
-            return;
-        }
-        for (int i = threadIdx.x; i < n; i += blockDim.x) {
-            out[i] = in[i];
-        }
+        copy_row(in, out, n);
     }
 }
 
