@@ -718,11 +718,12 @@ TEST_F(CudaOpsTest, MoeRoutedOnTheDeviceMatchesHostRouting) {
         for (float& b : bias) {
             b = nd(rng_);
         }
-        // 600 tokens (2,400 rows) take the host path, which rounds FP8 activations (checked
-        // against its emulation above): float32 experts only there.
-        // The shared expert joins the routed experts' launches on the device path (and is
-        // added after them on the host path, past 2,048 rows).
-        for (int tokens : fp8 ? std::vector<int>{1, 3, 40} : std::vector<int>{1, 3, 40, 600}) {
+        // 600 tokens (2,400 or 3,000 rows) still take the device path; 1,500 (6,000 rows) take
+        // the host path, which rounds FP8 activations (checked against its emulation above):
+        // float32 experts only there. The shared expert joins the routed experts' launches on
+        // the device path (and is added after them on the host path, past 5,600 rows).
+        for (int tokens :
+             fp8 ? std::vector<int>{1, 3, 40, 600} : std::vector<int>{1, 3, 40, 600, 1500}) {
             for (bool with_shared : {false, true}) {
                 Tensor x = random(tokens, hidden), logits = random(tokens, c.n_routed_experts);
                 Tensor want = random(tokens, hidden);
@@ -755,7 +756,11 @@ TEST_F(CudaOpsTest, MoeRoutedOnTheDeviceMatchesHostRouting) {
                 }
                 gpu_->moe(dev(x), dev(logits), bias, c, gexperts, with_shared ? &gshared : nullptr,
                           got);
-                EXPECT_LE(rel_diff(host(got), want), fp8 ? 1e-4f : 1e-5f)
+                // In FP8 the device's SiLU (__expf) can move an activation's e4m3 rounding by
+                // one step against the emulation's expf; over 600 tokens that happens somewhere
+                // (measured 1.8e-4), as in the dense FP8 MLP's test.
+                const float tolerance = !fp8 ? 1e-5f : tokens > 40 ? 1e-3f : 1e-4f;
+                EXPECT_LE(rel_diff(host(got), want), tolerance)
                     << (fp8 ? "fp8 " : "f32 ") << tokens << " tokens"
                     << (with_shared ? " with the shared expert" : "");
             }

@@ -1792,7 +1792,10 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
                   const model::ModelConfig& c, std::span<const model::ExpertWeights> experts,
                   const model::ExpertWeights* shared, Tensor& out) {
     auto timed = impl_->op("moe");
-    constexpr std::int64_t kMaxDeviceRows = 2048;  // the layout kernel's quadratic rank pass
+    // Bounded by the layout's shared memory (8 bytes an assignment, within kMaxLayoutSmem) and
+    // its rank pass, quadratic in the assignments (tens of us at the bound, against ms for the
+    // host path's per-expert products at such sizes).
+    constexpr std::int64_t kMaxDeviceRows = 5600;
     const std::int64_t t = x.rows(), hidden = x.cols();
     const int top_k = c.num_experts_per_tok;
     bool device_path =
