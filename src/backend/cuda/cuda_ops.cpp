@@ -1130,11 +1130,11 @@ void CudaOps::linear_rope(const Tensor& x, const Tensor& w, Tensor& y, int num_h
                           float attention_factor, bool interleaved) {
     auto timed = impl_->op("linear_rope");
     const std::int64_t m = x.rows(), k = x.cols();
-    const bool fused =
-        interleaved && w.device == model::Device::cuda && format_of(w) == WeightFormat::fp8_block &&
-        m > 0 && m <= gemv_rows(WeightFormat::fp8_block) &&
-        gemv_supports(WeightFormat::fp8_block, narrow(k)) && head_stride % 2 == 0 &&
-        offset % 2 == 0 && offset >= 0 && rope_dim % 2 == 0 && offset + rope_dim <= head_stride;
+    const bool fused = interleaved && w.device == model::Device::cuda &&
+                       format_of(w) == WeightFormat::fp8_block && m > 0 &&
+                       m <= gemv_rows(WeightFormat::fp8_block) &&
+                       gemv_supports(WeightFormat::fp8_block, narrow(k)) &&
+                       gemv_rope_supports(head_stride, offset, rope_dim);
     if (!fused) {
         linear(x, w, y);
         rope(y, num_heads, head_stride, offset, rope_dim, positions, inv_freq, attention_factor,
@@ -1792,10 +1792,6 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
                   const model::ModelConfig& c, std::span<const model::ExpertWeights> experts,
                   const model::ExpertWeights* shared, Tensor& out) {
     auto timed = impl_->op("moe");
-    // Bounded by the layout's shared memory (8 bytes an assignment, within kMaxLayoutSmem) and
-    // its rank pass, quadratic in the assignments (tens of us at the bound, against ms for the
-    // host path's per-expert products at such sizes).
-    constexpr std::int64_t kMaxDeviceRows = 5600;
     const std::int64_t t = x.rows(), hidden = x.cols();
     const int top_k = c.num_experts_per_tok;
     bool device_path =
@@ -1820,7 +1816,9 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
     const int width = top_k + (shared_joins ? 1 : 0);
     const int num_experts = c.n_routed_experts + (shared_joins ? 1 : 0);
     const std::int64_t n = t * width;
-    device_path = device_path && n <= kMaxDeviceRows;
+    // Up to the layout's bound (topk.h: thousands of rows, where the host path's per-expert
+    // products cost milliseconds more).
+    device_path = device_path && moe_layout_fits(t, width, num_experts);
     if (!device_path) {
         Ops::moe(x, router_logits, bias, c, experts, shared, out);
         return;

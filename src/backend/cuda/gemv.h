@@ -102,6 +102,8 @@ struct GemvRope {
     float attention_factor = 1.0f;
     int head_stride = 0, offset = 0, rope_dim = 0;
 };
+// True when the epilogue takes this head layout: pairs start at even columns within a head.
+bool gemv_rope_supports(int head_stride, int offset, int rope_dim);
 
 // 16-column tiles over all segments; counters needed: tiles x row groups.
 int gemv_fp8_tiles(const GemvSegment* segments, int num_segments);

@@ -434,6 +434,11 @@ std::size_t gemv_fp8_counter_words(int tiles, int row_groups) {
     return static_cast<std::size_t>(tiles) * row_groups;
 }
 
+bool gemv_rope_supports(int head_stride, int offset, int rope_dim) {
+    return head_stride > 0 && head_stride % 2 == 0 && offset >= 0 && offset % 2 == 0 &&
+           rope_dim % 2 == 0 && offset + rope_dim <= head_stride;
+}
+
 int gemv_fp8_tiles(const GemvSegment* segments, int num_segments) {
     int tiles = 0;
     for (int s = 0; s < num_segments; ++s) {
@@ -448,9 +453,7 @@ void launch_gemv_fp8(const GemvInput& in, std::int64_t input_rows, const GemvSeg
     DS_ASSERT(num_segments >= 1 && num_segments <= kGemvMaxSegments, num_segments);
     DS_ASSERT(rope.positions == nullptr ||
                   (grouped == nullptr && num_segments == 1 && rope.inv_freq != nullptr &&
-                   rope.head_stride > 0 && rope.head_stride % 2 == 0 && rope.offset % 2 == 0 &&
-                   rope.offset >= 0 && rope.rope_dim % 2 == 0 &&
-                   rope.offset + rope.rope_dim <= rope.head_stride),
+                   gemv_rope_supports(rope.head_stride, rope.offset, rope.rope_dim)),
               "FP8 GEMV with RoPE: heads of ", rope.head_stride, ", offset ", rope.offset,
               ", rope ", rope.rope_dim);
     DS_ASSERT(in.k % kBlockK == 0 && in.ldx % 4 == 0, "FP8 GEMV width ", in.k, " ld ", in.ldx);

@@ -744,6 +744,21 @@ std::vector<Row> bench_sample(Timer& timer) {
     return table;
 }
 
+// Wall time of one CudaOps call, over `calls` back-to-back calls after a warm-up one, so that
+// launch costs and any host work count.
+double wall_us_per_call(CudaOps& ops, int calls, const std::function<void()>& call) {
+    call();
+    ops.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) {
+        call();
+    }
+    ops.synchronize();
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+               .count() /
+           calls;
+}
+
 // Block-FP8 products through CudaOps::linear (activation quantizer + cuBLASLt) at prefill and
 // batched-decode row counts, against the 1,408 TFLOP/s torch._scaled_mm reaches on this GPU.
 // Wall time of 20 back-to-back calls, so launch costs count.
@@ -767,18 +782,7 @@ void bench_fp8_gemm() {
         for (int m : {64, 512, 4096}) {
             auto x = ops.random_normal({m, s.k}, model::NormalInit{2, 0.0f, 1.0f});
             model::Tensor y = ops.empty(m, s.n);
-            ops.linear(*x, *w, y);
-            ops.synchronize();
-            constexpr int kCalls = 20;
-            const auto t0 = std::chrono::steady_clock::now();
-            for (int i = 0; i < kCalls; ++i) {
-                ops.linear(*x, *w, y);
-            }
-            ops.synchronize();
-            const double us =
-                std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-                    .count() /
-                kCalls;
+            const double us = wall_us_per_call(ops, 20, [&] { ops.linear(*x, *w, y); });
             const double tflops = 2.0 * m * s.n * static_cast<double>(s.k) / (us * 1e6);
             std::printf("| %s | %d | %.1f | %.0f | %.1f |\n", s.name, m, us, tflops,
                         100.0 * tflops / kPeakTflops);
@@ -828,22 +832,13 @@ void bench_moe_prefill() {
         auto x = ops.random_normal({tokens, kHidden}, model::NormalInit{seed++, 0.0f, 1.0f});
         auto logits = ops.random_normal({tokens, kExperts}, model::NormalInit{seed++, 0.0f, 1.0f});
         model::Tensor out = ops.zeros(tokens, kHidden);
-        ops.moe(*x, *logits, bias, c, experts, &shared, out);
-        ops.synchronize();
-        constexpr int kCalls = 5;
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < kCalls; ++i) {
-            ops.moe(*x, *logits, bias, c, experts, &shared, out);
-        }
-        ops.synchronize();
         const double us =
-            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-                .count() /
-            kCalls;
+            wall_us_per_call(ops, 5, [&] { ops.moe(*x, *logits, bias, c, experts, &shared, out); });
         const double tflops =
             2.0 * tokens * (c.num_experts_per_tok + 1) * 3.0 * kHidden * kInter / (us * 1e6);
         std::printf("| %d | %s | %.1f | %.1f | %.1f |\n", tokens,
-                    tokens * 9 <= 5600 ? "device routing, grouped GEMV" : "host routing, cuBLASLt",
+                    moe_layout_fits(tokens, 9, kExperts + 1) ? "device routing, grouped GEMV"
+                                                             : "host routing, cuBLASLt",
                     us, tflops, 100.0 * tflops / kPeakTflops);
     }
 }

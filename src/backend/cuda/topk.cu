@@ -448,12 +448,17 @@ std::size_t moe_layout_smem(int tokens, int top_k, int num_experts) {
 }
 
 void check_layout(int tokens, int top_k, int num_experts) {
-    DS_ASSERT(num_experts <= kMaxLayoutExperts &&
-                  moe_layout_smem(tokens, top_k, num_experts) <= kMaxLayoutSmem,
-              "MoE layout of ", tokens, " tokens x ", top_k, " of ", num_experts, " experts");
+    DS_ASSERT(moe_layout_fits(tokens, top_k, num_experts), "MoE layout of ", tokens, " tokens x ",
+              top_k, " of ", num_experts, " experts");
 }
 
 }  // namespace
+
+bool moe_layout_fits(std::int64_t tokens, int top_k, int num_experts) {
+    const std::int64_t n = tokens * top_k;
+    return num_experts <= kMaxLayoutExperts && n <= kMaxLayoutAssignments &&
+           moe_layout_smem(static_cast<int>(n), 1, num_experts) <= kMaxLayoutSmem;
+}
 
 void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* count, int rows,
                      int top_k, std::int32_t* out, cudaStream_t stream) {

@@ -37,10 +37,14 @@ struct MoeLayout {
     std::int32_t* combine_pos = nullptr;
     float* combine_weight = nullptr;
 };
-// A layout takes at most kMaxLayoutExperts experts and kMaxLayoutSmem bytes of shared memory
-// (8 bytes an expert and 8 an assignment).
+// A layout takes at most kMaxLayoutExperts experts, kMaxLayoutAssignments assignments (its rank
+// pass is quadratic in them: tens of us at the bound) and kMaxLayoutSmem bytes of shared memory
+// (8 bytes an expert and 8 an assignment). moe_layout_fits says whether tokens x top_k of
+// num_experts stay within all three; beyond, routing belongs on the host.
 constexpr int kMaxLayoutExperts = 1024;
+constexpr int kMaxLayoutAssignments = 5600;
 constexpr std::size_t kMaxLayoutSmem = 48 * 1024;
+bool moe_layout_fits(std::int64_t tokens, int top_k, int num_experts);
 
 // Lays out each token's top_k experts and weights ([tokens, top_k]).
 void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
