@@ -15,6 +15,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -455,6 +456,135 @@ TEST_F(CudaTopkTest, MoeRouteBreaksExactTiesLikeCpu) {
             group_bias[static_cast<std::size_t>(e)] = (e / per_group) % 2 == 0 ? 0.0f : 0.0625f;
         }
         expect_routing_matches(few, group_bias, c, name + " three values, group bias");
+    }
+}
+
+// The tiled layout (any number of assignments) against what it promises: every assignment in
+// its expert's rows, experts' rows starting on tiles and padded with -1, the tile list, each
+// token's rows in ascending expert order with their weights, and the counts left zero (two
+// launches). Picks are drawn skewed (half the assignments to a few experts), with distinct
+// experts within a token, as routing gives.
+TEST_F(CudaTopkTest, MoeTileLayoutPlacesEveryAssignment) {
+    for (const auto& [tokens, width, num_experts] :
+         {std::tuple{1, 9, 257}, std::tuple{63, 9, 257}, std::tuple{3001, 9, 257},
+          std::tuple{9000, 9, 257}, std::tuple{500, 5, 17}, std::tuple{130, 1, 1}}) {
+        const std::string what = std::to_string(tokens) + " tokens x " + std::to_string(width) +
+                                 " of " + std::to_string(num_experts);
+        const auto n = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(width);
+        std::vector<std::int32_t> picks(n);
+        std::vector<float> weights(n);
+        std::uniform_int_distribution<int> any(0, num_experts - 1),
+            few(0, std::min(3, num_experts - 1));
+        std::uniform_real_distribution<float> ud(0.0f, 1.0f);
+        for (std::size_t t = 0; t < n; t += static_cast<std::size_t>(width)) {
+            for (std::size_t k = 0; k < static_cast<std::size_t>(width); ++k) {
+                std::int32_t e = 0;
+                do {
+                    e = ud(rng_) < 0.5f ? few(rng_) : any(rng_);
+                } while (std::find(picks.begin() + static_cast<std::ptrdiff_t>(t),
+                                   picks.begin() + static_cast<std::ptrdiff_t>(t + k),
+                                   e) != picks.begin() + static_cast<std::ptrdiff_t>(t + k));
+                picks[t + k] = e;
+                weights[t + k] = ud(rng_);
+            }
+        }
+        std::vector<std::int64_t> count(static_cast<std::size_t>(num_experts));
+        for (std::int32_t e : picks) {
+            ++count[static_cast<std::size_t>(e)];
+        }
+        const std::int64_t bound = moe_tiles_bound(static_cast<std::int64_t>(n), num_experts);
+        const auto rows = static_cast<std::size_t>(bound * kMoeTileRows);
+        DeviceArray<std::int32_t> d_picks(picks),
+            d_counts(std::vector<std::int32_t>(static_cast<std::size_t>(num_experts), 0)),
+            d_start(static_cast<std::size_t>(num_experts)), d_tiles(1),
+            d_tile_expert(static_cast<std::size_t>(bound)), d_row_token(rows), d_pos(n);
+        DeviceArray<float> d_weights(weights), d_weight(n);
+        for (int launch = 0; launch < 2; ++launch) {
+            const std::string at = what + ", launch " + std::to_string(launch);
+            for (auto* a : {&d_start, &d_tiles, &d_tile_expert, &d_row_token, &d_pos}) {
+                a->poison();
+            }
+            d_weight.poison();
+            MoeTileLayout layout;
+            layout.counts = d_counts.get();
+            layout.start = d_start.get();
+            layout.tiles = d_tiles.get();
+            layout.tile_expert = d_tile_expert.get();
+            layout.row_token = d_row_token.get();
+            layout.combine_pos = d_pos.get();
+            layout.combine_weight = d_weight.get();
+            launch_moe_tile_layout(d_picks.get(), d_weights.get(), tokens, width, num_experts,
+                                   layout, nullptr);
+            const auto tiles = d_tiles.to_host()[0];
+            const auto start = d_start.to_host();
+            const auto tile_expert = d_tile_expert.to_host();
+            const auto row_token = d_row_token.to_host();
+            const auto pos = d_pos.to_host();
+            const auto weight = d_weight.to_host();
+            // The tile list and where each expert starts.
+            std::vector<std::int32_t> want_tiles;
+            for (int e = 0; e < num_experts; ++e) {
+                const auto c = count[static_cast<std::size_t>(e)];
+                if (c > 0) {
+                    EXPECT_EQ(start[static_cast<std::size_t>(e)],
+                              static_cast<std::int32_t>(want_tiles.size()) * kMoeTileRows)
+                        << at << ": expert " << e;
+                }
+                want_tiles.insert(want_tiles.end(),
+                                  static_cast<std::size_t>((c + kMoeTileRows - 1) / kMoeTileRows),
+                                  e);
+            }
+            ASSERT_EQ(tiles, static_cast<std::int32_t>(want_tiles.size())) << at;
+            ASSERT_LE(tiles, bound) << at;
+            EXPECT_EQ(std::vector<std::int32_t>(tile_expert.begin(), tile_expert.begin() + tiles),
+                      want_tiles)
+                << at;
+            // Each expert's rows hold its assignments' tokens (in any order), then padding.
+            for (int e = 0; e < num_experts; ++e) {
+                const auto c = count[static_cast<std::size_t>(e)];
+                if (c == 0) {
+                    continue;
+                }
+                std::vector<std::int32_t> want, got;
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (picks[i] == e) {
+                        want.push_back(
+                            static_cast<std::int32_t>(i / static_cast<std::size_t>(width)));
+                    }
+                }
+                const auto first = static_cast<std::size_t>(start[static_cast<std::size_t>(e)]);
+                got.assign(row_token.begin() + static_cast<std::ptrdiff_t>(first),
+                           row_token.begin() + static_cast<std::ptrdiff_t>(first) + c);
+                std::sort(got.begin(), got.end());
+                EXPECT_EQ(got, want) << at << ": expert " << e;
+                const auto padded = (c + kMoeTileRows - 1) / kMoeTileRows * kMoeTileRows;
+                for (auto r = c; r < padded; ++r) {
+                    EXPECT_EQ(row_token[first + static_cast<std::size_t>(r)], -1)
+                        << at << ": expert " << e << " padding row " << r;
+                }
+            }
+            // Each token's rows: its own, in ascending expert order, each with its weight.
+            for (std::size_t t = 0; t < n; t += static_cast<std::size_t>(width)) {
+                std::vector<std::size_t> order(static_cast<std::size_t>(width));
+                std::iota(order.begin(), order.end(), t);
+                std::sort(order.begin(), order.end(),
+                          [&](std::size_t a, std::size_t b) { return picks[a] < picks[b]; });
+                for (std::size_t j = 0; j < order.size(); ++j) {
+                    const auto row = pos[t + j];
+                    ASSERT_TRUE(row >= 0 && static_cast<std::size_t>(row) < rows) << at;
+                    EXPECT_EQ(row_token[static_cast<std::size_t>(row)],
+                              static_cast<std::int32_t>(t / static_cast<std::size_t>(width)))
+                        << at << ": token " << t / static_cast<std::size_t>(width);
+                    EXPECT_EQ(tile_expert[static_cast<std::size_t>(row / kMoeTileRows)],
+                              picks[order[j]])
+                        << at;
+                    EXPECT_EQ(weight[t + j], weights[order[j]]) << at;
+                }
+            }
+            EXPECT_EQ(d_counts.to_host(),
+                      std::vector<std::int32_t>(static_cast<std::size_t>(num_experts), 0))
+                << at << ": counts left set";
+        }
     }
 }
 

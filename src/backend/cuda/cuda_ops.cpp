@@ -22,6 +22,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
+#include "backend/cuda/moe_gemm.h"
 #include "backend/cuda/sample.h"
 #include "backend/cuda/topk.h"
 #include "core/log.h"
@@ -363,7 +364,7 @@ struct CudaOps::Impl {
         std::shared_ptr<void> buffer;
         std::size_t words = 0;
     };
-    ArrivalCounters argmax_done, gemv_counters, moe_counters;
+    ArrivalCounters argmax_done, gemv_counters, moe_counters, moe_expert_counts;
     std::int32_t* arrival_counters(ArrivalCounters& c, std::size_t words, std::size_t at_least) {
         if (words > c.words) {
             c.words = std::max(words, at_least);
@@ -799,9 +800,12 @@ struct CudaOps::Impl {
                         stream, rope);
     }
 
-    // Every expert's weights as device arrays of pointers, for the grouped GEMV: [e][gate, up]
-    // and [e][down], with their scales. Built once per layer (keyed by the layer's expert list).
+    // Every expert's weights as device arrays of pointers, for the grouped GEMV and the tiled
+    // GEMM: [e][gate, up] and [e][down], with their scales. Built once per layer, and again
+    // whenever the list's weights are not those it was built from (a list at a freed one's
+    // address).
     struct ExpertTable {
+        std::vector<const void*> gu, gus, d, ds;  // the host copies, which also identify it
         std::shared_ptr<void> gate_up, gate_up_scales, down, down_scales;
     };
     std::map<std::pair<const void*, const void*>, ExpertTable> expert_tables;
@@ -809,29 +813,101 @@ struct CudaOps::Impl {
     // The routed experts' weights, then the shared expert's (when given) as one more.
     const ExpertTable& expert_table(std::span<const model::ExpertWeights> experts,
                                     const model::ExpertWeights* shared) {
+        std::vector<model::ExpertWeights> all(experts.begin(), experts.end());
+        if (shared != nullptr) {
+            all.push_back(*shared);
+        }
+        ExpertTable want;
+        for (const auto& e : all) {
+            want.gu.push_back(e.gate->device_data.get());
+            want.gu.push_back(e.up->device_data.get());
+            want.gus.push_back(e.gate->scale_data.get());
+            want.gus.push_back(e.up->scale_data.get());
+            want.d.push_back(e.down->device_data.get());
+            want.ds.push_back(e.down->scale_data.get());
+        }
         auto& table = expert_tables[{experts.data(), shared}];
-        if (!table.gate_up) {
-            std::vector<model::ExpertWeights> all(experts.begin(), experts.end());
-            if (shared != nullptr) {
-                all.push_back(*shared);
-            }
-            std::vector<const void*> gu, gus, d, ds;
-            for (const auto& e : all) {
-                gu.push_back(e.gate->device_data.get());
-                gu.push_back(e.up->device_data.get());
-                gus.push_back(e.gate->scale_data.get());
-                gus.push_back(e.up->scale_data.get());
-                d.push_back(e.down->device_data.get());
-                ds.push_back(e.down->scale_data.get());
-            }
+        if (!table.gate_up || table.gu != want.gu || table.gus != want.gus || table.d != want.d ||
+            table.ds != want.ds) {
             auto put = [&](const std::vector<const void*>& v) {
                 std::shared_ptr<void> dev = alloc(v.size() * sizeof(void*));
                 copy_to_device(dev.get(), v.data(), v.size() * sizeof(void*));
                 return dev;
             };
-            table = {put(gu), put(gus), put(d), put(ds)};
+            want.gate_up = put(want.gu);
+            want.gate_up_scales = put(want.gus);
+            want.down = put(want.d);
+            want.down_scales = put(want.ds);
+            table = std::move(want);
         }
         return table;
+    }
+
+    // CudaOps::set_moe_gemm_rows.
+    std::int64_t moe_gemm_rows = kDefaultMoeGemmRows;
+
+    // A MoE layer on the tiled FP8 GEMM: route, lay out, quantize the permuted rows, gate and up
+    // in one launch, SiLU * up quantized, down, combine. `shared` joins as one more expert.
+    void moe_tiled(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
+                   const model::ModelConfig& c, std::span<const model::ExpertWeights> experts,
+                   const model::ExpertWeights* shared, Tensor& out) {
+        const std::int64_t t = x.rows(), hidden = x.cols(), inter = experts[0].gate->rows();
+        const int width = c.num_experts_per_tok + (shared != nullptr ? 1 : 0);
+        const int num_experts = c.n_routed_experts + (shared != nullptr ? 1 : 0);
+        const std::int64_t n = t * width, max_tiles = moe_tiles_bound(n, num_experts),
+                           max_rows = max_tiles * kMoeTileRows;
+        const auto words = static_cast<std::size_t>(4 * n + 1 + num_experts + max_tiles + max_rows);
+        std::shared_ptr<void> scratch = alloc(words * 4);
+        auto* base = static_cast<std::int32_t*>(scratch.get());
+        std::int32_t* chosen = base;                        // [n]
+        auto* weight = reinterpret_cast<float*>(base + n);  // [n]
+        MoeTileLayout layout;
+        layout.counts = arrival_counters(moe_expert_counts, static_cast<std::size_t>(num_experts),
+                                         kMaxLayoutExperts);
+        layout.combine_pos = base + 2 * n;                               // [n]
+        layout.combine_weight = reinterpret_cast<float*>(base + 3 * n);  // [n]
+        layout.tiles = base + 4 * n;                                     // [1]
+        layout.start = layout.tiles + 1;                                 // [num_experts]
+        layout.tile_expert = layout.start + num_experts;                 // [max_tiles]
+        layout.row_token = layout.tile_expert + max_tiles;               // [max_rows]
+        launch_moe_route(ptr(router_logits), constant(bias), narrow(t), c.n_routed_experts,
+                         c.n_group, c.topk_group, c.num_experts_per_tok, c.norm_topk_prob,
+                         static_cast<float>(c.routed_scaling_factor), shared != nullptr, chosen,
+                         weight, stream);
+        launch_moe_tile_layout(chosen, weight, narrow(t), width, num_experts, layout, stream);
+
+        const ExpertTable& table = expert_table(experts, shared);
+        // Rows quantized to block FP8 (the tokens' rows gathered, or SiLU(gate) * up of each
+        // permuted row), then times every active expert's weights: segments of cols columns.
+        const std::int64_t widest = std::max(hidden, inter);
+        std::shared_ptr<void> q = alloc(static_cast<std::size_t>(max_rows * widest)),
+                              qs = alloc(static_cast<std::size_t>(max_rows * (widest / 128)) * 4);
+        auto products = [&](const float* in, std::int64_t ldx, std::int64_t k, bool swiglu,
+                            const std::shared_ptr<void>& weights,
+                            const std::shared_ptr<void>& scales, int segments, std::int64_t cols,
+                            float* result) {
+            auto* x8 = static_cast<unsigned char*>(q.get());
+            auto* xs = static_cast<float*>(qs.get());
+            launch_moe_quantize_rows(in, narrow(ldx), narrow(k),
+                                     swiglu ? nullptr : layout.row_token, swiglu, layout.tiles,
+                                     max_tiles, x8, xs, stream);
+            MoeGemmWeights w;
+            w.table = static_cast<const void* const*>(weights.get());
+            w.scales = static_cast<const float* const*>(scales.get());
+            w.segments = segments;
+            w.n = narrow(cols);
+            w.scale_ld = static_cast<int>(weight_scale_stride(k));
+            launch_moe_gemm_fp8(x8, xs, narrow(k), layout.tiles, layout.tile_expert, max_tiles, w,
+                                result, narrow(segments * cols), stream);
+        };
+        Tensor gate_up = tensor({max_rows, 2 * inter}, false),
+               ye = tensor({max_rows, hidden}, false);
+        products(ptr(x), hidden, hidden, false, table.gate_up, table.gate_up_scales, 2, inter,
+                 ptr(gate_up));
+        products(ptr(gate_up), 2 * inter, inter, true, table.down, table.down_scales, 1, hidden,
+                 ptr(ye));
+        launch_moe_combine(ptr(ye), layout.combine_pos, layout.combine_weight, narrow(t), width,
+                           narrow(hidden), ptr(out), stream);
     }
 
     // The key lists of every new token, as cache slots: for causal attention, the prefix of the
@@ -915,6 +991,10 @@ CudaOps::~CudaOps() {
         cudaFreeHost(impl_->token_slots_host);
     }
     // The stream is left alive: tensors that outlive the backend free into it.
+}
+
+void CudaOps::set_moe_gemm_rows(std::int64_t rows) {
+    impl_->moe_gemm_rows = rows;
 }
 
 void CudaOps::synchronize() {
@@ -1784,10 +1864,11 @@ void CudaOps::moe_experts(const Tensor& x, const model::MoeRouting& routing,
                        narrow(hidden), ptr(out), impl_->stream);
 }
 
-// Decode-sized steps route and run their experts without the host: the router's choice stays
-// on the device, the grouped GEMV reads the active experts' list there, and each active expert's
-// weights are read once for all its tokens. Larger steps (prefill) take the host path, whose
-// per-expert FP8 GEMMs need the row counts on the host anyway.
+// Steps route and run their experts without the host: the router's choice stays on the device,
+// and the products read the active experts' list there. Decode-sized steps take the grouped
+// GEMV, which reads each active expert's weights once for all its tokens; larger ones with
+// block-FP8 experts the tiled GEMM. The host path remains for what neither takes (float32
+// experts past the layout's bound, shapes off the kernels' blocks).
 void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
                   const model::ModelConfig& c, std::span<const model::ExpertWeights> experts,
                   const model::ExpertWeights* shared, Tensor& out) {
@@ -1816,9 +1897,15 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
     const int width = top_k + (shared_joins ? 1 : 0);
     const int num_experts = c.n_routed_experts + (shared_joins ? 1 : 0);
     const std::int64_t n = t * width;
-    // Up to the layout's bound (topk.h: thousands of rows, where the host path's per-expert
-    // products cost milliseconds more).
-    device_path = device_path && moe_layout_fits(t, width, num_experts);
+    // Many rows (prefill) go to the tiled FP8 GEMM, which reads an expert's weights once for
+    // 64 rows and lays out any number of them; fewer to the grouped GEMV, up to its layout's
+    // bound (topk.h). What neither takes runs on the host path.
+    const bool tiled =
+        device_path && format == WeightFormat::fp8_block && n >= impl_->moe_gemm_rows &&
+        moe_gemm_supports(narrow(inter), narrow(hidden)) &&
+        moe_gemm_supports(narrow(hidden), narrow(inter)) && num_experts <= kMaxLayoutExperts &&
+        moe_tiles_bound(n, num_experts) <= kMaxMoeGemmTiles;
+    device_path = device_path && (tiled || moe_layout_fits(t, width, num_experts));
     if (!device_path) {
         Ops::moe(x, router_logits, bias, c, experts, shared, out);
         return;
@@ -1828,6 +1915,13 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
                   out.rows() == t && out.cols() == hidden,
               bias.size(), " ", router_logits.cols());
     impl_->bind();
+    if (tiled) {
+        impl_->moe_tiled(x, router_logits, bias, c, experts, shared_joins ? shared : nullptr, out);
+        if (shared != nullptr && !shared_joins) {
+            add_swiglu_mlp(x, *shared, out);
+        }
+        return;
+    }
     const int slots = static_cast<int>(std::min<std::int64_t>(n, num_experts));
     // One allocation for the routing and layout arrays (all 4-byte values).
     const auto words = static_cast<std::size_t>(5 * n + 2 * slots + 2);

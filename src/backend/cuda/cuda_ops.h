@@ -2,8 +2,8 @@
 // (--kv-cache-dtype); weights in block FP8, BF16 or float32 as the model places them. Products with
 // few rows (decode) run in our GEMV kernels (gemv.h), larger ones through cuBLAS / cuBLASLt;
 // everything else in our kernels (kernels.cu). All work goes to one stream, so ops run in the order
-// the model issues them; only to_host waits, and MoE routing stays on the device for decode-sized
-// steps.
+// the model issues them; only to_host waits, and MoE routing stays on the device (moe_gemm.h for
+// steps with many routed rows).
 #pragma once
 
 #include <memory>
@@ -97,6 +97,12 @@ public:
              std::span<const float> bias, const model::ModelConfig& config,
              std::span<const model::ExpertWeights> experts, const model::ExpertWeights* shared,
              model::Tensor& out) override;
+
+    // Routed rows (tokens x experts a token, the shared one included) from which a MoE step with
+    // block-FP8 experts runs them on the tiled GEMM rather than the grouped GEMV (the
+    // benchmark and the tests move it to compare the two at one size).
+    static constexpr std::int64_t kDefaultMoeGemmRows = 3500;
+    void set_moe_gemm_rows(std::int64_t rows);
 
     // Waits for all enqueued work; with DSSERVE_CUDA_PROFILE set, ends a profiled pass.
     void synchronize() override;

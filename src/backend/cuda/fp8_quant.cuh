@@ -31,4 +31,10 @@ __device__ __forceinline__ void quantize_group_warp(float4 v, unsigned char* gro
     }
 }
 
+// SiLU(gate) * up as the products that take [gate | up] rows compute it (__expf, within an ulp
+// or two of expf).
+__device__ __forceinline__ float swiglu_value(float gate, float up) {
+    return gate / (1.0f + __expf(-gate)) * up;
+}
+
 }  // namespace dsserve::backend::cuda

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8_quant.cuh"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/streaming_loads.cuh"
@@ -85,8 +86,8 @@ __device__ __forceinline__ float4 load_input(const GemvInput& in, const float* r
         return g;
     }
     const float4 u = *reinterpret_cast<const float4*>(row + in.k + col);
-    auto act = [](float a, float b) { return a / (1.0f + __expf(-a)) * b; };
-    return make_float4(act(g.x, u.x), act(g.y, u.y), act(g.z, u.z), act(g.w, u.w));
+    return make_float4(swiglu_value(g.x, u.x), swiglu_value(g.y, u.y), swiglu_value(g.z, u.z),
+                       swiglu_value(g.w, u.w));
 }
 
 // Block layout: the 8 warps form 8 / W groups of W warps; a group owns R consecutive output

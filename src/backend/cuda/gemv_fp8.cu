@@ -24,6 +24,7 @@
 #include "backend/cuda/fp8_quant.cuh"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/mma.cuh"
 #include "backend/cuda/rope.cuh"
 
 namespace dsserve::backend::cuda {
@@ -50,15 +51,6 @@ struct Fp8GemvArgs {
     std::int32_t* counters;  // [row groups x tiles], zero between launches
     GemvRope rope;
 };
-
-__device__ __forceinline__ void mma_e4m3(float d[4], unsigned a0, unsigned a1, unsigned a2,
-                                         unsigned a3, unsigned b0, unsigned b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-        "{%8, %9}, {%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 // The rows a row group covers, in the plain or the grouped (MoE) form. Row groups are the
 // 8-row passes: a grouped slot with r rows has ceil(r / 8) of them.
@@ -146,17 +138,6 @@ __device__ Tile tile_of(const Fp8GemvArgs& a, const RowGroup& g, int tile) {
 
 __device__ int x_row(const Fp8GemvArgs& a, int out_row) {
     return a.is_grouped && a.grouped.x_row != nullptr ? a.grouped.x_row[out_row] : out_row;
-}
-
-__device__ __forceinline__ void copy_async16(unsigned dst, const void* src) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
-}
-__device__ __forceinline__ void commit_async() {
-    asm volatile("cp.async.commit_group;");
-}
-template <int N>
-__device__ __forceinline__ void wait_async() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N));
 }
 
 // A warp's weight tile for one scale block (16 rows x 128 bytes) in shared memory: the 16-byte
@@ -422,8 +403,8 @@ __global__ void quantize_rows_kernel(GemvInput in, std::int64_t rows, unsigned c
     float4 v = *reinterpret_cast<const float4*>(src);
     if (in.swiglu) {
         const float4 up = *reinterpret_cast<const float4*>(src + in.k);
-        auto act = [](float a, float b) { return a / (1.0f + __expf(-a)) * b; };
-        v = make_float4(act(v.x, up.x), act(v.y, up.y), act(v.z, up.z), act(v.w, up.w));
+        v = make_float4(swiglu_value(v.x, up.x), swiglu_value(v.y, up.y), swiglu_value(v.z, up.z),
+                        swiglu_value(v.w, up.w));
     }
     quantize_group_warp(v, x8 + row * in.k + g * kBlockK, xs + row * groups + g);
 }

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -828,19 +829,27 @@ void bench_moe_prefill() {
     const std::vector<float> bias(kExperts, 0.0f);
     std::printf("| tokens | path | time (us) | TFLOP/s | %% of %.0f |\n|---:|---|---:|---:|---:|\n",
                 kPeakTflops);
-    for (int tokens : {64, 227, 512, 622, 1024, 4096}) {
+    constexpr int kWidth = 9;  // 8 routed experts and the shared one
+    for (int tokens : {64, 227, 512, 622, 1024, 2048, 4096, 8192}) {
         auto x = ops.random_normal({tokens, kHidden}, model::NormalInit{seed++, 0.0f, 1.0f});
         auto logits = ops.random_normal({tokens, kExperts}, model::NormalInit{seed++, 0.0f, 1.0f});
         model::Tensor out = ops.zeros(tokens, kHidden);
-        const double us =
-            wall_us_per_call(ops, 5, [&] { ops.moe(*x, *logits, bias, c, experts, &shared, out); });
-        const double tflops =
-            2.0 * tokens * (c.num_experts_per_tok + 1) * 3.0 * kHidden * kInter / (us * 1e6);
-        std::printf("| %d | %s | %.1f | %.1f | %.1f |\n", tokens,
-                    moe_layout_fits(tokens, 9, kExperts + 1) ? "device routing, grouped GEMV"
-                                                             : "host routing, cuBLASLt",
-                    us, tflops, 100.0 * tflops / kPeakTflops);
+        // Each size on the tiled GEMM, and on what runs without it (the grouped GEMV within its
+        // layout's bound, the host path beyond).
+        for (bool tiled : {false, true}) {
+            ops.set_moe_gemm_rows(tiled ? 1 : std::numeric_limits<std::int64_t>::max());
+            const double us = wall_us_per_call(
+                ops, 5, [&] { ops.moe(*x, *logits, bias, c, experts, &shared, out); });
+            const double tflops = 2.0 * tokens * kWidth * 3.0 * kHidden * kInter / (us * 1e6);
+            std::printf("| %d | %s | %.1f | %.1f | %.1f |\n", tokens,
+                        tiled ? "device routing, tiled FP8 GEMM"
+                        : moe_layout_fits(tokens, kWidth, kExperts + 1)
+                            ? "device routing, grouped GEMV"
+                            : "host routing, cuBLASLt",
+                        us, tflops, 100.0 * tflops / kPeakTflops);
+        }
     }
+    ops.set_moe_gemm_rows(CudaOps::kDefaultMoeGemmRows);
 }
 }  // namespace
 }  // namespace dsserve::backend::cuda

@@ -198,6 +198,47 @@ __device__ __forceinline__ void warp_inclusive_sums(int& a, int& b) {
     }
 }
 
+// Exclusive prefix sums over the block (at most 32 warps) of two values a thread, by warp scans
+// and a scan of the warp totals; every thread also gets both totals. All threads must call it.
+__device__ void block_exclusive_sums(int& a, int& b, int& total_a, int& total_b) {
+    __shared__ int warp_a[kWarp], warp_b[kWarp];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int warps = static_cast<int>(blockDim.x) / kWarp;
+    const int own_a = a, own_b = b;
+    warp_inclusive_sums(a, b);
+    if (lane == kWarp - 1) {
+        warp_a[warp] = a;
+        warp_b[warp] = b;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        int x = lane < warps ? warp_a[lane] : 0, y = lane < warps ? warp_b[lane] : 0;
+        warp_inclusive_sums(x, y);
+        if (lane < warps) {
+            warp_a[lane] = x;  // inclusive over warps
+            warp_b[lane] = y;
+        }
+    }
+    __syncthreads();
+    a += (warp > 0 ? warp_a[warp - 1] : 0) - own_a;
+    b += (warp > 0 ? warp_b[warp - 1] : 0) - own_b;
+    total_a = warp_a[warps - 1];
+    total_b = warp_b[warps - 1];
+    __syncthreads();  // the next call may write the warp totals again
+}
+
+// Where assignment i goes among its token's top_k in ascending expert order (ties, which only
+// all-NaN router logits make, in assignment order, so that the places are a permutation).
+__device__ __forceinline__ int combine_place(const std::int32_t* expert_of, int i, int top_k) {
+    const int first = i - i % top_k;
+    const std::int32_t e = expert_of[i];
+    int smaller = 0;
+    for (int o = first; o < first + top_k; ++o) {
+        smaller += expert_of[o] < e || (expert_of[o] == e && o < i) ? 1 : 0;
+    }
+    return first + smaller;
+}
+
 // A block lays out a step's expert assignments for the grouped GEMV: counting sort by expert
 // (ties in assignment order, so the layout does not depend on thread timing), the list of
 // active experts, and for each token its assignments in ascending expert order for the combine,
@@ -223,31 +264,12 @@ __device__ void lay_out_assignments(const std::int32_t* experts, const float* we
         atomicAdd(&per_expert[expert_of[i]], 1);
     }
     __syncthreads();
-    // Exclusive prefix sums over experts (one thread each) of the row counts and of "active",
-    // by warp scans and a scan of the warp totals: rows before expert e, and its slot.
-    __shared__ int warp_rows[32], warp_slots[32];
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    // Exclusive prefix sums over experts (one thread each) of the row counts and of "active":
+    // rows before expert e, and its slot.
     const int e = threadIdx.x;
     const int mine = e < num_experts ? per_expert[e] : 0;
-    int rows = mine, slots = mine > 0 ? 1 : 0;
-    warp_inclusive_sums(rows, slots);
-    if (lane == kWarp - 1) {
-        warp_rows[warp] = rows;
-        warp_slots[warp] = slots;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        const int warps = static_cast<int>(blockDim.x) / kWarp;
-        int r = lane < warps ? warp_rows[lane] : 0, f = lane < warps ? warp_slots[lane] : 0;
-        warp_inclusive_sums(r, f);
-        if (lane < warps) {
-            warp_rows[lane] = r;  // inclusive over warps
-            warp_slots[lane] = f;
-        }
-    }
-    __syncthreads();
-    const int rows_before = rows - mine + (warp > 0 ? warp_rows[warp - 1] : 0);
-    const int slot = slots - 1 + (warp > 0 ? warp_slots[warp - 1] : 0);
+    int rows_before = mine, slot = mine > 0 ? 1 : 0, total_rows = 0, total_slots = 0;
+    block_exclusive_sums(rows_before, slot, total_rows, total_slots);
     if (e < num_experts) {
         first_row[e] = rows_before;
         if (mine > 0) {
@@ -255,9 +277,8 @@ __device__ void lay_out_assignments(const std::int32_t* experts, const float* we
             out.slot_start[slot] = rows_before;
         }
     }
-    if (threadIdx.x == blockDim.x - 1) {
-        const int total_slots = warp_slots[blockDim.x / kWarp - 1];
-        out.slot_start[total_slots] = warp_rows[blockDim.x / kWarp - 1];
+    if (threadIdx.x == 0) {
+        out.slot_start[total_slots] = total_rows;
         *out.count = total_slots;
     }
     __syncthreads();
@@ -272,18 +293,11 @@ __device__ void lay_out_assignments(const std::int32_t* experts, const float* we
         out.row_token[row] = i / top_k;
     }
     __syncthreads();
-    // A token's assignments in ascending expert order: assignment i goes to the place of its
-    // rank among them (ties, which only all-NaN router logits make, in assignment order, so that
-    // the places are always a permutation).
+    // Each token's assignments in ascending expert order, for the combine.
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const int first = i - i % top_k;
-        const std::int32_t e = expert_of[i];
-        int smaller = 0;
-        for (int o = first; o < first + top_k; ++o) {
-            smaller += expert_of[o] < e || (expert_of[o] == e && o < i) ? 1 : 0;
-        }
-        out.combine_pos[first + smaller] = row_of[i];
-        out.combine_weight[first + smaller] = __ldcg(weights + i);
+        const int place = combine_place(expert_of, i, top_k);
+        out.combine_pos[place] = row_of[i];
+        out.combine_weight[place] = __ldcg(weights + i);
     }
 }
 
@@ -432,6 +446,56 @@ __global__ void moe_route_kernel(const float* logits, const float* bias, int exp
     }
 }
 
+// ---- The tiled layout (any number of assignments) ----------------------------------------
+
+__global__ void moe_count_kernel(const std::int32_t* experts, int n, std::int32_t* counts) {
+    pdl_enter();
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i < n) {
+        atomicAdd(&counts[experts[i]], 1);
+    }
+}
+
+// One block, a thread an expert: each expert's first row and its tiles.
+__global__ void moe_tile_scan_kernel(int num_experts, MoeTileLayout out) {
+    pdl_enter();
+    const int e = static_cast<int>(threadIdx.x);
+    const int mine = e < num_experts ? __ldcg(out.counts + e) : 0;
+    int first_tile = (mine + kMoeTileRows - 1) / kMoeTileRows, unused = 0, tiles = 0, ignored = 0;
+    const int own_tiles = first_tile;
+    block_exclusive_sums(first_tile, unused, tiles, ignored);
+    if (e < num_experts) {
+        const int row0 = first_tile * kMoeTileRows;
+        out.start[e] = row0;
+        for (int i = 0; i < own_tiles; ++i) {
+            out.tile_expert[first_tile + i] = e;
+        }
+        for (int r = mine; r < own_tiles * kMoeTileRows; ++r) {
+            out.row_token[row0 + r] = -1;
+        }
+    }
+    if (e == 0) {
+        *out.tiles = tiles;
+    }
+}
+
+// A thread an assignment: its row within its expert comes from counting the expert's count
+// down, which leaves the counts zero for the next launch.
+__global__ void moe_place_kernel(const std::int32_t* experts, const float* weights, int n,
+                                 int width, MoeTileLayout out) {
+    pdl_enter();
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i >= n) {
+        return;
+    }
+    const std::int32_t e = experts[i];
+    const int row = out.start[e] + atomicSub(&out.counts[e], 1) - 1;
+    out.row_token[row] = i / width;
+    const int place = combine_place(experts, i, width);
+    out.combine_pos[place] = row;
+    out.combine_weight[place] = weights[i];
+}
+
 __global__ void positions_to_slots_kernel(const std::int32_t* chosen, std::int64_t n, int top_k,
                                           const std::int32_t* table, const std::int32_t* base,
                                           std::int32_t* out) {
@@ -494,6 +558,32 @@ void launch_moe_group(const std::int32_t* experts, const float* weights, int tok
                   moe_layout_smem(tokens, top_k, num_experts), stream, experts, weights, tokens,
                   top_k, num_experts, out);
     DS_CUDA_LAUNCH(moe_group, stream, tokens, " tokens x ", top_k, " of ", num_experts, " experts");
+}
+
+std::int64_t moe_tiles_bound(std::int64_t n, int num_experts) {
+    // Each active expert pads fewer than kMoeTileRows rows.
+    return (n + (kMoeTileRows - 1) * std::min<std::int64_t>(n, num_experts)) / kMoeTileRows;
+}
+
+void launch_moe_tile_layout(const std::int32_t* experts, const float* weights, int tokens,
+                            int width, int num_experts, const MoeTileLayout& out,
+                            cudaStream_t stream) {
+    DS_ASSERT(num_experts >= 1 && num_experts <= kMaxLayoutExperts && width >= 1, num_experts,
+              " experts, ", width, " a token");
+    const int n = tokens * width;
+    if (n == 0) {
+        return;
+    }
+    constexpr int kThreads = 256;
+    const auto blocks = static_cast<unsigned>((n + kThreads - 1) / kThreads);
+    launch_kernel(moe_count_kernel, blocks, kThreads, 0, stream, experts, n, out.counts);
+    DS_CUDA_LAUNCH(moe_count, stream, n, " assignments");
+    const int threads = (num_experts + kWarp - 1) / kWarp * kWarp;
+    launch_kernel(moe_tile_scan_kernel, 1, static_cast<unsigned>(threads), 0, stream, num_experts,
+                  out);
+    DS_CUDA_LAUNCH(moe_tile_scan, stream, num_experts, " experts");
+    launch_kernel(moe_place_kernel, blocks, kThreads, 0, stream, experts, weights, n, width, out);
+    DS_CUDA_LAUNCH(moe_place, stream, tokens, " tokens x ", width);
 }
 
 void launch_moe_route(const float* logits, const float* bias, int tokens, int experts, int n_group,

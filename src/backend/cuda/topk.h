@@ -50,6 +50,31 @@ bool moe_layout_fits(std::int64_t tokens, int top_k, int num_experts);
 void launch_moe_group(const std::int32_t* experts, const float* weights, int tokens, int top_k,
                       int num_experts, const MoeLayout& out, cudaStream_t stream);
 
+// The layout for steps of any size (prefill), for the tiled FP8 expert GEMM (moe_gemm.h):
+// expert e's rows start at start[e], a multiple of kMoeTileRows, and fill whole tiles (padding
+// rows have row_token -1); tile i is rows [i kMoeTileRows, (i + 1) kMoeTileRows) of expert
+// tile_expert[i], for i < *tiles. Within an expert, rows come in no set order (atomics place
+// them): no product depends on it, and combine_pos / combine_weight [tokens, width] list each
+// token's rows in ascending expert order, as MoeLayout's do. counts [num_experts] must be zero
+// before the first launch and are left zero. Arrays hold moe_tiles_bound tiles (x kMoeTileRows
+// rows).
+constexpr int kMoeTileRows = 64;
+struct MoeTileLayout {
+    std::int32_t* counts = nullptr;
+    std::int32_t* start = nullptr;
+    std::int32_t* tiles = nullptr;
+    std::int32_t* tile_expert = nullptr;
+    std::int32_t* row_token = nullptr;
+    std::int32_t* combine_pos = nullptr;
+    float* combine_weight = nullptr;
+};
+std::int64_t moe_tiles_bound(std::int64_t assignments, int num_experts);
+// Lays out tokens x width assignments (experts [tokens, width], weights alike) of num_experts
+// (at most kMaxLayoutExperts): three small launches.
+void launch_moe_tile_layout(const std::int32_t* experts, const float* weights, int tokens,
+                            int width, int num_experts, const MoeTileLayout& out,
+                            cudaStream_t stream);
+
 // DeepSeek-V3 noaux_tc routing of `tokens` rows of logits [tokens, experts] with the choice bias
 // [experts]: expert_out and weight_out are [tokens, top_k], experts largest choice first, as
 // model::route_tokens returns them. With `shared`, rows are top_k + 1 wide and end with the shared
