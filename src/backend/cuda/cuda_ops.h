@@ -101,7 +101,7 @@ public:
     // Routed rows (tokens x experts a token, the shared one included) from which a MoE step with
     // block-FP8 experts runs them on the tiled GEMM rather than the grouped GEMV (the
     // benchmark and the tests move it to compare the two at one size).
-    static constexpr std::int64_t kDefaultMoeGemmRows = 3500;
+    static constexpr std::int64_t kDefaultMoeGemmRows = 1800;
     void set_moe_gemm_rows(std::int64_t rows);
 
     // Waits for all enqueued work; with DSSERVE_CUDA_PROFILE set, ends a profiled pass.

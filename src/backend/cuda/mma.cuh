@@ -16,16 +16,6 @@ __device__ __forceinline__ void mma_e4m3(float d[4], unsigned a0, unsigned a1, u
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// Four 8 x 16-byte matrices from shared memory: lanes 8i .. 8i + 7 give matrix i's row
-// addresses, and lane l receives bytes 4 (l % 4) .. 4 (l % 4) + 3 of row l / 4 of each.
-__device__ __forceinline__ uint4 load_matrix_x4(unsigned addr) {
-    uint4 r;
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "r"(addr));
-    return r;
-}
-
 __device__ __forceinline__ void copy_async16(unsigned dst, const void* src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
 }

@@ -3,10 +3,11 @@
 // launch a projection. cuBLASLt has no grouped FP8 matmul, and per-expert calls need the row
 // counts on the host; the grouped GEMV (gemv.h) reads an expert's weights again for every 8 rows.
 //
-// A block computes 64 rows x 128 columns (one weight scale block wide) with mma.m16n8k32,
-// streaming 128-deep slices of both operands through a cp.async ring in shared memory. Products
-// are exact in float32 within a 128-value block and scaled by the activation's and the weight's
-// scales as each block leaves the tensor cores, as DeepSeek-V3's FP8 GEMMs promote every 128 k.
+// A block computes 64 rows x 128 columns (one weight scale block wide) with Hopper's warpgroup
+// MMA, streaming 128-deep slices of both operands through a cp.async ring in shared memory. Each
+// slice's sums leave the tensor cores, which add FP8 products with fewer bits than float32, and
+// are scaled by the activation's and the weight's scales into float32 sums, as DeepSeek-V3's FP8
+// GEMMs promote every 128 k. Needs sm_90a.
 #pragma once
 
 #include <cuda_runtime_api.h>
