@@ -803,7 +803,7 @@ struct CudaOps::Impl {
     // Every expert's weights as device arrays of pointers, for the grouped GEMV and the tiled
     // GEMM: [e][gate, up] and [e][down], with their scales. Built once per layer, and again
     // whenever the list's weights are not those it was built from (a list at a freed one's
-    // address).
+    // address); a step only compares pointers.
     struct ExpertTable {
         std::vector<const void*> gu, gus, d, ds;  // the host copies, which also identify it
         std::shared_ptr<void> gate_up, gate_up_scales, down, down_scales;
@@ -813,34 +813,125 @@ struct CudaOps::Impl {
     // The routed experts' weights, then the shared expert's (when given) as one more.
     const ExpertTable& expert_table(std::span<const model::ExpertWeights> experts,
                                     const model::ExpertWeights* shared) {
-        std::vector<model::ExpertWeights> all(experts.begin(), experts.end());
-        if (shared != nullptr) {
-            all.push_back(*shared);
-        }
-        ExpertTable want;
-        for (const auto& e : all) {
-            want.gu.push_back(e.gate->device_data.get());
-            want.gu.push_back(e.up->device_data.get());
-            want.gus.push_back(e.gate->scale_data.get());
-            want.gus.push_back(e.up->scale_data.get());
-            want.d.push_back(e.down->device_data.get());
-            want.ds.push_back(e.down->scale_data.get());
-        }
+        const std::size_t count = experts.size() + (shared != nullptr ? 1 : 0);
+        auto expert = [&](std::size_t i) -> const model::ExpertWeights& {
+            return i < experts.size() ? experts[i] : *shared;
+        };
         auto& table = expert_tables[{experts.data(), shared}];
-        if (!table.gate_up || table.gu != want.gu || table.gus != want.gus || table.d != want.d ||
-            table.ds != want.ds) {
-            auto put = [&](const std::vector<const void*>& v) {
-                std::shared_ptr<void> dev = alloc(v.size() * sizeof(void*));
-                copy_to_device(dev.get(), v.data(), v.size() * sizeof(void*));
-                return dev;
-            };
-            want.gate_up = put(want.gu);
-            want.gate_up_scales = put(want.gus);
-            want.down = put(want.d);
-            want.down_scales = put(want.ds);
-            table = std::move(want);
+        bool same = table.gate_up != nullptr && table.d.size() == count;
+        for (std::size_t i = 0; same && i < count; ++i) {
+            const model::ExpertWeights& e = expert(i);
+            same = table.gu[2 * i] == e.gate->device_data.get() &&
+                   table.gu[2 * i + 1] == e.up->device_data.get() &&
+                   table.gus[2 * i] == e.gate->scale_data.get() &&
+                   table.gus[2 * i + 1] == e.up->scale_data.get() &&
+                   table.d[i] == e.down->device_data.get() &&
+                   table.ds[i] == e.down->scale_data.get();
         }
+        if (same) {
+            return table;
+        }
+        ExpertTable built;
+        for (std::size_t i = 0; i < count; ++i) {
+            const model::ExpertWeights& e = expert(i);
+            built.gu.push_back(e.gate->device_data.get());
+            built.gu.push_back(e.up->device_data.get());
+            built.gus.push_back(e.gate->scale_data.get());
+            built.gus.push_back(e.up->scale_data.get());
+            built.d.push_back(e.down->device_data.get());
+            built.ds.push_back(e.down->scale_data.get());
+        }
+        auto put = [&](const std::vector<const void*>& v) {
+            std::shared_ptr<void> dev = alloc(v.size() * sizeof(void*));
+            copy_to_device(dev.get(), v.data(), v.size() * sizeof(void*));
+            return dev;
+        };
+        built.gate_up = put(built.gu);
+        built.gate_up_scales = put(built.gus);
+        built.down = put(built.d);
+        built.down_scales = put(built.ds);
+        table = std::move(built);
         return table;
+    }
+
+    // A MoE layer on the grouped GEMV: routing and its layout in one launch, gate and up in one
+    // product, down in another, combine. `shared` joins as one more expert.
+    void moe_grouped(const Tensor& x, const Tensor& router_logits, std::span<const float> bias,
+                     const model::ModelConfig& c, WeightFormat format,
+                     std::span<const model::ExpertWeights> experts,
+                     const model::ExpertWeights* shared, Tensor& out) {
+        const std::int64_t t = x.rows(), hidden = x.cols(), inter = experts[0].gate->rows();
+        const int width = c.num_experts_per_tok + (shared != nullptr ? 1 : 0);
+        const int num_experts = c.n_routed_experts + (shared != nullptr ? 1 : 0);
+        const std::int64_t n = t * width;
+        const int slots = static_cast<int>(std::min<std::int64_t>(n, num_experts));
+        // One allocation for the routing and layout arrays (all 4-byte values).
+        const auto words = static_cast<std::size_t>(5 * n + 2 * slots + 2);
+        std::shared_ptr<void> scratch = alloc(words * 4);
+        auto* base = static_cast<std::int32_t*>(scratch.get());
+        std::int32_t* chosen = base;                                    // [n]
+        auto* weight = reinterpret_cast<float*>(base + n);              // [n]
+        std::int32_t* row_token = base + 2 * n;                         // [n]
+        std::int32_t* combine_pos = base + 3 * n;                       // [n]
+        auto* combine_weight = reinterpret_cast<float*>(base + 4 * n);  // [n]
+        std::int32_t* count = base + 5 * n;                             // [1]
+        std::int32_t* slot_expert = count + 1;                          // [slots]
+        std::int32_t* slot_start = slot_expert + slots;                 // [slots + 1]
+        const MoeLayout layout{count,     slot_expert, slot_start,
+                               row_token, combine_pos, combine_weight};
+        launch_moe_route(ptr(router_logits), constant(bias), narrow(t), c.n_routed_experts,
+                         c.n_group, c.topk_group, c.num_experts_per_tok, c.norm_topk_prob,
+                         static_cast<float>(c.routed_scaling_factor), shared != nullptr, chosen,
+                         weight, stream, &layout, arrival_counters(moe_counters, 1, 1));
+
+        const ExpertTable& table = expert_table(experts, shared);
+        Tensor gate_up = tensor({n, 2 * inter}, false), ye = tensor({n, hidden}, false);
+        GemvGrouped grouped;
+        grouped.count = count;
+        grouped.expert = slot_expert;
+        grouped.start = slot_start;
+        grouped.x_row = row_token;
+        grouped.table = static_cast<const void* const*>(table.gate_up.get());
+        grouped.scales = static_cast<const float* const*>(table.gate_up_scales.get());
+        grouped.max_slots = slots;
+        // Rows an expert gets, with headroom: the kernel's row tile (more rows loop).
+        grouped.rows_per_slot =
+            static_cast<int>(std::min<std::int64_t>(8, (n + slots - 1) / slots));
+        GemvSegment gu[2];
+        for (int i = 0; i < 2; ++i) {
+            gu[i].n = narrow(inter);
+            gu[i].y = ptr(gate_up) + i * inter;
+            gu[i].ldy = narrow(2 * inter);
+            gu[i].scale_ld = static_cast<int>(weight_scale_stride(hidden));
+        }
+        gemv(format, GemvInput{ptr(x), narrow(hidden), narrow(hidden), false}, t, gu, 2, 0,
+             &grouped, n);
+        grouped.x_row = nullptr;  // the down projection reads its own permuted row
+        grouped.table = static_cast<const void* const*>(table.down.get());
+        grouped.scales = static_cast<const float* const*>(table.down_scales.get());
+        GemvSegment down;
+        down.n = narrow(hidden);
+        down.y = ptr(ye);
+        down.ldy = narrow(hidden);
+        down.scale_ld = static_cast<int>(weight_scale_stride(inter));
+        if (format == WeightFormat::fp8_block) {
+            // The quantizer applies SiLU(gate) * up as it reads each row. It can only start once
+            // the gate/up product has waited for the routing, so the down product may stream its
+            // experts' weights while the two before it finish.
+            grouped.tables_settled = true;
+            gemv(format, GemvInput{ptr(gate_up), narrow(2 * inter), narrow(inter), true}, n, &down,
+                 1, 0, &grouped, n);
+        } else {
+            // SiLU(gate) * up once per row, not in every warp of the down projection that reads it.
+            Tensor act = tensor({n, inter}, false);
+            launch_silu_mul_rows(ptr(gate_up), narrow(inter), n, ptr(act), stream);
+            gemv(format, GemvInput{ptr(act), narrow(inter), narrow(inter), false}, n, &down, 1, 0,
+                 &grouped, n);
+        }
+        // Each token's routed experts in ascending order, the shared expert (the highest number)
+        // last: the order the host path adds them in.
+        launch_moe_combine(ptr(ye), combine_pos, combine_weight, narrow(t), width, narrow(hidden),
+                           ptr(out), stream);
     }
 
     // CudaOps::set_moe_gemm_rows.
@@ -1915,79 +2006,12 @@ void CudaOps::moe(const Tensor& x, const Tensor& router_logits, std::span<const 
                   out.rows() == t && out.cols() == hidden,
               bias.size(), " ", router_logits.cols());
     impl_->bind();
+    const model::ExpertWeights* joined = shared_joins ? shared : nullptr;
     if (tiled) {
-        impl_->moe_tiled(x, router_logits, bias, c, experts, shared_joins ? shared : nullptr, out);
-        if (shared != nullptr && !shared_joins) {
-            add_swiglu_mlp(x, *shared, out);
-        }
-        return;
-    }
-    const int slots = static_cast<int>(std::min<std::int64_t>(n, num_experts));
-    // One allocation for the routing and layout arrays (all 4-byte values).
-    const auto words = static_cast<std::size_t>(5 * n + 2 * slots + 2);
-    std::shared_ptr<void> scratch = impl_->alloc(words * 4);
-    auto* base = static_cast<std::int32_t*>(scratch.get());
-    std::int32_t* chosen = base;                                    // [n]
-    auto* weight = reinterpret_cast<float*>(base + n);              // [n]
-    std::int32_t* row_token = base + 2 * n;                         // [n]
-    std::int32_t* combine_pos = base + 3 * n;                       // [n]
-    auto* combine_weight = reinterpret_cast<float*>(base + 4 * n);  // [n]
-    std::int32_t* count = base + 5 * n;                             // [1]
-    std::int32_t* slot_expert = count + 1;                          // [slots]
-    std::int32_t* slot_start = slot_expert + slots;                 // [slots + 1]
-    const MoeLayout layout{count, slot_expert, slot_start, row_token, combine_pos, combine_weight};
-    launch_moe_route(ptr(router_logits), impl_->constant(bias), narrow(t), c.n_routed_experts,
-                     c.n_group, c.topk_group, top_k, c.norm_topk_prob,
-                     static_cast<float>(c.routed_scaling_factor), shared_joins, chosen, weight,
-                     impl_->stream, &layout, impl_->arrival_counters(impl_->moe_counters, 1, 1));
-
-    const Impl::ExpertTable& table = impl_->expert_table(experts, shared_joins ? shared : nullptr);
-    Tensor gate_up = impl_->tensor({n, 2 * inter}, false), ye = impl_->tensor({n, hidden}, false);
-    GemvGrouped grouped;
-    grouped.count = count;
-    grouped.expert = slot_expert;
-    grouped.start = slot_start;
-    grouped.x_row = row_token;
-    grouped.table = static_cast<const void* const*>(table.gate_up.get());
-    grouped.scales = static_cast<const float* const*>(table.gate_up_scales.get());
-    grouped.max_slots = slots;
-    // Rows an expert gets, with headroom: the kernel's row tile (more rows loop).
-    grouped.rows_per_slot = static_cast<int>(std::min<std::int64_t>(8, (n + slots - 1) / slots));
-    GemvSegment gu[2];
-    for (int i = 0; i < 2; ++i) {
-        gu[i].n = narrow(inter);
-        gu[i].y = ptr(gate_up) + i * inter;
-        gu[i].ldy = narrow(2 * inter);
-        gu[i].scale_ld = static_cast<int>(weight_scale_stride(hidden));
-    }
-    impl_->gemv(format, GemvInput{ptr(x), narrow(hidden), narrow(hidden), false}, t, gu, 2, 0,
-                &grouped, n);
-    grouped.x_row = nullptr;  // the down projection reads its own permuted row
-    grouped.table = static_cast<const void* const*>(table.down.get());
-    grouped.scales = static_cast<const float* const*>(table.down_scales.get());
-    GemvSegment down;
-    down.n = narrow(hidden);
-    down.y = ptr(ye);
-    down.ldy = narrow(hidden);
-    down.scale_ld = static_cast<int>(weight_scale_stride(inter));
-    if (format == WeightFormat::fp8_block) {
-        // The quantizer applies SiLU(gate) * up as it reads each row. It can only start once
-        // the gate/up product has waited for the routing, so the down product may stream its
-        // experts' weights while the two before it finish.
-        grouped.tables_settled = true;
-        impl_->gemv(format, GemvInput{ptr(gate_up), narrow(2 * inter), narrow(inter), true}, n,
-                    &down, 1, 0, &grouped, n);
+        impl_->moe_tiled(x, router_logits, bias, c, experts, joined, out);
     } else {
-        // SiLU(gate) * up once per row, not in every warp of the down projection that reads it.
-        Tensor act = impl_->tensor({n, inter}, false);
-        launch_silu_mul_rows(ptr(gate_up), narrow(inter), n, ptr(act), impl_->stream);
-        impl_->gemv(format, GemvInput{ptr(act), narrow(inter), narrow(inter), false}, n, &down, 1,
-                    0, &grouped, n);
+        impl_->moe_grouped(x, router_logits, bias, c, format, experts, joined, out);
     }
-    // Each token's routed experts in ascending order, the shared expert (the highest number)
-    // last: the order the host path adds them in.
-    launch_moe_combine(ptr(ye), combine_pos, combine_weight, narrow(t), width, narrow(hidden),
-                       ptr(out), impl_->stream);
     if (shared != nullptr && !shared_joins) {
         add_swiglu_mlp(x, *shared, out);
     }
