@@ -303,10 +303,15 @@ void add_serve_command(CLI::App& app) {
         ctx.startup_seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         ctx.ready = true;
+        const model::Storage mla = loaded.model().cache_storage();
+        const bool fp8_index =
+            loaded.config().sparse_attention &&
+            model::KvCache::index_key_storage(loaded.config(), mla) == model::Storage::fp8_row;
         log::info("KV cache: ", static_cast<std::int64_t>(sc.num_pages) * sc.page_size, " tokens (",
                   per_token, " bytes per token, MLA rows in ",
-                  loaded.model().cache_storage() == model::Storage::bf16 ? "bfloat16" : "float32",
-                  "), page size ", sc.page_size, ", context length ", ctx.context_length);
+                  mla == model::Storage::bf16 ? "bfloat16" : "float32",
+                  fp8_index ? ", indexer keys in FP8" : "", "), page size ", sc.page_size,
+                  ", context length ", ctx.context_length);
         log::info("dsserve is ready: serving ", ctx.model_name, " on http://", a.host, ":", port,
                   " (startup ", ctx.startup_seconds, " s)");
 

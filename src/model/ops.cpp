@@ -4,6 +4,7 @@
 #include <array>
 
 #include "core/error.h"
+#include "model/index_fp8.h"
 #include "model/moe_routing.h"
 
 namespace dsserve::model {
@@ -32,6 +33,15 @@ void Ops::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, flo
     Tensor normed = empty(k.shape);
     layer_norm(k, g, b, eps, normed);
     rope(normed, 1, dim, 0, rope_dim, positions, inv_freq, attention_factor, false);
+    if (index_k.storage == Storage::fp8_row) {
+        Tensor host = to_host(normed);
+        for (std::int64_t r = 0; r < host.rows(); ++r) {
+            std::span<float> row(host.row(r), static_cast<std::size_t>(dim));
+            hadamard_rotate(row);
+            quantize_e4m3_row(row);
+        }
+        normed = std::move(host);
+    }
     scatter_rows(normed, slots, index_k);
 }
 

@@ -97,9 +97,11 @@ public:
     // For outputs an op overwrites whole: the backend need not clear them.
     virtual Tensor empty(std::vector<std::int64_t> shape) { return zeros(std::move(shape)); }
     Tensor empty(std::int64_t rows, std::int64_t cols) { return empty({rows, cols}); }
-    // A zeroed cache table [rows, cols] whose values are kept in `storage` (f32 or bf16). The
-    // default keeps float32 memory tagged with the storage; writes into a bf16-tagged table
-    // (scatter_rows, store_latent) round to bfloat16, so every backend reads the same values.
+    // A zeroed cache table [rows, cols] whose values are kept in `storage` (f32, bf16, or
+    // fp8_row for the indexer's keys). The default keeps float32 memory tagged with the storage;
+    // writes into a bf16-tagged table (scatter_rows, store_latent) round to bfloat16, and
+    // store_index_key quantizes what it writes into an fp8_row one, so every backend reads the
+    // same values.
     virtual Tensor cache_zeros(std::int64_t rows, std::int64_t cols, Storage storage) {
         Tensor t = zeros(rows, cols);
         t.storage = storage;
@@ -169,7 +171,8 @@ public:
                               std::span<const std::int32_t> slots, const LayerCacheView& cache);
     // The lightning indexer's cache write: for index-key rows k of the new tokens,
     // RoPE(LayerNorm(k) * g + b) (half-split pairs over the first rope_dim dims, at positions[r])
-    // goes to index_k at the slots given.
+    // goes to index_k at the slots given; into an FP8 table (Storage::fp8_row) rotated and
+    // quantized (hadamard_rotate, then quantize_e4m3_row: model/index_fp8.h).
     virtual void store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, float eps,
                                  int rope_dim, std::span<const std::int32_t> positions,
                                  std::span<const float> inv_freq, float attention_factor,
@@ -237,8 +240,10 @@ public:
     // Lightning indexer scores and top-k (V3.2 report §2.1): for each new token t of each
     // sequence, I(t, s) = sum_h w[t, h] * ReLU(q[t, h] . k_s * scale) over positions s <= pos(t),
     // and the positions of the top_k largest (all causal positions when there are fewer).
-    // Ties go to the lower position. The result, per new token, sorted positions, is in the form
-    // the backend's mla_attention reads (IndexSelection).
+    // Ties go to the lower position. With FP8 keys (index_k in Storage::fp8_row) each head's
+    // query row q[t, h] is first rotated and quantized as the keys were (model/index_fp8.h), and
+    // the scores are those of the quantized values. The result, per new token, sorted positions,
+    // is in the form the backend's mla_attention reads (IndexSelection).
     virtual IndexSelection indexer_topk(const Tensor& q, const Tensor& weights,
                                         std::span<const SequenceSlots> seqs, const Tensor& index_k,
                                         int num_heads, int head_dim, float scale, int top_k) = 0;

@@ -15,8 +15,10 @@ enum class Device : std::uint8_t { cpu, cuda };
 // tagged bf16 holds only values a bfloat16 can represent (the CPU rounds at every write, so that it
 // computes what a device with a BF16 cache does). fp8_block: e4m3 values with one float32 scale
 // per 128x128 block (`scale_data`, [ceil(rows / 128), ceil(cols / 128)]), the format of
-// DeepSeek's released linear weights.
-enum class Storage : std::uint8_t { f32, bf16, fp8_block };
+// DeepSeek's released linear weights. fp8_row: e4m3 values with one float32 scale per row
+// (`scale_data`, [rows]), the lightning indexer's key cache (model/index_fp8.h); a host table
+// tagged fp8_row holds only values e4m3 x its row's scale.
+enum class Storage : std::uint8_t { f32, bf16, fp8_block, fp8_row };
 
 struct Tensor {
     std::vector<std::int64_t> shape;
@@ -25,7 +27,7 @@ struct Tensor {
     // The values, for a device tensor. Copies of a device tensor share this memory.
     std::shared_ptr<void> device_data;
     Storage storage = Storage::f32;
-    std::shared_ptr<void> scale_data;  // fp8_block scales, on the device
+    std::shared_ptr<void> scale_data;  // fp8_block / fp8_row scales, on the device
 
     Tensor() = default;
     explicit Tensor(std::vector<std::int64_t> s) : shape(std::move(s)), data(count(shape), 0.0f) {}

@@ -254,6 +254,59 @@ TEST_F(CudaOpsTest, IndexerTopKSelectsTheSamePositions) {
     }
 }
 
+// The FP8 indexer (model/index_fp8.h). The cache write: the device's bytes and scales are the
+// CPU's except where the two LayerNorms' rounding puts a value on the other side of an e4m3
+// rounding boundary (measured: all equal, or a handful in thousands; bound 1%). The choice: the
+// device against the CPU's FP8 indexer reading the device's own key table, so that what differs is
+// only the summation order of the scores. Shapes: DeepSeek-V3.2's (64 heads of 128), the presets'
+// (16 of 32 and 64), and 20 heads (padded to 32 in the kernel); one batch of two short
+// sequences, one with rows past a key tile (128) and groups past 16 rows.
+TEST_F(CudaOpsTest, IndexerFp8MatchesCpu) {
+    for (const auto& [heads, dim, rd] :
+         {std::tuple{64, 128, 64}, {16, 32, 16}, {16, 64, 32}, {20, 64, 16}}) {
+        for (const auto& [cached_a, new_a, cached_b, new_b, top_k] :
+             {std::tuple{200, 1, 10, 30, 16}, {300, 40, 5, 200, 64}}) {
+            const int slots = cached_a + new_a + cached_b + new_b + 7;
+            Batch batch = make_batch(cached_a, new_a, cached_b, new_b, slots, rng_);
+            Tensor k = random(slots, dim, 3.0f), kg = random(1, dim), kb = random(1, dim);
+            std::vector<float> freq(static_cast<std::size_t>(rd / 2));
+            for (std::size_t i = 0; i < freq.size(); ++i) {
+                freq[i] =
+                    std::pow(10000.0f, -2.0f * static_cast<float>(i) / static_cast<float>(rd));
+            }
+            std::vector<std::int32_t> positions(static_cast<std::size_t>(slots)), slot_ids;
+            std::iota(positions.begin(), positions.end(), 0);
+            slot_ids = positions;
+            std::shuffle(slot_ids.begin(), slot_ids.end(), rng_);
+            Tensor table = cpu_.cache_zeros(slots, dim, model::Storage::fp8_row);
+            Tensor gtable = gpu_->cache_zeros(slots, dim, model::Storage::fp8_row);
+            cpu_.store_index_key(k, kg, kb, 1e-6f, rd, positions, freq, 1.3f, slot_ids, table);
+            gpu_->store_index_key(dev(k), dev(kg), dev(kb), 1e-6f, rd, positions, freq, 1.3f,
+                                  slot_ids, gtable);
+            const Tensor got_table = host(gtable);
+            ASSERT_EQ(got_table.storage, model::Storage::fp8_row);
+            int moved = 0;
+            for (std::size_t i = 0; i < table.data.size(); ++i) {
+                moved += got_table.data[i] != table.data[i];
+            }
+            EXPECT_LE(moved, static_cast<int>(table.data.size() / 100)) << heads << " x " << dim;
+
+            Tensor q = random(batch.tokens, heads * dim), w = random(batch.tokens, heads);
+            const auto want =
+                cpu_.indexer_topk(q, w, batch.seqs, got_table, heads, dim, 0.125f, top_k).positions;
+            const auto got = gpu_->selection_positions(
+                gpu_->indexer_topk(dev(q), dev(w), batch.seqs, gtable, heads, dim, 0.125f, top_k));
+            ASSERT_EQ(got.size(), want.size());
+            int differing = 0;
+            for (std::size_t r = 0; r < want.size(); ++r) {
+                differing += got[r] != want[r];
+            }
+            EXPECT_EQ(differing, 0)
+                << heads << " heads of " << dim << ", " << new_a + new_b << " rows, top " << top_k;
+        }
+    }
+}
+
 // MLA reading the indexer's device-side selection equals MLA over the same positions given from
 // the host (the same key lists, so the same result bit for bit), and the CPU over its own choice.
 TEST_F(CudaOpsTest, MlaAttentionReadsTheIndexersDeviceSelection) {

@@ -1,5 +1,6 @@
 // The MLA cache's storage: a bfloat16 table holds what a device's BF16 cache would (every value
-// rounded to nearest even at the write), and the pool's per-token size follows the storage.
+// rounded to nearest even at the write), and the pool's per-token size follows the storage (and
+// the indexer's key storage, which follows it).
 #include "model/kv_cache.h"
 
 #include <gtest/gtest.h>
@@ -24,7 +25,8 @@ TEST(KvCache, BytesPerTokenFollowTheMlaStorage) {
     const auto mla = static_cast<std::size_t>(c.kv_lora_rank + c.qk_rope_head_dim);
     const auto index = static_cast<std::size_t>(c.index_head_dim);
     EXPECT_EQ(KvCache::bytes_per_token(c), layers * (mla + index) * 4);
-    EXPECT_EQ(KvCache::bytes_per_token(c, Storage::bf16), layers * (mla * 2 + index * 4));
+    // Beside a bfloat16 cache the indexer's keys are FP8: a byte a value and a scale a row.
+    EXPECT_EQ(KvCache::bytes_per_token(c, Storage::bf16), layers * (mla * 2 + index + 4));
 }
 
 TEST(KvCache, Bf16TablesHoldRoundedValuesAndFloat32TablesExactOnes) {
@@ -52,7 +54,8 @@ TEST(KvCache, Bf16TablesHoldRoundedValuesAndFloat32TablesExactOnes) {
     }
     EXPECT_GT(changed, c.kv_lora_rank);  // the rounding did happen
     EXPECT_EQ(bf16.layer(0).rope->storage, Storage::bf16);
-    EXPECT_EQ(bf16.layer(0).index_k->storage, Storage::f32);  // the indexer's keys stay float32
+    EXPECT_EQ(bf16.layer(0).index_k->storage, Storage::fp8_row);  // the indexer's keys in FP8
+    EXPECT_EQ(f32.layer(0).index_k->storage, Storage::f32);
 }
 
 }  // namespace

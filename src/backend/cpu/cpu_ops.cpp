@@ -11,6 +11,7 @@
 #include "backend/common.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "model/index_fp8.h"
 
 namespace dsserve::backend::cpu {
 
@@ -241,8 +242,9 @@ model::IndexSelection CpuOps::indexer_topk(const Tensor& q, const Tensor& weight
         }
     }
     std::vector<std::vector<std::int32_t>> selected(rows.size());
+    const bool fp8 = index_k.storage == model::Storage::fp8_row;
     pool_.parallel_for(rows.size(), [&](std::size_t b, std::size_t e) {
-        std::vector<float> score;
+        std::vector<float> score, qr;
         for (std::size_t r = b; r < e; ++r) {
             const auto& seq = seqs[rows[r].first];
             const std::int32_t pos = seq.num_cached + rows[r].second;
@@ -254,6 +256,16 @@ model::IndexSelection CpuOps::indexer_topk(const Tensor& q, const Tensor& weight
                 continue;
             }
             const float* qrow = q.row(static_cast<std::int64_t>(r));
+            if (fp8) {
+                qr.assign(qrow, qrow + q.cols());
+                for (int h = 0; h < num_heads; ++h) {
+                    std::span<float> head(qr.data() + static_cast<std::ptrdiff_t>(h) * head_dim,
+                                          static_cast<std::size_t>(head_dim));
+                    model::hadamard_rotate(head);
+                    model::quantize_e4m3_row(head);
+                }
+                qrow = qr.data();
+            }
             const float* wrow = weights.row(static_cast<std::int64_t>(r));
             score.assign(static_cast<std::size_t>(visible), 0.0f);
             for (std::int32_t p = 0; p < visible; ++p) {

@@ -19,6 +19,7 @@
 #include "backend/common.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemv.h"
+#include "backend/cuda/indexer_fp8.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
@@ -26,6 +27,7 @@
 #include "backend/cuda/sample.h"
 #include "backend/cuda/topk.h"
 #include "core/log.h"
+#include "model/index_fp8.h"
 
 namespace dsserve::backend::cuda {
 
@@ -52,6 +54,13 @@ CacheFormat cache_format(const model::LayerCacheView& cache) {
     DS_ASSERT(cache.latent->storage == cache.rope->storage,
               "latent and rope tables differ in storage");
     return cache.latent->storage == model::Storage::bf16 ? CacheFormat::bf16 : CacheFormat::f32;
+}
+
+Fp8KeyTable key_table(const Tensor& t) {
+    DS_ASSERT(t.device == model::Device::cuda && t.storage == model::Storage::fp8_row,
+              "an FP8 index-key table was expected");
+    return {static_cast<unsigned char*>(t.device_data.get()),
+            static_cast<float*>(t.scale_data.get())};
 }
 
 float* ptr(const Tensor& t) {
@@ -86,6 +95,9 @@ WeightFormat format_of(const Tensor& w) {
         case model::Storage::bf16:
             return WeightFormat::bf16;
         case model::Storage::f32:
+            break;
+        case model::Storage::fp8_row:
+            DS_ASSERT(false, "FP8 rows (the indexer's key cache) are not a weight");
             break;
     }
     return WeightFormat::f32;
@@ -683,6 +695,7 @@ struct CudaOps::Impl {
                 break;
             }
             case model::Storage::f32:
+            case model::Storage::fp8_row:  // ptr() refuses it
                 gemm_xwt(x, m, k, ptr(w), w.rows(), y);
                 break;
         }
@@ -1105,10 +1118,28 @@ Tensor CudaOps::empty(std::vector<std::int64_t> shape) {
 }
 
 Tensor CudaOps::cache_zeros(std::int64_t rows, std::int64_t cols, model::Storage storage) {
-    DS_CHECK(storage == model::Storage::f32 || storage == model::Storage::bf16,
-             "a cache table is float32 or bfloat16");
+    DS_CHECK(storage == model::Storage::f32 || storage == model::Storage::bf16 ||
+                 storage == model::Storage::fp8_row,
+             "a cache table is float32, bfloat16 or FP8 rows");
     impl_->bind();
-    return impl_->tensor({rows, cols}, true, storage);
+    if (storage != model::Storage::fp8_row) {
+        return impl_->tensor({rows, cols}, true, storage);
+    }
+    DS_CHECK(indexer_fp8_supports(narrow(cols)), "FP8 rows of ", cols, " values");
+    Tensor t;
+    t.shape = {rows, cols};
+    t.device = model::Device::cuda;
+    t.storage = storage;
+    const auto bytes = static_cast<std::size_t>(rows * cols);
+    const auto scale_bytes = static_cast<std::size_t>(rows) * sizeof(float);
+    t.device_data = impl_->alloc(bytes);
+    t.scale_data = impl_->alloc(scale_bytes);
+    for (auto [p, n] : {std::pair{t.device_data.get(), bytes}, {t.scale_data.get(), scale_bytes}}) {
+        if (n != 0) {
+            check_cuda(cudaMemsetAsync(p, 0, n, impl_->stream), "cudaMemsetAsync");
+        }
+    }
+    return t;
 }
 
 std::optional<Tensor> CudaOps::random_normal(std::vector<std::int64_t> shape,
@@ -1204,6 +1235,14 @@ Tensor CudaOps::to_host(const Tensor& t) {
         Tensor f = impl_->tensor(t.shape, false);
         launch_from_bf16(t.device_data.get(), t.numel(), f.device_ptr(), impl_->stream);
         return to_host(f);
+    }
+    if (t.storage == model::Storage::fp8_row) {
+        Tensor f = impl_->tensor(t.shape, false);
+        launch_dequantize_key_rows(key_table(t), t.rows(), narrow(t.cols()), f.device_ptr(),
+                                   impl_->stream);
+        Tensor h = to_host(f);
+        h.storage = model::Storage::fp8_row;
+        return h;
     }
     Tensor h(t.shape);
     if (!h.data.empty()) {
@@ -1380,7 +1419,8 @@ void CudaOps::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b,
                               std::span<const std::int32_t> slots, Tensor& index_k) {
     auto timed = impl_->op("store_index_key");
     const auto dim = static_cast<int>(k.cols());
-    if (dim > kMaxIndexKeyDim) {
+    const bool fp8 = index_k.storage == model::Storage::fp8_row;
+    if (dim > kMaxIndexKeyDim && !fp8) {
         Ops::store_index_key(k, g, b, eps, rope_dim, positions, inv_freq, attention_factor, slots,
                              index_k);
         return;
@@ -1397,6 +1437,12 @@ void CudaOps::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b,
     const std::int32_t* at = impl_->upload(positions);
     const float* freq = impl_->upload(inv_freq);
     const std::int32_t* to = impl_->upload(slots);
+    if (fp8) {
+        launch_store_index_key_fp8(ptr(k), k.rows(), dim, ptr(g), ptr(b), eps, rope_dim, at, freq,
+                                   attention_factor, model::hadamard_norm(dim), to,
+                                   key_table(index_k), impl_->stream, impl_->role());
+        return;
+    }
     launch_store_index_key(ptr(k), k.rows(), dim, ptr(g), ptr(b), eps, rope_dim, at, freq,
                            attention_factor, to, ptr(index_k), impl_->stream, impl_->role());
 }
@@ -1679,10 +1725,33 @@ model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weigh
     Tensor score = impl_->tensor({rows, max_scored}, false);
     const std::int32_t* d_count = impl_->upload(std::span<const std::int32_t>(row_count));
     const std::int32_t* d_base = impl_->upload(std::span<const std::int32_t>(row_base));
-    launch_indexer_scores(ptr(q), ptr(weights), ptr(index_k),
-                          impl_->upload(std::span<const std::int32_t>(q_row)), buf, d_base, d_count,
-                          static_cast<int>(rows), max_scored, num_heads, head_dim, scale,
-                          max_scored, ptr(score), impl_->stream);
+    const std::int32_t* d_q_row = impl_->upload(std::span<const std::int32_t>(q_row));
+    if (index_k.storage == model::Storage::fp8_row) {
+        // Queries rotated and quantized per head, then the scores of groups of rows sharing a
+        // key list (a sequence's tokens), each key tile read once for the group.
+        std::vector<std::int32_t> group_first;
+        for (std::int64_t r = 0; r < rows; ++r) {
+            if (group_first.empty() || row_base[r] != row_base[group_first.back()] ||
+                r - group_first.back() == kIndexerGroupRows) {
+                group_first.push_back(static_cast<std::int32_t>(r));
+            }
+        }
+        const auto groups = static_cast<int>(group_first.size());
+        group_first.push_back(static_cast<std::int32_t>(rows));
+        auto q8 = impl_->alloc(static_cast<std::size_t>(rows * num_heads * head_dim));
+        Tensor wq = impl_->tensor({rows, num_heads}, false);
+        launch_indexer_quantize_q(ptr(q), ptr(weights), d_q_row, static_cast<int>(rows), num_heads,
+                                  head_dim, model::hadamard_norm(head_dim), scale,
+                                  static_cast<unsigned char*>(q8.get()), ptr(wq), impl_->stream);
+        launch_indexer_scores_fp8(
+            static_cast<const unsigned char*>(q8.get()), ptr(wq), key_table(index_k), buf, d_base,
+            d_count, impl_->upload(std::span<const std::int32_t>(group_first)), groups, max_scored,
+            num_heads, head_dim, max_scored, ptr(score), impl_->stream);
+    } else {
+        launch_indexer_scores(ptr(q), ptr(weights), ptr(index_k), d_q_row, buf, d_base, d_count,
+                              static_cast<int>(rows), max_scored, num_heads, head_dim, scale,
+                              max_scored, ptr(score), impl_->stream);
+    }
     sel->chosen = impl_->alloc(static_cast<std::size_t>(rows * top_k) * 4);
     auto* chosen = static_cast<std::int32_t*>(sel->chosen.get());
     launch_row_topk(ptr(score), max_scored, d_count, static_cast<int>(rows), top_k, chosen,

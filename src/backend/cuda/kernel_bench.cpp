@@ -851,10 +851,57 @@ void bench_moe_prefill() {
     }
     ops.set_moe_gemm_rows(CudaOps::kDefaultMoeGemmRows);
 }
+
+// The lightning indexer (CudaOps::indexer_topk: scores, top-2048, slot mapping) over a float32
+// and an FP8 key table, DeepSeek-V3.2's 64 heads of 128: a prefill of one long prompt, and decode
+// rows of many sequences with long contexts. TFLOP/s counts the scores' multiply-adds only.
+void bench_indexer() {
+    constexpr int kHeads = 64, kDim = 128, kTopK = 2048;
+    CudaOps ops(0);
+    std::uint64_t seed = 1;
+    std::printf("| step | keys | path | time (us) | score TFLOP/s |\n|---|---:|---|---:|---:|\n");
+    struct Case {
+        int seqs, cached, fresh;
+    };
+    for (const Case c :
+         {Case{1, 0, 4096}, {1, 0, 8192}, {1, 8192, 1024}, {64, 8191, 1}, {16, 32767, 1}}) {
+        const int per_seq = c.cached + c.fresh, slots = c.seqs * per_seq;
+        const int tokens = c.seqs * c.fresh;
+        std::vector<std::int32_t> slot_ids(static_cast<std::size_t>(slots));
+        std::iota(slot_ids.begin(), slot_ids.end(), 0);
+        std::vector<model::SequenceSlots> seqs;
+        double pairs = 0;
+        for (int s = 0; s < c.seqs; ++s) {
+            seqs.push_back({c.cached, c.fresh,
+                            std::span<const std::int32_t>(slot_ids).subspan(
+                                static_cast<std::size_t>(s) * per_seq, per_seq)});
+            for (int j = 0; j < c.fresh; ++j) {
+                pairs += c.cached + j + 1 > kTopK ? c.cached + j + 1 : 0;
+            }
+        }
+        auto k = ops.random_normal({slots, kDim}, model::NormalInit{seed++, 0.0f, 1.0f});
+        auto q = ops.random_normal({tokens, kHeads * kDim}, model::NormalInit{seed++, 0.0f, 1.0f});
+        auto w = ops.random_normal({tokens, kHeads}, model::NormalInit{seed++, 0.0f, 1.0f});
+        const std::vector<float> freq(32, 0.01f);
+        auto g = ops.random_normal({1, kDim}, model::NormalInit{seed++, 1.0f, 0.1f});
+        auto b = ops.random_normal({1, kDim}, model::NormalInit{seed++, 0.0f, 0.1f});
+        for (model::Storage storage : {model::Storage::f32, model::Storage::fp8_row}) {
+            model::Tensor table = ops.cache_zeros(slots, kDim, storage);
+            ops.store_index_key(*k, *g, *b, 1e-6f, 64, slot_ids, freq, 1.0f, slot_ids, table);
+            const double us = wall_us_per_call(ops, 5, [&] {
+                ops.indexer_topk(*q, *w, seqs, table, kHeads, kDim, 0.088f, kTopK);
+            });
+            std::printf("| %d x (%d + %d) | %d | %s | %.1f | %.1f |\n", c.seqs, c.cached, c.fresh,
+                        per_seq, storage == model::Storage::f32 ? "float32 keys" : "FP8 keys", us,
+                        2.0 * pairs * kHeads * kDim / (us * 1e6));
+        }
+    }
+}
 }  // namespace
 }  // namespace dsserve::backend::cuda
 
-// dsserve-cuda-bench [mla] [gemv] [gemv-fp8] [moe] [sample] [absorb] [fp8] [moe-prefill]: the
+// dsserve-cuda-bench [mla] [gemv] [gemv-fp8] [moe] [sample] [absorb] [fp8] [moe-prefill]
+// [indexer]: the
 // named tables only (all when none is named; gemv-fp8 is the tensor-core GEMV's part of gemv).
 int main(int argc, char** argv) {
     using namespace dsserve::backend::cuda;
@@ -902,6 +949,10 @@ int main(int argc, char** argv) {
     if (wanted("fp8")) {
         std::printf("\n## Block-FP8 GEMM (quantizer + cuBLASLt)\n\n");
         bench_fp8_gemm();
+    }
+    if (wanted("indexer")) {
+        std::printf("\n## The lightning indexer (64 heads of 128, top 2,048)\n\n");
+        bench_indexer();
     }
     if (wanted("moe-prefill")) {
         std::printf(
