@@ -196,16 +196,6 @@ std::size_t score_smem_bytes(int heads, int dim) {
            (2 * static_cast<std::size_t>(hp) + kKeyTile) * sizeof(float);
 }
 
-__device__ __forceinline__ unsigned smem_addr(const void* p) {
-    return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
-
 template <int D>
 __global__ void __launch_bounds__(kScoreThreads)
     indexer_scores_fp8_kernel(const unsigned char* q8, const float* wq, Fp8KeyTable table,

@@ -22,6 +22,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/mla_decode.h"
+#include "backend/cuda/mma.cuh"
 
 namespace dsserve::backend::cuda {
 namespace {
@@ -399,16 +400,6 @@ constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 static_assert(kWarps == 8 && kHeads == 4 * 16 && kTile == 2 * 16 && kRow % 32 == 0);
 static_assert((kQElems * 2) % 16 == 0 && (kStageElems * 2) % 16 == 0 && (kStride * 2) % 16 == 0);
 static_assert(kSmemBytes <= 227 * 1024, "Hopper's shared memory per block");
-
-__device__ __forceinline__ unsigned smem_addr(const void* p) {
-    return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
 
 __device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], unsigned addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"

@@ -1,4 +1,5 @@
-// The tensor-core and async-copy instructions the FP8 kernels share (gemv_fp8.cu, moe_gemm.cu).
+// The tensor-core, shared-memory and async-copy instructions the MMA kernels share (gemv_fp8.cu,
+// moe_gemm.cu, mla_decode.cu, indexer_fp8.cu).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,6 +15,20 @@ __device__ __forceinline__ void mma_e4m3(float d[4], unsigned a0, unsigned a1, u
         "{%8, %9}, {%0, %1, %2, %3};"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// A shared-memory address as the instructions below take it.
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// Four 8 x 8 matrices of 16-bit values (or 8 x 16 bytes) from shared memory: lanes 8 i .. 8 i + 7
+// give the row addresses of matrix i; lane l receives row l / 4, values 2 (l % 4) and the next
+// (bytes 4 (l % 4) .. + 3), of each matrix in r[i]: an MMA A or B fragment.
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
 }
 
 __device__ __forceinline__ void copy_async16(unsigned dst, const void* src) {
