@@ -257,7 +257,9 @@ public:
     // q_nope W_UK . c_KV + q_rope . k_R; the output is W_UV (sum p c_KV). q is
     // [T, heads * (nope + rope)]; kv_b is kv_b_proj [heads * (nope + v), kv_lora]; out is
     // [T, heads * v]. selected, when not empty, restricts token t to its positions; it comes
-    // from this backend's indexer_topk, or holds host positions.
+    // from this backend's indexer_topk, or holds host positions. The absorbed form defines the
+    // result; a backend may compute the same function unabsorbed (keys and values expanded by
+    // kv_b) where that costs less, as for a prefill.
     virtual void mla_attention(const Tensor& q, std::span<const SequenceSlots> seqs,
                                const LayerCacheView& cache, const Tensor& kv_b,
                                const MlaParams& params, const IndexSelection& selected,

@@ -21,6 +21,7 @@
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/indexer_fp8.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mha_prefill.h"
 #include "backend/cuda/mla_absorb.h"
 #include "backend/cuda/mla_decode.h"
 #include "backend/cuda/moe_gemm.h"
@@ -123,6 +124,11 @@ std::int64_t gemv_rows(WeightFormat format) {
 // token tiles while the dequantization is paid once for all rows. 64 covers decode batches;
 // dsserve-cuda-bench times both at 64 rows.
 constexpr std::int64_t kAbsorbTokens = 64;
+// A causal step takes plain multi-head attention (mha_prefill.h) from this many new tokens, when
+// they are at least half of the keys they see (a prefill, not a continuation of a long context,
+// whose keys would all have to be expanded for a few queries) and those keys fit the expansion
+// buffer (16,384 keys: 1 GiB for 128 heads).
+constexpr std::int64_t kMhaTokens = 128, kMhaMaxKeys = 16384;
 
 // The GEMV view of weight w writing its n columns into y (row stride ldy).
 GemvSegment segment_of(const Tensor& w, float* y, std::int64_t ldy) {
@@ -1014,6 +1020,69 @@ struct CudaOps::Impl {
                            narrow(hidden), ptr(out), stream);
     }
 
+    // Causal MLA for a prefill step without absorption (mha_prefill.h): every visible latent row
+    // gathered, expanded by kv_b into [k_nope | v] for every head in one BF16 product, and plain
+    // multi-head attention over them.
+    void mha_prefill(const Tensor& q, std::span<const model::SequenceSlots> seqs,
+                     const model::LayerCacheView& cache, const Tensor& kv_b,
+                     const model::MlaParams& p, Tensor& out) {
+        const int heads = p.num_heads, lora = p.kv_lora_rank, rope = p.qk_rope_head_dim;
+        const std::int64_t width = kv_b.rows();  // heads * (nope + v)
+        const Keys keys = causal_keys(seqs);
+        const auto n = static_cast<std::int64_t>(keys.slots.size());
+        std::vector<std::int32_t> tiles;  // MhaTile fields, four a tile
+        std::int32_t q_row = 0, key_row = 0;
+        for (const auto& sq : seqs) {
+            for (std::int32_t i = 0; i < sq.num_new; i += kMhaTileRows) {
+                tiles.insert(tiles.end(), {q_row + i, std::min(kMhaTileRows, sq.num_new - i),
+                                           sq.num_cached + i, key_row});
+            }
+            q_row += sq.num_new;
+            key_row += sq.num_cached + sq.num_new;
+        }
+        const std::int32_t* rows = upload(std::span<const std::int32_t>(keys.slots));
+        const std::int32_t* d_tiles = upload(std::span<const std::int32_t>(tiles));
+        auto latent = alloc(static_cast<std::size_t>(n * lora) * 2);
+        auto k_rope = alloc(static_cast<std::size_t>(n * rope) * 2);
+        launch_gather_rows_bytes(cache.latent->device_data.get(), lora * 2, rows, n, latent.get(),
+                                 stream);
+        launch_gather_rows_bytes(cache.rope->device_data.get(), rope * 2, rows, n, k_rope.get(),
+                                 stream);
+        // kv_b in bfloat16 for the expansion.
+        std::shared_ptr<void> w16;
+        const void* w = kv_b.device_data.get();
+        if (kv_b.storage != model::Storage::bf16) {
+            std::shared_ptr<void> w32;
+            const float* f = nullptr;
+            if (kv_b.storage == model::Storage::f32) {
+                f = ptr(kv_b);
+            } else {
+                w32 = alloc(static_cast<std::size_t>(kv_b.numel()) * sizeof(float));
+                launch_dequantize_weight(
+                    kv_b.device_data.get(), static_cast<const float*>(kv_b.scale_data.get()),
+                    kv_b.rows(), kv_b.cols(), static_cast<float*>(w32.get()), stream);
+                f = static_cast<const float*>(w32.get());
+            }
+            w16 = alloc(static_cast<std::size_t>(kv_b.numel()) * 2);
+            launch_to_bf16(f, kv_b.numel(), w16.get(), stream);
+            w = w16.get();
+        }
+        auto kv = alloc(static_cast<std::size_t>(n * width) * 2);
+        const float one = 1.0f, zero = 0.0f;
+        // Bfloat16 operands: tensor cores, which the pedantic float32 mode would forbid.
+        check_cublas(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+        const cublasStatus_t status =
+            cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, narrow(width), narrow(n), lora, &one, w,
+                         CUDA_R_16BF, lora, latent.get(), CUDA_R_16BF, lora, &zero, kv.get(),
+                         CUDA_R_16BF, narrow(width), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        check_cublas(cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+        check_cublas(status, str_cat("MLA key expansion [", n, ", ", lora, "] x [", width, ", ",
+                                     lora, "]^T"));
+        launch_mha_prefill(
+            ptr(q), kv.get(), k_rope.get(), reinterpret_cast<const MhaTile*>(d_tiles),
+            static_cast<int>(tiles.size() / 4), heads, p.softmax_scale, ptr(out), stream);
+    }
+
     // The key lists of every new token, as cache slots: for causal attention, the prefix of the
     // token's sequence (offset = where that sequence's slots start); for selected attention, the
     // chosen positions mapped to slots.
@@ -1800,6 +1869,16 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
         return;
     }
     impl_->bind();
+    std::int64_t visible = 0;
+    for (const auto& sq : seqs) {
+        visible += sq.num_cached + sq.num_new;
+    }
+    if (selected.empty() && cache_format(cache) == CacheFormat::bf16 &&
+        mha_prefill_supports(nope, rope, v) && lora % 8 == 0 && t >= kMhaTokens &&
+        visible <= 2 * t && visible <= kMhaMaxKeys) {
+        impl_->mha_prefill(q, seqs, cache, kv_b, p, out);
+        return;
+    }
     Impl::Keys keys;
     const auto* on_device = static_cast<const DeviceSelection*>(selected.device.get());
     if (on_device != nullptr) {

@@ -401,38 +401,6 @@ static_assert(kWarps == 8 && kHeads == 4 * 16 && kTile == 2 * 16 && kRow % 32 ==
 static_assert((kQElems * 2) % 16 == 0 && (kStageElems * 2) % 16 == 0 && (kStride * 2) % 16 == 0);
 static_assert(kSmemBytes <= 227 * 1024, "Hopper's shared memory per block");
 
-__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], unsigned addr) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
-
-// d += a b for a 16 x 16 A tile (row-major fragments) and a 16 x 8 B tile (column-major).
-__device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
-                                    unsigned b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-        "{%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Two values as a bfloat16 pair, the first in the low half (the lower column of a fragment).
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const unsigned*>(&v);
-}
-
-__device__ __forceinline__ float quad_max(float v) {
-    v = fmaxf(v, __shfl_xor_sync(kFull, v, 1));
-    return fmaxf(v, __shfl_xor_sync(kFull, v, 2));
-}
-
-__device__ __forceinline__ float quad_sum(float v) {
-    v += __shfl_xor_sync(kFull, v, 1);
-    return v + __shfl_xor_sync(kFull, v, 2);
-}
-
 }  // namespace tc
 
 // Block layout, splits and outputs as mla_decode_kernel's, with tc::kHeads heads a block.
@@ -551,10 +519,10 @@ __global__ void __launch_bounds__(tc::kThreads, 1)
             ldmatrix_x4(b, k_addr + kk * 32);
             ldmatrix_x4(a1, q_addr + (kk + 1) * 32);
             ldmatrix_x4(b1, k_addr + (kk + 1) * 32);
-            mma(sc[0], a, b[0], b[1]);
-            mma(sc[1], a, b[2], b[3]);
-            mma(sc_odd[0], a1, b1[0], b1[1]);
-            mma(sc_odd[1], a1, b1[2], b1[3]);
+            mma_bf16(sc[0], a, b[0], b[1]);
+            mma_bf16(sc[1], a, b[2], b[3]);
+            mma_bf16(sc_odd[0], a1, b1[0], b1[1]);
+            mma_bf16(sc_odd[1], a1, b1[2], b1[3]);
         }
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
@@ -625,8 +593,8 @@ __global__ void __launch_bounds__(tc::kThreads, 1)
             for (int j = 0; j < kOutTiles / 2; ++j) {
                 unsigned b[4];
                 ldmatrix_x4_trans(b, v_addr + (16 * kk * kStride + 16 * j) * 2);
-                mma(acc[2 * j], a, b[0], b[1]);
-                mma(acc[2 * j + 1], a, b[2], b[3]);
+                mma_bf16(acc[2 * j], a, b[0], b[1]);
+                mma_bf16(acc[2 * j + 1], a, b[2], b[3]);
             }
         }
     }
