@@ -124,11 +124,11 @@ std::int64_t gemv_rows(WeightFormat format) {
 // token tiles while the dequantization is paid once for all rows. 64 covers decode batches;
 // dsserve-cuda-bench times both at 64 rows.
 constexpr std::int64_t kAbsorbTokens = 64;
-// A causal step takes plain multi-head attention (mha_prefill.h) from this many new tokens, when
-// they are at least half of the keys they see (a prefill, not a continuation of a long context,
-// whose keys would all have to be expanded for a few queries) and those keys fit the expansion
-// buffer (16,384 keys: 1 GiB for 128 heads).
-constexpr std::int64_t kMhaTokens = 128, kMhaMaxKeys = 16384;
+// A causal step takes plain multi-head attention (mha_prefill.h) from CudaOps::set_mha_tokens new
+// tokens, when they are at least half of the keys they see (a prefill, not a continuation of a
+// long context, whose keys would all have to be expanded for a few queries) and those keys fit
+// the expansion buffer (16,384 keys: 1 GiB for 128 heads).
+constexpr std::int64_t kMhaMaxKeys = 16384;
 
 // The GEMV view of weight w writing its n columns into y (row stride ldy).
 GemvSegment segment_of(const Tensor& w, float* y, std::int64_t ldy) {
@@ -955,6 +955,7 @@ struct CudaOps::Impl {
 
     // CudaOps::set_moe_gemm_rows.
     std::int64_t moe_gemm_rows = kDefaultMoeGemmRows;
+    std::int64_t mha_tokens = kDefaultMhaTokens;
 
     // A MoE layer on the tiled FP8 GEMM: route, lay out, quantize the permuted rows, gate and up
     // in one launch, SiLU * up quantized, down, combine. `shared` joins as one more expert.
@@ -1164,6 +1165,10 @@ CudaOps::~CudaOps() {
         cudaFreeHost(impl_->token_slots_host);
     }
     // The stream is left alive: tensors that outlive the backend free into it.
+}
+
+void CudaOps::set_mha_tokens(std::int64_t tokens) {
+    impl_->mha_tokens = tokens;
 }
 
 void CudaOps::set_moe_gemm_rows(std::int64_t rows) {
@@ -1874,7 +1879,7 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
         visible += sq.num_cached + sq.num_new;
     }
     if (selected.empty() && cache_format(cache) == CacheFormat::bf16 &&
-        mha_prefill_supports(nope, rope, v) && lora % 8 == 0 && t >= kMhaTokens &&
+        mha_prefill_supports(nope, rope, v) && lora % 8 == 0 && t >= impl_->mha_tokens &&
         visible <= 2 * t && visible <= kMhaMaxKeys) {
         impl_->mha_prefill(q, seqs, cache, kv_b, p, out);
         return;

@@ -103,6 +103,11 @@ public:
     // benchmark and the tests move it to compare the two at one size).
     static constexpr std::int64_t kDefaultMoeGemmRows = 1800;
     void set_moe_gemm_rows(std::int64_t rows);
+    // New tokens from which a causal prefill step over a BF16 cache runs MLA unabsorbed
+    // (mha_prefill.h; also only when they are at least half of the keys they see); the benchmark
+    // moves it to compare both forms at one size.
+    static constexpr std::int64_t kDefaultMhaTokens = 128;
+    void set_mha_tokens(std::int64_t tokens);
 
     // Waits for all enqueued work; with DSSERVE_CUDA_PROFILE set, ends a profiled pass.
     void synchronize() override;

@@ -897,11 +897,51 @@ void bench_indexer() {
         }
     }
 }
+
+// MLA at prefill sizes (CudaOps::mla_attention, 128 heads of DeepSeek's shape, BF16 cache,
+// block-FP8 kv_b): the plain multi-head path (mha_prefill.h) against the absorbed one, which a step
+// takes when its positions come from the host. One sequence of `cached` + `fresh` tokens.
+void bench_mla_prefill() {
+    constexpr int kHeads = 128, kNope = 128, kRope = 64, kV = 128, kLora = 512;
+    CudaOps ops(0);
+    std::uint64_t seed = 1;
+    const model::MlaParams p{kHeads, kNope, kRope, kV, kLora, 0.07f};
+    auto kv_b = ops.random_normal({kHeads * (kNope + kV), kLora}, {seed++, 0.0f, 0.02f});
+    ops.to_device(*kv_b, model::Storage::fp8_block);
+    std::printf("| cached + new | path | time (us) |\n|---|---|---:|\n");
+    for (const auto& [cached, fresh] : {std::pair{0, 64},
+                                        {0, 128},
+                                        {0, 256},
+                                        {0, 512},
+                                        {0, 1024},
+                                        {0, 2048},
+                                        {256, 256},
+                                        {1024, 1024}}) {
+        const int slots = cached + fresh;
+        auto latent = ops.random_normal({slots, kLora}, {seed++, 0.0f, 1.0f});
+        auto rope = ops.random_normal({slots, kRope}, {seed++, 0.0f, 1.0f});
+        ops.to_device(*latent, model::Storage::bf16);
+        ops.to_device(*rope, model::Storage::bf16);
+        auto q = ops.random_normal({fresh, kHeads * (kNope + kRope)}, {seed++, 0.0f, 1.0f});
+        model::Tensor out = ops.zeros(fresh, kHeads * kV);
+        std::vector<std::int32_t> slot_ids(static_cast<std::size_t>(slots));
+        std::iota(slot_ids.begin(), slot_ids.end(), 0);
+        const std::vector<model::SequenceSlots> seqs = {{cached, fresh, slot_ids}};
+        const model::LayerCacheView cache{&*latent, &*rope, nullptr};
+        for (const bool plain : {false, true}) {
+            ops.set_mha_tokens(plain ? 1 : std::numeric_limits<std::int64_t>::max());
+            const double us = wall_us_per_call(
+                ops, 5, [&] { ops.mla_attention(*q, seqs, cache, *kv_b, p, {}, out); });
+            std::printf("| %d + %d | %s | %.1f |\n", cached, fresh, plain ? "plain" : "absorbed",
+                        us);
+        }
+    }
+}
 }  // namespace
 }  // namespace dsserve::backend::cuda
 
 // dsserve-cuda-bench [mla] [gemv] [gemv-fp8] [moe] [sample] [absorb] [fp8] [moe-prefill]
-// [indexer]: the
+// [indexer] [mla-prefill]: the
 // named tables only (all when none is named; gemv-fp8 is the tensor-core GEMV's part of gemv).
 int main(int argc, char** argv) {
     using namespace dsserve::backend::cuda;
@@ -949,6 +989,10 @@ int main(int argc, char** argv) {
     if (wanted("fp8")) {
         std::printf("\n## Block-FP8 GEMM (quantizer + cuBLASLt)\n\n");
         bench_fp8_gemm();
+    }
+    if (wanted("mla-prefill")) {
+        std::printf("\n## MLA at prefill sizes (128 heads, BF16 cache, block-FP8 kv_b)\n\n");
+        bench_mla_prefill();
     }
     if (wanted("indexer")) {
         std::printf("\n## The lightning indexer (64 heads of 128, top 2,048)\n\n");
