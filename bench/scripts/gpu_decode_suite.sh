@@ -53,6 +53,8 @@ bench c16 --random-input-len 1024 --random-output-len 128 --num-prompts 32 --max
 bench c64 --random-input-len 1024 --random-output-len 512 --num-prompts 64 --max-concurrency 64
 bench ttft8k --random-input-len 8192 --random-output-len 1 --num-prompts 3 --max-concurrency 1
 bench ttft1k --random-input-len 1024 --random-output-len 1 --num-prompts 4 --max-concurrency 1
+bench ttft2k --random-input-len 2000 --random-output-len 1 --num-prompts 4 --max-concurrency 1
+bench c16_4k --random-input-len 4096 --random-output-len 256 --num-prompts 16 --max-concurrency 16
 bench c256 --random-input-len 1024 --random-output-len 256 --num-prompts 256 --max-concurrency 256
 curl -s localhost:30000/get_server_info > $R/server_info.json
 kill $SERVER; wait $SERVER
@@ -67,12 +69,12 @@ timeout 200 $CUDA_BIN/ncu --clock-control none --cache-control none --metrics gp
 echo "ncu rc=$?" >> $R/summary.txt
 python3 bench/scripts/ncu_step_table.py $R/ncu.csv --last-steps 2 > $R/ncu_step.md 2>&1
 gzip -f $R/ncu.csv
-timeout 150 $BUILD/dsserve-cuda-bench gemv moe absorb moe-prefill > $R/kernel_bench.md 2>&1; echo "kernel bench rc=$?" >> $R/summary.txt
+timeout 150 $BUILD/dsserve-cuda-bench gemv moe absorb moe-prefill indexer mla-prefill > $R/kernel_bench.md 2>&1; echo "kernel bench rc=$?" >> $R/summary.txt
 for t in backend_cuda_absorb_test backend_cuda_sample_test; do
   timeout 200 $CUDA_BIN/compute-sanitizer --tool memcheck $BUILD/tests/backend/$t > $R/memcheck_$t.txt 2>&1
 done
 timeout 200 $CUDA_BIN/compute-sanitizer --tool memcheck $BUILD/tests/backend/backend_cuda_test \
-  --gtest_filter='*Fp8*:*Moe*:*Linears*:*Mla*' > $R/memcheck_backend_cuda_test.txt 2>&1
+  --gtest_filter='*Fp8*:*Moe*:*Linears*:*Mla*:*Indexer*' > $R/memcheck_backend_cuda_test.txt 2>&1
 timeout 200 $CUDA_BIN/compute-sanitizer --tool memcheck $BUILD/tests/backend/backend_cuda_topk_test \
   --gtest_filter='*Moe*' > $R/memcheck_backend_cuda_topk_test.txt 2>&1
 timeout 200 $CUDA_BIN/compute-sanitizer --tool racecheck $BUILD/tests/backend/backend_cuda_test \
