@@ -51,4 +51,13 @@ float quantize_e4m3_row(std::span<float> row) {
     return s;
 }
 
+void rotate_and_quantize_rows(std::span<float> values, int width) {
+    const auto w = static_cast<std::size_t>(width);
+    DS_ASSERT(width > 0 && values.size() % w == 0, values.size(), " values in rows of ", width);
+    for (std::size_t at = 0; at < values.size(); at += w) {
+        hadamard_rotate(values.subspan(at, w));
+        quantize_e4m3_row(values.subspan(at, w));
+    }
+}
+
 }  // namespace dsserve::model

@@ -30,4 +30,8 @@ float e4m3_row_scale(std::span<const float> row);
 // to even). Returns s.
 float quantize_e4m3_row(std::span<float> row);
 
+// In place, for each of the rows of `width` values that make up `values`: hadamard_rotate, then
+// quantize_e4m3_row. What an FP8 key or a query head goes through before scoring.
+void rotate_and_quantize_rows(std::span<float> values, int width);
+
 }  // namespace dsserve::model

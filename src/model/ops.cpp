@@ -34,13 +34,9 @@ void Ops::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b, flo
     layer_norm(k, g, b, eps, normed);
     rope(normed, 1, dim, 0, rope_dim, positions, inv_freq, attention_factor, false);
     if (index_k.storage == Storage::fp8_row) {
-        Tensor host = to_host(normed);
-        for (std::int64_t r = 0; r < host.rows(); ++r) {
-            std::span<float> row(host.row(r), static_cast<std::size_t>(dim));
-            hadamard_rotate(row);
-            quantize_e4m3_row(row);
-        }
-        normed = std::move(host);
+        // The host arithmetic; a device backend with FP8 tables writes them itself.
+        DS_ASSERT(normed.on_host(), "an FP8 index-key write reached the host default");
+        rotate_and_quantize_rows(normed.data, dim);
     }
     scatter_rows(normed, slots, index_k);
 }

@@ -121,19 +121,16 @@ TEST(IndexFp8, CpuIndexerScoresTheQuantizedRows) {
         quantize_e4m3_row(want);
         ASSERT_EQ(std::vector<float>(fp8.row(r), fp8.row(r) + dim), want) << r;
     }
+    std::vector<float> whole = f32.data;
+    rotate_and_quantize_rows(whole, dim);
+    EXPECT_EQ(whole, fp8.data);
 
     Tensor q(3, heads * dim), w(3, heads);
     q.data = normal(q.data.size(), rng);
     w.data = normal(w.data.size(), rng);
     const std::vector<SequenceSlots> seqs = {{slots - 3, 3, slot_ids}};
     Tensor q_quantized = q;
-    for (std::int64_t r = 0; r < q.rows(); ++r) {
-        for (int h = 0; h < heads; ++h) {
-            std::span<float> head(q_quantized.row(r) + h * dim, dim);
-            hadamard_rotate(head);
-            quantize_e4m3_row(head);
-        }
-    }
+    rotate_and_quantize_rows(q_quantized.data, dim);  // every head's row
     Tensor fp8_as_f32 = fp8;
     fp8_as_f32.storage = Storage::f32;
     const auto got = ops->indexer_topk(q, w, seqs, fp8, heads, dim, 0.125f, top_k).positions;

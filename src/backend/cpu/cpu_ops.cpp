@@ -258,12 +258,7 @@ model::IndexSelection CpuOps::indexer_topk(const Tensor& q, const Tensor& weight
             const float* qrow = q.row(static_cast<std::int64_t>(r));
             if (fp8) {
                 qr.assign(qrow, qrow + q.cols());
-                for (int h = 0; h < num_heads; ++h) {
-                    std::span<float> head(qr.data() + static_cast<std::ptrdiff_t>(h) * head_dim,
-                                          static_cast<std::size_t>(head_dim));
-                    model::hadamard_rotate(head);
-                    model::quantize_e4m3_row(head);
-                }
+                model::rotate_and_quantize_rows(qr, head_dim);
                 qrow = qr.data();
             }
             const float* wrow = weights.row(static_cast<std::int64_t>(r));

@@ -187,7 +187,8 @@ static_assert(kColTiles == 4 && kScoreThreads == kKeyTile);
 __host__ __device__ constexpr int row_stride(int dim) {
     return dim + 16;
 }
-int padded_heads(int heads) {
+// Heads fill 16-row MMA tiles; the padding rows are zeros with zero weight.
+__host__ __device__ constexpr int padded_heads(int heads) {
     return (heads + 15) / 16 * 16;
 }
 std::size_t score_smem_bytes(int heads, int dim) {
@@ -206,7 +207,7 @@ __global__ void __launch_bounds__(kScoreThreads)
     constexpr int kSteps = D / 32;
     constexpr int kStride = row_stride(D);
     constexpr int kChunks = D / 16;  // 16-byte pieces of a row
-    const int hp = (heads + 15) / 16 * 16;
+    const int hp = padded_heads(heads);
     extern __shared__ uint4 smem[];
     auto* ks = reinterpret_cast<unsigned char*>(smem);           // [kKeyTile][kStride]
     unsigned char* qs = ks + kKeyTile * kStride;                 // [2][hp][kStride]
