@@ -186,6 +186,7 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--moe-runner-backend", o.moe_runner_backend)->capture_default_str();
     cmd->add_option("--quantization", o.quantization);
     cmd->add_option("--cuda-graph-max-bs,--cuda-graph-max-bs-decode", o.cuda_graph_max_bs);
+    cmd->add_flag("--disable-cuda-graph", o.disable_cuda_graph);
     cmd->add_flag("--disable-overlap-schedule", o.disable_overlap_schedule);
     cmd->add_flag("--enable-dp-lm-head", o.enable_dp_lm_head);
     cmd->add_option("--speculative-algorithm", o.speculative_algorithm);
@@ -275,7 +276,7 @@ void add_serve_command(CLI::App& app) {
         // every op finishes as it is called, so it would only add a discarded step at each stop.
         const bool overlap = a.device.starts_with("cuda") && !a.disable_overlap_schedule;
         runtime::Engine engine(loaded.model(), sc, a.decode_log_interval,
-                               /*device_sampling=*/true, overlap);
+                               /*device_sampling=*/true, overlap, a.cuda_graph_batch());
         ctx.engine = &engine;
         ctx.metrics = std::make_unique<server::Metrics>(ctx.model_name);
         // The page at "/" and its files under "/static/", compiled into the binary (src/web).
@@ -312,6 +313,12 @@ void add_serve_command(CLI::App& app) {
                   mla == model::Storage::bf16 ? "bfloat16" : "float32",
                   fp8_index ? ", indexer keys in FP8" : "", "), page size ", sc.page_size,
                   ", context length ", ctx.context_length);
+        if (a.cuda_graph_batch() > 0) {
+            log::info("CUDA graphs: decode batches of up to ", a.cuda_graph_batch(),
+                      " requests, recorded on first use (batch sizes ",
+                      runtime::DecodeGraphs::batch_sizes(a.cuda_graph_batch()).size(),
+                      ", each per context bound); --disable-cuda-graph turns them off");
+        }
         log::info("dsserve is ready: serving ", ctx.model_name, " on http://", a.host, ":", port,
                   " (startup ", ctx.startup_seconds, " s)");
 

@@ -90,6 +90,11 @@ std::vector<std::int32_t> Ops::collect_tokens(std::int32_t first, std::int32_t n
     return {};
 }
 
+void Ops::replay_graph_step(std::span<const std::int32_t> ids, std::span<const SequenceSlots>) {
+    DS_ASSERT(false, "replay_graph_step of ", ids.size(),
+              " tokens on a backend that records no steps (begin_graph_step never says replay)");
+}
+
 Tensor Ops::rows_to_host(const Tensor& t, std::span<const std::int64_t> rows) {
     if (t.on_host()) {
         Tensor out(static_cast<std::int64_t>(rows.size()), t.cols());

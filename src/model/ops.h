@@ -274,6 +274,33 @@ public:
                                std::span<const std::int32_t> /*slots*/,
                                std::span<const SequenceSlots> /*seqs*/) {}
 
+    // Decode steps recorded once and replayed whole (CUDA graphs: --cuda-graph-max-bs). A graph
+    // step is a forward in which each of `tokens` sequences brings one token and sees at most
+    // max_keys positions; the recording is keyed by both, max_keys being what sizes the kernels
+    // whose work follows the context (attention's key splits, the indexer's score rows), so that
+    // one recording serves every step of its key, and by its owner: a recording addresses the
+    // cache it was made over, so one owner's are never replayed for another, and
+    // drop_graph_steps(owner) discards them before that cache goes. The caller
+    // (runtime::DecodeGraphs) pads a batch to a recorded size, asks begin_graph_step what the
+    // backend does with it, and then:
+    enum class GraphStep {
+        eager,   // nothing is recorded: run the forward as always
+        run,     // run the forward in the graph's form (its memory, the key bound), unrecorded;
+                 // then end_graph_step()
+        record,  // run the forward while recording it; end_graph_step() launches the recording
+        replay,  // do not run the forward: replay_graph_step() sends the step's inputs and
+                 // replays the recording, whose outputs are where the recorded forward's were
+    };
+    // A run or recorded step's outputs (the logits) stay valid until the next graph step begins.
+    virtual GraphStep begin_graph_step(const void* /*owner*/, int /*tokens*/, int /*max_keys*/) {
+        return GraphStep::eager;
+    }
+    virtual void end_graph_step() {}
+    virtual void drop_graph_steps(const void* /*owner*/) {}
+    // ids: one per sequence; each sequence brings one token (num_new == 1).
+    virtual void replay_graph_step(std::span<const std::int32_t> /*ids*/,
+                                   std::span<const SequenceSlots> /*seqs*/);
+
     // Brackets ops independent of one another: none reads what another of them writes, and each
     // reads only what ops before begin_independent() wrote. A backend may run them at once (the
     // CUDA one overlaps their kernels); by default nothing changes.

@@ -18,15 +18,18 @@ double seconds(Clock::time_point a, Clock::time_point b) {
 }  // namespace
 
 Engine::Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval,
-               bool device_sampling, bool overlap)
+               bool device_sampling, bool overlap, int graph_max_batch)
     : model_(model),
       config_(config),
       device_sampling_(device_sampling),
       overlap_(overlap && device_sampling),
-      cache_(model.make_cache(config.num_pages * config.page_size)),
+      cache_(model.make_cache(config.num_pages * config.page_size + (graph_max_batch > 0 ? 1 : 0))),
       scheduler_(config),
       decode_log_interval_(std::max(1, decode_log_interval)) {
     stats_.capacity_tokens = scheduler_.capacity_tokens();
+    if (graph_max_batch > 0) {
+        graphs_.emplace(model_, graph_max_batch, config.num_pages * config.page_size);
+    }
 }
 
 Engine::~Engine() {
@@ -164,7 +167,14 @@ bool Engine::step() {
     batch.logits_on_device = device_sampling_;
     const bool ahead = pending_.has_value();
     const auto t1 = Clock::now();
-    const auto result = model_.forward(batch, cache_);
+    std::optional<model::ForwardResult> graphed;
+    if (graphs_) {
+        const long replayed = graphs_->counts().replayed;
+        graphed = graphs_->forward(batch, cache_);
+        last_step_graphed_ = graphs_->counts().replayed > replayed;
+    }
+    const model::ForwardResult result =
+        graphed ? std::move(*graphed) : model_.forward(batch, cache_);
     const auto t1_enqueued = Clock::now();
     const Choice choice = choose(plan);
     std::optional<Pending> deferred = defer(plan, choice, result);
@@ -406,6 +416,7 @@ Engine::Sampled Engine::sample(const StepPlan& plan, const Choice& choice,
 
 std::string Engine::record_locked(const StepPlan& plan, const StepTimes& t) {
     stats_.steps += 1;
+    stats_.graph_steps += last_step_graphed_ ? 1 : 0;
     stats_.prefill_tokens += plan.num_prefill_tokens;
     stats_.decode_tokens += plan.num_decode_tokens;
     stats_.plan_seconds += t.plan;
@@ -436,10 +447,12 @@ std::string Engine::record_locked(const StepPlan& plan, const StepTimes& t) {
     char line[512];
     std::snprintf(line, sizeof(line),
                   "Decode batch. #running-req: %d, #token: %lld, token usage: %.2f, gen "
-                  "throughput (token/s): %.2f, #queue-req: %d, ms per step: scheduler %.3f "
-                  "(plan %.3f, commit %.3f), sampling %.3f, forward %.3f (enqueued in %.3f)",
+                  "throughput (token/s): %.2f, #queue-req: %d, cuda graph: %s, ms per step: "
+                  "scheduler %.3f (plan %.3f, commit %.3f), sampling %.3f, forward %.3f "
+                  "(enqueued in %.3f)",
                   scheduler_.num_running(), static_cast<long long>(scheduler_.used_tokens()), usage,
                   stats_.last_gen_throughput, scheduler_.num_waiting(),
+                  last_step_graphed_ ? "True" : "False",
                   (window_times_.plan + window_times_.commit) * ms, window_times_.plan * ms,
                   window_times_.commit * ms, window_times_.sample * ms, window_times_.forward * ms,
                   window_times_.enqueue * ms);

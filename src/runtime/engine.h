@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/deepseek_v32.h"
+#include "runtime/decode_graphs.h"
 #include "runtime/scheduler.h"
 
 namespace dsserve::runtime {
@@ -24,6 +25,7 @@ struct EngineStats {
     std::int64_t retractions = 0;
     std::int64_t steps = 0;
     std::int64_t overlapped_steps = 0;  // enqueued before the step before had its tokens
+    std::int64_t graph_steps = 0;       // decode steps replayed from a recorded graph
     std::int64_t prefill_tokens = 0;    // computed, not served from the cache
     std::int64_t decode_tokens = 0;
     // Decode tokens per second of step time over the last decode-log window (0 until one closes).
@@ -71,8 +73,12 @@ public:
     // request that stops on a token is seen one step late: its row in the step after is
     // computed and discarded. Other steps (host-sampled rows, logprobs, a full KV pool, aborts)
     // run one after another as without it. The tokens are the same either way.
+    //
+    // graph_max_batch > 0 (--cuda-graph-max-bs): decode steps of up to that many requests run
+    // through recorded graphs where the backend records them (DecodeGraphs); the cache gets one
+    // spare slot for the padding rows.
     Engine(model::DeepseekV32& model, const SchedulerConfig& config, int decode_log_interval = 40,
-           bool device_sampling = true, bool overlap = false);
+           bool device_sampling = true, bool overlap = false, int graph_max_batch = 0);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -145,6 +151,8 @@ private:
     int next_bank_ = 0;  // token slots alternate between two halves, one per step in flight
     model::KvCache cache_;
     Scheduler scheduler_;
+    std::optional<DecodeGraphs> graphs_;
+    bool last_step_graphed_ = false;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;

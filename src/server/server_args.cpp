@@ -1,5 +1,7 @@
 #include "server/server_args.h"
 
+#include <algorithm>
+
 #include "backend/backend.h"
 #include "core/error.h"
 
@@ -41,6 +43,7 @@ std::vector<std::string> ServerArgs::validate() const {
     DS_CHECK(chunked_prefill_size == -1 || chunked_prefill_size >= 0,
              "--chunked-prefill-size must be -1 or positive");
     DS_CHECK(max_running_requests >= 0, "--max-running-requests must not be negative");
+    DS_CHECK(cuda_graph_max_bs >= 0, "--cuda-graph-max-bs must not be negative");
     DS_CHECK(sampling_defaults == "model" || sampling_defaults == "openai",
              "--sampling-defaults must be model or openai");
     DS_CHECK(log_requests_level >= 0 && log_requests_level <= 3,
@@ -64,10 +67,11 @@ std::vector<std::string> ServerArgs::validate() const {
              "prefill context parallelism needs several GPUs");
     gpu_only(moe_runner_backend != "auto", "--moe-runner-backend " + moe_runner_backend,
              one_kernel);
-    gpu_only(cuda_graph_max_bs != 0, "--cuda-graph-max-bs",
-             "this build does not capture CUDA graphs yet (decode steps are launched kernel by "
-             "kernel, each a programmatic dependent of the one before, and the overlap schedule "
-             "enqueues a step while the one before runs)");
+    if (device == "cpu" && (cuda_graph_max_bs != 0 || disable_cuda_graph)) {
+        warnings.push_back(
+            "--cuda-graph-max-bs/--disable-cuda-graph tune GPU decode steps and have no effect on "
+            "the CPU backend.");
+    }
     gpu_only(deepep_mode != "auto" || !deepep_config.empty(), "--deepep-mode/--deepep-config",
              "DeepEP needs expert parallelism over several GPUs");
     if (disable_overlap_schedule && device == "cpu") {
@@ -129,7 +133,8 @@ Json ServerArgs::to_json() const {
          nsa_decode_backend.empty() ? Json(nullptr) : Json(nsa_decode_backend)},
         {"moe_a2a_backend", moe_a2a_backend},
         {"moe_runner_backend", moe_runner_backend},
-        {"cuda_graph_max_bs", cuda_graph_max_bs == 0 ? Json(nullptr) : Json(cuda_graph_max_bs)},
+        {"cuda_graph_max_bs", cuda_graph_batch() == 0 ? Json(nullptr) : Json(cuda_graph_batch())},
+        {"disable_cuda_graph", disable_cuda_graph || cuda_graph_batch() == 0},
         {"speculative_algorithm",
          speculative_algorithm.empty() ? Json(nullptr) : Json(speculative_algorithm)},
         {"disaggregation_mode", disaggregation_mode},
@@ -138,6 +143,14 @@ Json ServerArgs::to_json() const {
         {"log_requests_level", log_requests_level},
         {"decode_log_interval", decode_log_interval},
         {"enable_cache_report", enable_cache_report}};
+}
+
+int ServerArgs::cuda_graph_batch() const {
+    if (device == "cpu" || disable_cuda_graph) {
+        return 0;
+    }
+    const int wanted = cuda_graph_max_bs > 0 ? cuda_graph_max_bs : kDefaultCudaGraphMaxBs;
+    return max_running_requests > 0 ? std::min(wanted, max_running_requests) : wanted;
 }
 
 }  // namespace dsserve::server

@@ -60,7 +60,8 @@ struct ServerArgs {
     std::string deepep_config;
     std::string moe_runner_backend = "auto";
     std::string quantization;
-    int cuda_graph_max_bs = 0;
+    int cuda_graph_max_bs = 0;  // 0: auto (kDefaultCudaGraphMaxBs on a GPU)
+    bool disable_cuda_graph = false;
     bool disable_overlap_schedule = false;
     bool enable_dp_lm_head = false;
 
@@ -84,6 +85,12 @@ struct ServerArgs {
     // for flags that only tune GPU kernels and have no effect here.
     std::vector<std::string> validate() const;
     Json to_json() const;
+
+    // The largest decode batch run through CUDA graphs: 0 on the CPU or with
+    // --disable-cuda-graph, else --cuda-graph-max-bs (kDefaultCudaGraphMaxBs when unset), never
+    // past --max-running-requests.
+    static constexpr int kDefaultCudaGraphMaxBs = 256;
+    int cuda_graph_batch() const;
 };
 
 }  // namespace dsserve::server

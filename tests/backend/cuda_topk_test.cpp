@@ -399,6 +399,35 @@ TEST_F(CudaTopkTest, RowTopKSurvivesNaN) {
     }
 }
 
+// The chosen positions as slots of each row's table, -1 past a short row's count; with counts
+// given, each row's listed count min(count, top_k) too (what a graph step's attention reads).
+TEST_F(CudaTopkTest, PositionsToSlotsMapsThroughEachRowsTable) {
+    constexpr int kTopK = 4;
+    const std::vector<std::int32_t> chosen = {0, 2, 5, 7, /**/ 0, 1, -1, -1, /**/ 3, 4, 6, 9};
+    const std::vector<std::int32_t> base = {0, 10, 20};
+    const std::vector<std::int32_t> count = {9, 2, 30};
+    std::vector<std::int32_t> table(40);
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        table[i] = static_cast<std::int32_t>(1000 + 3 * i);
+    }
+    DeviceArray<std::int32_t> d_chosen(chosen), d_base(base), d_count(count), d_table(table);
+    for (bool with_counts : {false, true}) {
+        DeviceArray<std::int32_t> d_out(std::vector<std::int32_t>(chosen.size(), 77));
+        DeviceArray<std::int32_t> d_listed(std::vector<std::int32_t>(3, 77));
+        launch_positions_to_slots(d_chosen.get(), 3, kTopK, d_table.get(), d_base.get(),
+                                  d_out.get(), nullptr, with_counts ? d_count.get() : nullptr,
+                                  with_counts ? d_listed.get() : nullptr);
+        std::vector<std::int32_t> want;
+        for (std::size_t i = 0; i < chosen.size(); ++i) {
+            const std::int32_t p = chosen[i];
+            want.push_back(p < 0 ? -1 : table[static_cast<std::size_t>(base[i / kTopK] + p)]);
+        }
+        EXPECT_EQ(d_out.to_host(), want);
+        EXPECT_EQ(d_listed.to_host(), with_counts ? (std::vector<std::int32_t>{4, 2, 4})
+                                                  : (std::vector<std::int32_t>{77, 77, 77}));
+    }
+}
+
 TEST_F(CudaTopkTest, MoeRouteMatchesCpuOnDeepSeekShape) {
     for (bool norm : {true, false}) {
         const auto c = routing_config(256, 8, 4, 8, norm, 2.5);

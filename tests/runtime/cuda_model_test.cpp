@@ -13,6 +13,7 @@
 
 #include "backend/cuda/cuda_ops.h"
 #include "model/make_model.h"
+#include "runtime/decode_graphs.h"
 #include "runtime/engine.h"
 #include "runtime/model_runner.h"
 
@@ -254,6 +255,117 @@ TEST_P(CudaModelTest, EngineDrawsOnTheDeviceEqualTheHostPath) {
             r.seed = 1000 + static_cast<std::uint64_t>(i);
         });
         expect_same_tokens(tokens, m == gpu_.get() ? " fp32" : " fp8");
+    }
+}
+
+// Decode steps through CUDA graphs (DecodeGraphs), float32 and FP8 (BF16 cache, FP8 index keys):
+// a key's first step runs in the graph's form, the second is recorded and launched, the rest
+// replay it. The same step three times (each rewriting the same cache rows with the same values)
+// gives the same logits bit for bit all three times, so a replay reads this step's inputs and
+// nothing stale. Then 14 steps whose contexts grow past index_topk (one sequence crosses it)
+// follow the eager forward over a second cache: attention splits its keys by the key bound
+// rather than the longest context, and the indexer scores every token, so the logits agree
+// within rounding (bounds below) and the greedy tokens are the same. The tiny preset's experts
+// are too narrow (64) for block FP8 in their down projection, so its FP8 MoE routes on the host,
+// which a recording cannot hold: there the first step runs and the rest stay eager.
+TEST_P(CudaModelTest, DecodeGraphsFollowTheEagerForward) {
+    const auto ids = prompt();
+    const int topk = cpu_->config().index_topk;
+    constexpr int kSeqs = 3;
+    const int lens[kSeqs] = {topk - 5, topk + 3, 20};
+    const int room = static_cast<int>(ids.size()) + 32;
+    for (LoadedModel* m : {gpu_.get(), fp8_.get()}) {
+        const bool fp8 = m == fp8_.get();
+        const float bound = fp8 ? 2e-2f : kTolerance;
+        model::DeepseekV32& model = m->model();
+        model::KvCache eager = model.make_cache(kSeqs * room + 1);
+        model::KvCache graphed = model.make_cache(kSeqs * room + 1);
+        std::vector<std::vector<std::int32_t>> slots(kSeqs);
+        std::vector<std::int32_t> cached(kSeqs);
+        for (int i = 0; i < kSeqs; ++i) {
+            // Interleaved slot tables, so that no sequence's rows are contiguous.
+            for (int p = 0; p < room; ++p) {
+                slots[static_cast<std::size_t>(i)].push_back(p * kSeqs + (i + p) % kSeqs);
+            }
+            model::ForwardBatch prefill;
+            prefill.tokens.assign(ids.begin(), ids.begin() + lens[i]);
+            prefill.seqs.push_back({0, lens[i], slots[static_cast<std::size_t>(i)]});
+            model.forward(prefill, eager);
+            model.forward(prefill, graphed);
+            cached[static_cast<std::size_t>(i)] = lens[i];
+        }
+        DecodeGraphs graphs(model, 4, kSeqs * room);
+        auto decode = [&](std::vector<std::int32_t> tokens) {
+            model::ForwardBatch b;
+            b.tokens = std::move(tokens);
+            for (int i = 0; i < kSeqs; ++i) {
+                b.seqs.push_back(
+                    {cached[static_cast<std::size_t>(i)], 1, slots[static_cast<std::size_t>(i)]});
+            }
+            return b;
+        };
+        auto compare = [&](const model::Tensor& want, const model::Tensor& got, int step) {
+            ASSERT_EQ(got.rows(), 4);  // padded to a recorded size
+            float d = 0.0f;
+            for (std::int64_t r = 0; r < kSeqs; ++r) {
+                const float* w = want.row(r);
+                const float* g = got.row(r);
+                for (std::int64_t c = 0; c < want.cols(); ++c) {
+                    d = std::max(d, std::abs(w[c] - g[c]));
+                }
+                EXPECT_EQ(std::max_element(w, w + want.cols()) - w,
+                          std::max_element(g, g + got.cols()) - g)
+                    << (fp8 ? "fp8" : "fp32") << " step " << step << " row " << r;
+            }
+            EXPECT_LE(d, bound) << (fp8 ? "fp8" : "fp32") << " step " << step;
+            std::printf("[ graph vs eager %s step %d: max |diff| %.3g ]\n", fp8 ? "fp8" : "fp32",
+                        step, d);
+        };
+
+        const model::ForwardBatch same = decode({5, 6, 7});
+        if (fp8 && GetParam() == "tiny") {
+            EXPECT_TRUE(graphs.forward(same, graphed).has_value());
+            EXPECT_FALSE(graphs.forward(same, graphed).has_value());
+            EXPECT_EQ(graphs.counts().run, 1);
+            EXPECT_EQ(graphs.counts().recorded + graphs.counts().replayed, 0);
+            continue;
+        }
+        std::vector<model::Tensor> thrice;
+        for (int k = 0; k < 3; ++k) {
+            auto r = graphs.forward(same, graphed);
+            ASSERT_TRUE(r.has_value());
+            EXPECT_EQ(r->logit_rows.size(), static_cast<std::size_t>(kSeqs));
+            thrice.push_back(r->logits);
+        }
+        EXPECT_EQ(graphs.counts().run, 1);
+        EXPECT_EQ(graphs.counts().recorded, 1);
+        EXPECT_EQ(graphs.counts().replayed, 1);
+        EXPECT_EQ(thrice[0].data, thrice[1].data);
+        EXPECT_EQ(thrice[0].data, thrice[2].data);
+        model::ForwardResult want = model.forward(same, eager);
+        compare(want.logits, thrice[2], 0);
+        for (int step = 1; step <= 14; ++step) {
+            for (auto& c : cached) {
+                ++c;
+            }
+            std::vector<std::int32_t> next;
+            for (std::int64_t r = 0; r < kSeqs; ++r) {
+                const float* w = want.logits.row(r);
+                next.push_back(
+                    static_cast<std::int32_t>(std::max_element(w, w + want.logits.cols()) - w));
+            }
+            const model::ForwardBatch b = decode(next);
+            auto got = graphs.forward(b, graphed);
+            ASSERT_TRUE(got.has_value());
+            want = model.forward(b, eager);
+            compare(want.logits, got->logits, step);
+        }
+        EXPECT_GE(graphs.counts().replayed, 12);
+        // A prefill is not a graph step.
+        model::ForwardBatch prefill = decode({1, 2, 3});
+        prefill.seqs[0].num_new = 2;
+        prefill.tokens.push_back(4);
+        EXPECT_FALSE(graphs.forward(prefill, graphed).has_value());
     }
 }
 

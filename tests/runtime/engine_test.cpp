@@ -506,6 +506,55 @@ TEST_F(EngineTest, OverlapScheduleGivesTheSameTokens) {
     EXPECT_EQ(overlapped.stats().used_tokens, overlapped.stats().cached_tokens_in_tree);
 }
 
+// CUDA graphs (--cuda-graph-max-bs 4): decode steps of up to 4 requests, padded to a recorded size
+// (1, 2, 4) and replayed, give the tokens of the engine without them, with and without the
+// overlap schedule, over contexts that cross the key bounds (64, 128) and the indexer's top-k
+// (8); larger steps and prefills run as before. On the CPU nothing is recorded.
+TEST_F(EngineTest, CudaGraphsGiveTheSameTokens) {
+    auto requests = [&] {
+        std::vector<GenerateRequest> reqs;
+        for (int i = 0; i < 7; ++i) {
+            reqs.push_back(greedy("g" + std::to_string(i), prompt(60 + i, 5 + 11 * i), 6 + 4 * i));
+        }
+        auto hot = greedy("hot", prompt(70, 9), 20);
+        hot.sampling.temperature = 0.8f;
+        hot.seed = 3;
+        auto logprobs = greedy("logprobs", prompt(71, 30), 10);
+        logprobs.return_logprob = true;
+        reqs.push_back(std::move(hot));
+        reqs.push_back(std::move(logprobs));
+        return reqs;
+    };
+    Engine plain(loaded_->model(), config(1024, 4, 16), 40, true, /*overlap=*/false);
+    auto want = run_all(plain, requests());
+    EXPECT_EQ(plain.stats().graph_steps, 0);
+    for (bool overlap : {false, true}) {
+        Engine graphed(loaded_->model(), config(1024, 4, 16), 40, true, overlap,
+                       /*graph_max_batch=*/4);
+        auto got = run_all(graphed, requests());
+        const std::string what = overlap ? "overlapped" : "serial";
+        ASSERT_EQ(got.size(), want.size()) << what;
+        for (auto& [rid, w] : want) {
+            const Collected& g = got[rid];
+            EXPECT_EQ(g.tokens, w.tokens) << what << " " << rid;
+            ASSERT_EQ(g.logprobs.size(), w.logprobs.size()) << what << " " << rid;
+            for (std::size_t i = 0; i < w.logprobs.size(); ++i) {
+                EXPECT_NEAR(g.logprobs[i].logprob, w.logprobs[i].logprob, 1e-4)
+                    << what << " " << rid;
+            }
+        }
+        EXPECT_EQ(got["g6"].tokens, reference(prompt(66, 71), 30)) << what;
+        const EngineStats st = graphed.stats();
+        EXPECT_EQ(st.num_running, 0);
+        EXPECT_EQ(st.used_tokens, st.cached_tokens_in_tree);
+        if (std::string(DSSERVE_TEST_DEVICE) == "cuda") {
+            EXPECT_GE(st.graph_steps, 10) << what;
+        } else {
+            EXPECT_EQ(st.graph_steps, 0) << what;
+        }
+    }
+}
+
 // The engine's own thread under the overlap schedule: an abort from another thread while a step
 // is pending, then a stop while steps are in flight. Every request ends exactly once, the aborted
 // one with its tokens so far equal to generate()'s, and nothing is left running.

@@ -39,8 +39,11 @@ TEST(ServerArgs, GpuFlagsSayWhyTheyHaveNoEffectOnEachDevice) {
     cpu.disable_overlap_schedule = true;
     auto w = cpu.validate();
     EXPECT_TRUE(any_contains(w, "--disable-overlap-schedule has no effect on the CPU backend"));
-    EXPECT_TRUE(
-        any_contains(w, "--cuda-graph-max-bs tunes GPU kernels and has no effect on the CPU"));
+    EXPECT_TRUE(any_contains(
+        w,
+        "--cuda-graph-max-bs/--disable-cuda-graph tune GPU decode steps and have no effect on "
+        "the CPU"));
+    EXPECT_EQ(cpu.cuda_graph_batch(), 0);
     EXPECT_TRUE(any_contains(w, "--attention-backend nsa tunes GPU kernels"));
     if (!backend::has_cuda_backend()) {
         GTEST_SKIP() << "built without the CUDA backend";
@@ -48,11 +51,29 @@ TEST(ServerArgs, GpuFlagsSayWhyTheyHaveNoEffectOnEachDevice) {
     ServerArgs gpu = cpu;
     gpu.device = "cuda";
     w = gpu.validate();
-    EXPECT_TRUE(any_contains(w, "--cuda-graph-max-bs has no effect: this build does not capture"));
+    EXPECT_FALSE(any_contains(w, "--cuda-graph-max-bs"));  // it takes effect there
+    EXPECT_EQ(gpu.cuda_graph_batch(), 64);
     EXPECT_TRUE(any_contains(w, "--attention-backend nsa has no effect: the CUDA backend has one"));
     EXPECT_FALSE(any_contains(w, "CPU backend"));
     // On the GPU it turns the overlap schedule off, which is no warning.
     EXPECT_FALSE(any_contains(w, "--disable-overlap-schedule"));
+}
+
+// The decode batch recorded as CUDA graphs: the default on a GPU, the flag, never more than can
+// run at once, none when disabled.
+TEST(ServerArgs, CudaGraphBatch) {
+    ServerArgs a;
+    a.device = "cuda";
+    EXPECT_EQ(a.cuda_graph_batch(), ServerArgs::kDefaultCudaGraphMaxBs);
+    a.cuda_graph_max_bs = 48;
+    EXPECT_EQ(a.cuda_graph_batch(), 48);
+    a.max_running_requests = 16;
+    EXPECT_EQ(a.cuda_graph_batch(), 16);
+    a.disable_cuda_graph = true;
+    EXPECT_EQ(a.cuda_graph_batch(), 0);
+    ServerArgs negative;
+    negative.cuda_graph_max_bs = -1;
+    EXPECT_THROW(negative.validate(), std::exception);
 }
 
 }  // namespace

@@ -30,7 +30,9 @@ void cuda_fatal(cudaError_t error, const std::string& where) {
 void check_launch(const char* kernel, const std::string& shape, cudaStream_t stream) {
     std::snprintf(last_launch, sizeof last_launch, "%s %s", kernel, shape.c_str());
     check_cuda(cudaGetLastError(), kernel);
-    if (sync_each_launch()) {
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    if (sync_each_launch() && cudaStreamIsCapturing(stream, &capturing) == cudaSuccess &&
+        capturing == cudaStreamCaptureStatusNone) {  // a recorded launch runs later
         check_cuda(cudaStreamSynchronize(stream), kernel);
     }
 }

@@ -13,8 +13,10 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <set>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "backend/common.h"
 #include "backend/cuda/cuda_check.h"
@@ -33,6 +35,7 @@
 namespace dsserve::backend::cuda {
 
 using model::Tensor;
+using GraphStep = model::Ops::GraphStep;
 
 namespace {
 
@@ -203,17 +206,106 @@ struct CudaOps::Impl {
     std::array<Upload, 16> uploads;
     std::uint64_t upload_clock = 0;
     std::vector<std::shared_ptr<void>> replaced_uploads;
-    // Host arrays that never change (router biases), by address.
-    std::map<const void*, std::shared_ptr<void>> constants;
+    // Host arrays whose content is fixed by the model or by a step's shape (router biases, RoPE
+    // frequencies, row lists such as 0..n-1), by content: each is sent once and kept, so a
+    // recorded step finds it where it was recorded.
+    std::map<std::vector<std::byte>, std::shared_ptr<void>> constants;
 
-    const float* constant(std::span<const float> values) {
-        auto& d = constants[values.data()];
-        if (!d) {
-            d = alloc(values.size_bytes());
-            copy_to_device(d.get(), values.data(), values.size_bytes());
+    template <typename T>
+    const T* constant(std::span<const T> values) {
+        if (values.empty()) {
+            return nullptr;
         }
-        return static_cast<const float*>(d.get());
+        const std::span<const std::byte> bytes = std::as_bytes(values);
+        auto [it, fresh] = constants.try_emplace({bytes.begin(), bytes.end()});
+        if (fresh) {
+            it->second = alloc(bytes.size());
+            copy_to_device(it->second.get(), bytes.data(), bytes.size());
+        }
+        return static_cast<const T*>(it->second.get());
     }
+    template <typename T>
+    const T* constant(const std::vector<T>& values) {
+        return constant(std::span<const T>(values));
+    }
+    // 0, 1, ..., n - 1.
+    const std::int32_t* iota(int n) {
+        std::vector<std::int32_t> v(static_cast<std::size_t>(n));
+        std::iota(v.begin(), v.end(), 0);
+        return constant(v);
+    }
+
+    // A graph step (model::Ops::GraphStep): the step's mode and key, and its inputs, sent as it
+    // begins into the first block of the arena below, [ids | positions | slots | key offsets |
+    // key counts | key table]: every token's visible slots, the table the attention and the
+    // indexer read. The ops find ids, positions and slots by the host address the model passes.
+    struct GraphState {
+        GraphStep mode = GraphStep::eager;
+        const void* owner = nullptr;
+        int tokens = 0, max_keys = 0;
+        std::shared_ptr<void> inputs;
+        const std::int32_t* ids_host = nullptr;
+        const std::int32_t* positions_host = nullptr;
+        const std::int32_t* slots_host = nullptr;
+        const std::int32_t *ids = nullptr, *positions = nullptr, *slots = nullptr;
+        const std::int32_t *key_offset = nullptr, *key_count = nullptr, *keys = nullptr;
+        const char* refused_by = nullptr;  // the op that sent per-step data of its own
+        std::vector<std::int32_t> host;    // staging
+    } graph;
+    using GraphKey = std::tuple<const void*, int, int>;  // owner, tokens, max_keys
+    std::map<GraphKey, cudaGraphExec_t> graphs;
+    std::set<GraphKey> graphs_ran, graphs_refused;
+    GraphKey graph_key() const { return {graph.owner, graph.tokens, graph.max_keys}; }
+
+    // Memory for graph steps: a recorded kernel keeps the addresses it was recorded with, so
+    // every replay finds its buffers where they were. A first-fit book over one device buffer,
+    // emptied as each graph step begins, so that the same requests in the same order get the
+    // same addresses. Past the buffer (only in an unrecorded run, which measures what it needs)
+    // requests fall back to the pool, and the buffer grows after the step; a grown buffer
+    // outdates every recording, which the next steps of their keys record again.
+    struct Arena {
+        std::shared_ptr<void> buffer;
+        std::size_t capacity = 0, peak = 0;
+        std::map<std::size_t, std::size_t> free;  // offset -> bytes, coalesced; the last unbounded
+        std::uint64_t generation = 0;
+
+        void reset() {
+            ++generation;
+            peak = 0;
+            free.clear();
+            free.emplace(0, SIZE_MAX);
+        }
+        std::size_t take(std::size_t bytes) {
+            auto it = std::find_if(free.begin(), free.end(),
+                                   [&](const auto& b) { return b.second >= bytes; });
+            const auto [offset, size] = *it;
+            free.erase(it);
+            if (size > bytes) {
+                free.emplace(offset + bytes, size == SIZE_MAX ? SIZE_MAX : size - bytes);
+            }
+            peak = std::max(peak, offset + bytes);
+            return offset;
+        }
+        void give(std::uint64_t gen, std::size_t offset, std::size_t bytes) {
+            if (gen != generation) {
+                return;  // from a step before the book was emptied
+            }
+            auto it = free.emplace(offset, bytes).first;
+            if (auto next = std::next(it);
+                next != free.end() && offset + it->second == next->first) {
+                it->second = next->second == SIZE_MAX ? SIZE_MAX : it->second + next->second;
+                free.erase(next);
+            }
+            if (it != free.begin()) {
+                auto prev = std::prev(it);
+                if (prev->first + prev->second == it->first) {
+                    prev->second = it->second == SIZE_MAX ? SIZE_MAX : prev->second + it->second;
+                    free.erase(it);
+                }
+            }
+        }
+    };
+    std::shared_ptr<Arena> arena = std::make_shared<Arena>();
 
     void bind() const { check_cuda(cudaSetDevice(device), "cudaSetDevice"); }
 
@@ -245,8 +337,9 @@ struct CudaOps::Impl {
     }
 
     // Outermost ops begun so far (an op may run others inside it): what the FP8 rows below are
-    // dated by.
+    // dated by; and the last one's name.
     std::uint64_t ops_begun = 0;
+    const char* current_op = "";
 
     class OpScope {
     public:
@@ -255,14 +348,19 @@ struct CudaOps::Impl {
                 return;
             }
             ++impl_.ops_begun;
+            impl_.current_op = op;
             impl_.replaced_uploads.clear();  // the ops before have enqueued all their reads
-            if (impl_.profile_every > 0) {
+            if (impl_.profile_every > 0 && !impl_.capture->on) {
                 begin_ = impl_.take_event();
                 check_cuda(cudaEventRecord(begin_, impl_.stream), "cudaEventRecord");
             }
         }
         ~OpScope() {
             if (--impl_.op_depth == 0 && begin_ != nullptr) {
+                if (impl_.capture->on) {  // the op began the recording
+                    impl_.spare_events.push_back(begin_);
+                    return;
+                }
                 cudaEvent_t end = impl_.take_event();
                 check_cuda(cudaEventRecord(end, impl_.stream), "cudaEventRecord");
                 impl_.marks.push_back({op_, begin_, end});
@@ -342,14 +440,49 @@ struct CudaOps::Impl {
         window_start = now;
     }
 
+    // Whether a step is being recorded; shared with the deleters of pool memory, which may run
+    // then (a tensor of an earlier step dropped by host bookkeeping): a free would be recorded
+    // into the step, so it waits for the recording's end.
+    struct Capture {
+        bool on = false;
+        std::vector<void*> deferred_frees;
+    };
+    std::shared_ptr<Capture> capture = std::make_shared<Capture>();
+
+    // Memory that outlives the op asking for it (weights, caches, tables kept between steps).
     std::shared_ptr<void> alloc(std::size_t bytes) {
         if (bytes == 0) {
             return {};
         }
+        DS_ASSERT(!capture->on, "an op allocated lasting memory (", bytes,
+                  " bytes) while a step was being recorded");
         void* p = nullptr;
         check_cuda(cudaMallocAsync(&p, bytes, stream), "cudaMallocAsync");
-        cudaStream_t s = stream;
-        return std::shared_ptr<void>(p, [s](void* q) { cudaFreeAsync(q, s); });
+        return std::shared_ptr<void>(p, [s = stream, c = capture](void* q) {
+            if (c->on) {
+                c->deferred_frees.push_back(q);
+            } else {
+                cudaFreeAsync(q, s);
+            }
+        });
+    }
+
+    // Memory for the current op or forward pass: in a graph step, from the arena.
+    std::shared_ptr<void> transient(std::size_t bytes) {
+        if (graph.mode == GraphStep::eager || bytes == 0) {
+            return alloc(bytes);
+        }
+        const std::size_t rounded = (bytes + 255) / 256 * 256;
+        const std::size_t offset = arena->take(rounded);
+        auto give_back = [book = arena, gen = arena->generation, offset, rounded](void*) {
+            book->give(gen, offset, rounded);
+        };
+        if (offset + rounded <= arena->capacity) {
+            return {static_cast<std::byte*>(arena->buffer.get()) + offset, give_back};
+        }
+        DS_ASSERT(!capture->on, "a recorded step outgrew the memory its run measured");
+        std::shared_ptr<void> pooled = alloc(bytes);
+        return {pooled.get(), [give_back, pooled](void* p) { give_back(p); }};
     }
 
     // A device tensor of float32 (or, for cache tables, bfloat16) values.
@@ -361,7 +494,7 @@ struct CudaOps::Impl {
         t.storage = storage;
         const std::size_t width = storage == model::Storage::bf16 ? 2 : sizeof(float);
         const auto bytes = static_cast<std::size_t>(t.numel()) * width;
-        t.device_data = alloc(bytes);
+        t.device_data = transient(bytes);
         if (zero && bytes != 0) {
             check_cuda(cudaMemsetAsync(t.device_data.get(), 0, bytes, stream), "cudaMemsetAsync");
         }
@@ -375,6 +508,21 @@ struct CudaOps::Impl {
     std::int32_t* token_slots_mapped = nullptr;  // the same memory, as the device addresses it
     std::map<std::int32_t, cudaEvent_t> token_copies;
 
+    void token_slots_ready() {
+        if (token_slots) {
+            return;
+        }
+        token_slots = alloc(Ops::kTokenSlots * sizeof(std::int32_t));
+        void* host = nullptr;
+        check_cuda(
+            cudaHostAlloc(&host, Ops::kTokenSlots * sizeof(std::int32_t), cudaHostAllocMapped),
+            "cudaHostAlloc (token slots)");
+        token_slots_host = static_cast<std::int32_t*>(host);
+        void* mapped = nullptr;
+        check_cuda(cudaHostGetDevicePointer(&mapped, host, 0), "cudaHostGetDevicePointer");
+        token_slots_mapped = static_cast<std::int32_t*>(mapped);
+    }
+
     // Arrival counters of kernels whose last block to finish a piece of work completes it (the
     // split argmax, the split FP8 GEMV, the MoE routing's layout): zeroed when they grow, and
     // kept zero between launches by the kernels themselves.
@@ -383,8 +531,12 @@ struct CudaOps::Impl {
         std::size_t words = 0;
     };
     ArrivalCounters argmax_done, gemv_counters, moe_counters, moe_expert_counts;
+    std::vector<std::shared_ptr<void>> retired;
     std::int32_t* arrival_counters(ArrivalCounters& c, std::size_t words, std::size_t at_least) {
         if (words > c.words) {
+            if (!graphs.empty()) {
+                retired.push_back(std::move(c.buffer));  // recordings still count there
+            }
             c.words = std::max(words, at_least);
             c.buffer = alloc(c.words * 4);
             check_cuda(cudaMemsetAsync(c.buffer.get(), 0, c.words * 4, stream),
@@ -478,6 +630,26 @@ struct CudaOps::Impl {
         if (values.empty()) {
             return nullptr;
         }
+        if (graph.mode != GraphStep::eager) {
+            if constexpr (std::is_same_v<T, std::int32_t>) {
+                const auto n = static_cast<std::size_t>(graph.tokens);
+                if (values.size() == n) {
+                    for (auto [host, staged] : {std::pair{graph.ids_host, graph.ids},
+                                                {graph.positions_host, graph.positions},
+                                                {graph.slots_host, graph.slots}}) {
+                        if (values.data() == host) {
+                            return staged;
+                        }
+                    }
+                }
+            }
+            // Data sent by an op itself would be frozen into a recording: this key stays eager.
+            DS_ASSERT(!capture->on, "an op sent ", values.size_bytes(),
+                      " bytes of its own while a step was being recorded");
+            if (graph.refused_by == nullptr) {
+                graph.refused_by = current_op;
+            }
+        }
         const std::span<const std::byte> bytes = std::as_bytes(values);
         if (const void* held = uploaded(bytes)) {
             return static_cast<const T*>(held);
@@ -547,8 +719,8 @@ struct CudaOps::Impl {
         const std::int64_t rows = starts.back();
         QuantizedRows out;
         out.k = k;
-        out.q = alloc(static_cast<std::size_t>(rows * k));
-        out.scale = alloc(static_cast<std::size_t>(rows * groups_of(k)) * sizeof(float));
+        out.q = transient(static_cast<std::size_t>(rows * k));
+        out.scale = transient(static_cast<std::size_t>(rows * groups_of(k)) * sizeof(float));
         if (rows > m) {
             check_cuda(cudaMemsetAsync(out.q.get(), 0, static_cast<std::size_t>(rows * k), stream),
                        "cudaMemsetAsync");
@@ -557,7 +729,10 @@ struct CudaOps::Impl {
                            static_cast<std::size_t>(rows * groups_of(k)) * sizeof(float), stream),
                        "cudaMemsetAsync");
         }
-        launch_quantize_activations(x, m, narrow(k), upload(starts),
+        // One segment, {0, rows}, depends on the shape only; expert segments on the routing.
+        const bool one_segment = starts.size() == 2 && starts[0] == 0;
+        launch_quantize_activations(x, m, narrow(k),
+                                    one_segment ? constant(starts) : upload(starts),
                                     static_cast<int>(starts.size()) - 1, out.q.get(),
                                     static_cast<float*>(out.scale.get()), stream);
         return out;
@@ -660,7 +835,7 @@ struct CudaOps::Impl {
         }
         // Padding rows and columns land in scratch; y is its top-left corner.
         std::shared_ptr<void> out =
-            alloc(static_cast<std::size_t>(padded_m * padded_n) * sizeof(float));
+            transient(static_cast<std::size_t>(padded_m * padded_n) * sizeof(float));
         fp8_gemm(xq.rows(r0), xq.scales(r0), padded_m, xq.k, w, static_cast<float*>(out.get()));
         check_cuda(cudaMemcpy2DAsync(y, static_cast<std::size_t>(n) * sizeof(float), out.get(),
                                      static_cast<std::size_t>(padded_n) * sizeof(float),
@@ -689,7 +864,7 @@ struct CudaOps::Impl {
                 break;
             }
             case model::Storage::bf16: {
-                std::shared_ptr<void> xb = alloc(static_cast<std::size_t>(m * k) * 2);
+                std::shared_ptr<void> xb = transient(static_cast<std::size_t>(m * k) * 2);
                 launch_to_bf16(x, m * k, xb.get(), stream);
                 const float one = 1.0f, zero = 0.0f;
                 check_cublas(
@@ -724,7 +899,7 @@ struct CudaOps::Impl {
         if (fp32 || rows == 0 || rows > kFp8GemvRows || k % 128 != 0) {
             return {};
         }
-        fp8_shadow.buffer = alloc(static_cast<std::size_t>(rows * (k + 4 * (k / 128))));
+        fp8_shadow.buffer = transient(static_cast<std::size_t>(rows * (k + 4 * (k / 128))));
         auto* bytes = static_cast<unsigned char*>(fp8_shadow.buffer.get());
         return {bytes, reinterpret_cast<float*>(bytes + rows * k)};
     }
@@ -807,7 +982,7 @@ struct CudaOps::Impl {
             ws.x8 = quantized;
             ws.quantized = true;
         } else {
-            x8 = alloc(static_cast<std::size_t>(input_rows * (in.k + 4 * (in.k / 128))));
+            x8 = transient(static_cast<std::size_t>(input_rows * (in.k + 4 * (in.k / 128))));
             ws.x8 = x8.get();
         }
         ws.xs = reinterpret_cast<float*>(static_cast<unsigned char*>(ws.x8) + input_rows * in.k);
@@ -886,7 +1061,7 @@ struct CudaOps::Impl {
         const int slots = static_cast<int>(std::min<std::int64_t>(n, num_experts));
         // One allocation for the routing and layout arrays (all 4-byte values).
         const auto words = static_cast<std::size_t>(5 * n + 2 * slots + 2);
-        std::shared_ptr<void> scratch = alloc(words * 4);
+        std::shared_ptr<void> scratch = transient(words * 4);
         auto* base = static_cast<std::int32_t*>(scratch.get());
         std::int32_t* chosen = base;                                    // [n]
         auto* weight = reinterpret_cast<float*>(base + n);              // [n]
@@ -968,7 +1143,7 @@ struct CudaOps::Impl {
         const std::int64_t n = t * width, max_tiles = moe_tiles_bound(n, num_experts),
                            max_rows = max_tiles * kMoeTileRows;
         const auto words = static_cast<std::size_t>(4 * n + 1 + num_experts + max_tiles + max_rows);
-        std::shared_ptr<void> scratch = alloc(words * 4);
+        std::shared_ptr<void> scratch = transient(words * 4);
         auto* base = static_cast<std::int32_t*>(scratch.get());
         std::int32_t* chosen = base;                        // [n]
         auto* weight = reinterpret_cast<float*>(base + n);  // [n]
@@ -991,8 +1166,9 @@ struct CudaOps::Impl {
         // Rows quantized to block FP8 (the tokens' rows gathered, or SiLU(gate) * up of each
         // permuted row), then times every active expert's weights: segments of cols columns.
         const std::int64_t widest = std::max(hidden, inter);
-        std::shared_ptr<void> q = alloc(static_cast<std::size_t>(max_rows * widest)),
-                              qs = alloc(static_cast<std::size_t>(max_rows * (widest / 128)) * 4);
+        std::shared_ptr<void> q = transient(static_cast<std::size_t>(max_rows * widest)),
+                              qs = transient(static_cast<std::size_t>(max_rows * (widest / 128)) *
+                                             4);
         auto products = [&](const float* in, std::int64_t ldx, std::int64_t k, bool swiglu,
                             const std::shared_ptr<void>& weights,
                             const std::shared_ptr<void>& scales, int segments, std::int64_t cols,
@@ -1043,8 +1219,8 @@ struct CudaOps::Impl {
         }
         const std::int32_t* rows = upload(std::span<const std::int32_t>(keys.slots));
         const std::int32_t* d_tiles = upload(std::span<const std::int32_t>(tiles));
-        auto latent = alloc(static_cast<std::size_t>(n * lora) * 2);
-        auto k_rope = alloc(static_cast<std::size_t>(n * rope) * 2);
+        auto latent = transient(static_cast<std::size_t>(n * lora) * 2);
+        auto k_rope = transient(static_cast<std::size_t>(n * rope) * 2);
         launch_gather_rows_bytes(cache.latent->device_data.get(), lora * 2, rows, n, latent.get(),
                                  stream);
         launch_gather_rows_bytes(cache.rope->device_data.get(), rope * 2, rows, n, k_rope.get(),
@@ -1058,17 +1234,17 @@ struct CudaOps::Impl {
             if (kv_b.storage == model::Storage::f32) {
                 f = ptr(kv_b);
             } else {
-                w32 = alloc(static_cast<std::size_t>(kv_b.numel()) * sizeof(float));
+                w32 = transient(static_cast<std::size_t>(kv_b.numel()) * sizeof(float));
                 launch_dequantize_weight(
                     kv_b.device_data.get(), static_cast<const float*>(kv_b.scale_data.get()),
                     kv_b.rows(), kv_b.cols(), static_cast<float*>(w32.get()), stream);
                 f = static_cast<const float*>(w32.get());
             }
-            w16 = alloc(static_cast<std::size_t>(kv_b.numel()) * 2);
+            w16 = transient(static_cast<std::size_t>(kv_b.numel()) * 2);
             launch_to_bf16(f, kv_b.numel(), w16.get(), stream);
             w = w16.get();
         }
-        auto kv = alloc(static_cast<std::size_t>(n * width) * 2);
+        auto kv = transient(static_cast<std::size_t>(n * width) * 2);
         const float one = 1.0f, zero = 0.0f;
         // Bfloat16 operands: tensor cores, which the pedantic float32 mode would forbid.
         check_cublas(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
@@ -1082,6 +1258,71 @@ struct CudaOps::Impl {
         launch_mha_prefill(
             ptr(q), kv.get(), k_rope.get(), reinterpret_cast<const MhaTile*>(d_tiles),
             static_cast<int>(tiles.size() / 4), heads, p.softmax_scale, ptr(out), stream);
+    }
+
+    // A graph step's inputs into the arena's first block (GraphState), which the emptied arena
+    // places at its start: where the recording reads them.
+    void stage_graph_inputs(std::span<const std::int32_t> ids,
+                            std::span<const model::SequenceSlots> seqs) {
+        const int n = graph.tokens;
+        DS_ASSERT(static_cast<int>(ids.size()) == n && static_cast<int>(seqs.size()) == n,
+                  "a graph step of ", n, " tokens got ", ids.size(), " ids and ", seqs.size(),
+                  " sequences");
+        auto& h = graph.host;
+        h.assign(static_cast<std::size_t>(5 * n), 0);
+        for (int i = 0; i < n; ++i) {
+            const model::SequenceSlots& s = seqs[static_cast<std::size_t>(i)];
+            const std::int32_t visible = s.num_cached + 1;
+            DS_ASSERT(s.num_new == 1 && visible <= graph.max_keys &&
+                          static_cast<std::int32_t>(s.slots.size()) >= visible,
+                      "sequence ", i, " of a graph step brings ", s.num_new, " tokens and sees ",
+                      visible, " positions (bound ", graph.max_keys, ")");
+            const auto at = static_cast<std::size_t>(i);
+            h[at] = ids[at];
+            h[n + at] = s.num_cached;
+            h[2 * n + at] = s.slots[static_cast<std::size_t>(s.num_cached)];
+            h[3 * n + at] = static_cast<std::int32_t>(h.size() - 5 * static_cast<std::size_t>(n));
+            h[4 * n + at] = visible;
+            h.insert(h.end(), s.slots.begin(), s.slots.begin() + visible);
+        }
+        arena->reset();
+        const auto capacity =
+            static_cast<std::size_t>(5 * n) + static_cast<std::size_t>(n) * graph.max_keys;
+        graph.inputs = transient(capacity * sizeof(std::int32_t));
+        auto* base = static_cast<std::int32_t*>(graph.inputs.get());
+        graph.ids = base;
+        graph.positions = base + n;
+        graph.slots = base + 2 * n;
+        graph.key_offset = base + 3 * n;
+        graph.key_count = base + 4 * n;
+        graph.keys = base + 5 * n;
+        copy_to_device(base, h.data(), h.size() * sizeof(std::int32_t));
+    }
+
+    void launch_graph(cudaGraphExec_t exec) {
+        auto timed = op("graph_replay");
+        independent_kernels = 0;
+        check_cuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+    }
+
+    // After a run that needed more than the arena holds: a larger arena, and no recordings (they
+    // address the old one, which lives on while the run's tensors do).
+    void grow_arena() {
+        check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (graph memory)");
+        drop_graphs();
+        auto next = std::make_shared<Arena>();
+        constexpr std::size_t kGrain = 2u << 20;
+        next->capacity = (arena->peak + kGrain - 1) / kGrain * kGrain;
+        next->buffer = alloc(next->capacity);
+        next->reset();
+        arena = std::move(next);
+    }
+
+    void drop_graphs() {
+        for (auto& [key, exec] : graphs) {
+            cudaGraphExecDestroy(exec);
+        }
+        graphs.clear();
     }
 
     // The key lists of every new token, as cache slots: for causal attention, the prefix of the
@@ -1132,6 +1373,10 @@ CudaOps::CudaOps(int device, bool fp32) : impl_(std::make_unique<Impl>()) {
     check_cublas(cublasSetMathMode(impl_->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
     check_cublas(cublasLtCreate(&impl_->lt), "cublasLtCreate");
     impl_->workspace = impl_->alloc(Impl::kWorkspaceBytes);
+    // cuBLAS's own workspace, set rather than left for it to allocate on first use, which a
+    // recorded step could not do. The stream orders its use against cuBLASLt's.
+    check_cublas(cublasSetWorkspace(impl_->blas, impl_->workspace.get(), Impl::kWorkspaceBytes),
+                 "cublasSetWorkspace");
     void* ring = nullptr;
     check_cuda(cudaHostAlloc(&ring, Impl::kRingBytes, cudaHostAllocMapped),
                "cudaHostAlloc (upload ring)");
@@ -1149,6 +1394,7 @@ CudaOps::~CudaOps() {
     impl_->uploads = {};
     if (cudaSetDevice(impl_->device) == cudaSuccess) {
         cudaStreamSynchronize(impl_->stream);
+        impl_->drop_graphs();
         cublasDestroy(impl_->blas);
         for (auto& [shape, p] : impl_->fp8_plans) {
             cublasLtMatrixLayoutDestroy(p.a);
@@ -1298,6 +1544,7 @@ Tensor CudaOps::to_host(const Tensor& t) {
     if (t.on_host()) {
         return t;
     }
+    DS_ASSERT(!impl_->capture->on, "to_host waits for the device: not inside a recorded step");
     impl_->bind();
     if (t.storage == model::Storage::fp8_block) {
         Tensor f = impl_->tensor(t.shape, false);
@@ -1402,7 +1649,7 @@ void CudaOps::rope(Tensor& x, int num_heads, int head_stride, int offset, int ro
               x.rows(), " ", x.cols());
     impl_->bind();
     launch_rope(ptr(x), x.rows(), num_heads, head_stride, offset, rope_dim,
-                impl_->upload(positions), impl_->upload(inv_freq), attention_factor, interleaved,
+                impl_->upload(positions), impl_->constant(inv_freq), attention_factor, interleaved,
                 impl_->stream);
 }
 
@@ -1434,7 +1681,7 @@ void CudaOps::linear_rope(const Tensor& x, const Tensor& w, Tensor& y, int num_h
     impl_->bind();
     GemvRope r;
     r.positions = impl_->upload(positions);
-    r.inv_freq = impl_->upload(inv_freq);
+    r.inv_freq = impl_->constant(inv_freq);
     r.attention_factor = attention_factor;
     r.head_stride = head_stride;
     r.offset = offset;
@@ -1480,7 +1727,7 @@ void CudaOps::store_latent(const Tensor& kv, const Tensor& g, float eps,
     const CacheFormat format = cache_format(cache);
     // The uploads first: one may launch a copy, which the role must know of.
     const std::int32_t* at = impl_->upload(positions);
-    const float* freq = impl_->upload(inv_freq);
+    const float* freq = impl_->constant(inv_freq);
     const std::int32_t* to = impl_->upload(slots);
     launch_store_latent(ptr(kv), kv.rows(), lora, rope_dim, ptr(g), eps, at, freq, attention_factor,
                         to, format, cache.latent->device_data.get(), cache.rope->device_data.get(),
@@ -1509,7 +1756,7 @@ void CudaOps::store_index_key(const Tensor& k, const Tensor& g, const Tensor& b,
     }
     impl_->bind();
     const std::int32_t* at = impl_->upload(positions);
-    const float* freq = impl_->upload(inv_freq);
+    const float* freq = impl_->constant(inv_freq);
     const std::int32_t* to = impl_->upload(slots);
     if (fp8) {
         launch_store_index_key_fp8(ptr(k), k.rows(), dim, ptr(g), ptr(b), eps, rope_dim, at, freq,
@@ -1656,16 +1903,7 @@ bool CudaOps::pick_tokens_async(const Tensor& logits, std::span<const std::int64
     check_rows(logits, greedy);
     const std::vector<SampleRow> params = sample_params(logits, draws);
     impl_->bind();
-    if (!impl_->token_slots) {
-        impl_->token_slots = impl_->alloc(kTokenSlots * sizeof(std::int32_t));
-        void* host = nullptr;
-        check_cuda(cudaHostAlloc(&host, kTokenSlots * sizeof(std::int32_t), cudaHostAllocMapped),
-                   "cudaHostAlloc (token slots)");
-        impl_->token_slots_host = static_cast<std::int32_t*>(host);
-        void* mapped = nullptr;
-        check_cuda(cudaHostGetDevicePointer(&mapped, host, 0), "cudaHostGetDevicePointer");
-        impl_->token_slots_mapped = static_cast<std::int32_t*>(mapped);
-    }
+    impl_->token_slots_ready();
     std::int32_t* slots = static_cast<std::int32_t*>(impl_->token_slots.get()) + first;
     std::int32_t* mirror = impl_->token_slots_mapped + first;
     {
@@ -1754,6 +1992,10 @@ model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weigh
     impl_->bind();
     auto sel = std::make_shared<DeviceSelection>();
     sel->top_k = top_k;
+    if (impl_->graph.mode != GraphStep::eager) {
+        return graph_indexer_topk(q, weights, seqs, index_k, num_heads, head_dim, scale, top_k,
+                                  std::move(sel));
+    }
     // Every token's visible slots, as causal attention reads them; tokens that see more than
     // top_k positions are scored and then read their top_k chosen slots, placed after the tables.
     Impl::Keys keys = Impl::causal_keys(seqs);
@@ -1783,7 +2025,7 @@ model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weigh
     // One device buffer, [slot tables | chosen slots | offsets | counts]. The tables and the
     // offsets and counts go up through the ring; the chosen slots are written on the device.
     const std::int64_t chosen_end = table_size + rows * top_k;
-    sel->buffer = impl_->alloc(static_cast<std::size_t>(chosen_end + 2 * tokens) * 4);
+    sel->buffer = impl_->transient(static_cast<std::size_t>(chosen_end + 2 * tokens) * 4);
     auto* buf = static_cast<std::int32_t*>(sel->buffer.get());
     keys.offset.insert(keys.offset.end(), keys.count.begin(), keys.count.end());
     for (auto [at, values] :
@@ -1812,7 +2054,7 @@ model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weigh
         }
         const auto groups = static_cast<int>(group_first.size());
         group_first.push_back(static_cast<std::int32_t>(rows));
-        auto q8 = impl_->alloc(static_cast<std::size_t>(rows * num_heads * head_dim));
+        auto q8 = impl_->transient(static_cast<std::size_t>(rows * num_heads * head_dim));
         Tensor wq = impl_->tensor({rows, num_heads}, false);
         launch_indexer_quantize_q(ptr(q), ptr(weights), d_q_row, static_cast<int>(rows), num_heads,
                                   head_dim, model::hadamard_norm(head_dim), scale,
@@ -1826,7 +2068,7 @@ model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weigh
                               static_cast<int>(rows), max_scored, num_heads, head_dim, scale,
                               max_scored, ptr(score), impl_->stream);
     }
-    sel->chosen = impl_->alloc(static_cast<std::size_t>(rows * top_k) * 4);
+    sel->chosen = impl_->transient(static_cast<std::size_t>(rows * top_k) * 4);
     auto* chosen = static_cast<std::int32_t*>(sel->chosen.get());
     launch_row_topk(ptr(score), max_scored, d_count, static_cast<int>(rows), top_k, chosen,
                     impl_->stream);
@@ -1834,6 +2076,62 @@ model::IndexSelection CudaOps::indexer_topk(const Tensor& q, const Tensor& weigh
                               impl_->stream);
     model::IndexSelection out;
     out.device = std::move(sel);
+    return out;
+}
+
+// In a graph step every token is scored over the step's key bound (the staged key lists), so that
+// the recording does not follow which tokens see more than top_k positions: one that sees fewer
+// gets all of them, in order, from the top-k, the list causal attention would read.
+model::IndexSelection CudaOps::graph_indexer_topk(const Tensor& q, const Tensor& weights,
+                                                  std::span<const model::SequenceSlots> seqs,
+                                                  const Tensor& index_k, int num_heads,
+                                                  int head_dim, float scale, int top_k,
+                                                  std::shared_ptr<void> selection) {
+    const auto& g = impl_->graph;
+    const int rows = g.tokens, keys = g.max_keys;
+    DS_ASSERT(static_cast<int>(seqs.size()) == rows && q.rows() == rows, seqs.size(), " ", rows);
+    auto& sel = *std::static_pointer_cast<DeviceSelection>(selection);
+    sel.tokens = rows;
+    sel.max_count = top_k;
+    sel.scored.resize(static_cast<std::size_t>(rows));
+    std::iota(sel.scored.begin(), sel.scored.end(), 0);
+    for (const auto& s : seqs) {
+        sel.visible.push_back(s.num_cached + s.num_new);
+    }
+    const auto listed = static_cast<std::size_t>(rows) * static_cast<std::size_t>(top_k);
+    sel.chosen = impl_->transient(listed * 4);
+    sel.buffer = impl_->transient((listed + static_cast<std::size_t>(rows)) * 4);
+    auto* slots = static_cast<std::int32_t*>(sel.buffer.get());
+    std::vector<std::int32_t> offsets(static_cast<std::size_t>(rows));
+    for (int r = 0; r < rows; ++r) {
+        offsets[static_cast<std::size_t>(r)] = r * top_k;
+    }
+    sel.slots = slots;
+    sel.offset = impl_->constant(offsets);
+    sel.count = slots + listed;
+
+    Tensor score = impl_->tensor({rows, keys}, false);
+    if (index_k.storage == model::Storage::fp8_row) {
+        auto q8 = impl_->transient(static_cast<std::size_t>(rows) * num_heads * head_dim);
+        Tensor wq = impl_->tensor({rows, num_heads}, false);
+        launch_indexer_quantize_q(ptr(q), ptr(weights), impl_->iota(rows), rows, num_heads,
+                                  head_dim, model::hadamard_norm(head_dim), scale,
+                                  static_cast<unsigned char*>(q8.get()), ptr(wq), impl_->stream);
+        launch_indexer_scores_fp8(static_cast<const unsigned char*>(q8.get()), ptr(wq),
+                                  key_table(index_k), g.keys, g.key_offset, g.key_count,
+                                  impl_->iota(rows + 1), rows, keys, num_heads, head_dim, keys,
+                                  ptr(score), impl_->stream);
+    } else {
+        launch_indexer_scores(ptr(q), ptr(weights), ptr(index_k), impl_->iota(rows), g.keys,
+                              g.key_offset, g.key_count, rows, keys, num_heads, head_dim, scale,
+                              keys, ptr(score), impl_->stream);
+    }
+    auto* chosen = static_cast<std::int32_t*>(sel.chosen.get());
+    launch_row_topk(ptr(score), keys, g.key_count, rows, top_k, chosen, impl_->stream);
+    launch_positions_to_slots(chosen, rows, top_k, g.keys, g.key_offset, slots, impl_->stream,
+                              g.key_count, slots + listed);
+    model::IndexSelection out;
+    out.device = std::move(selection);
     return out;
 }
 
@@ -1856,7 +2154,9 @@ std::vector<std::vector<std::int32_t>> CudaOps::selection_positions(
     }
     for (std::size_t i = 0; i < sel.scored.size(); ++i) {
         const std::int32_t* r = host.data() + i * static_cast<std::size_t>(sel.top_k);
-        out[static_cast<std::size_t>(sel.scored[i])].assign(r, r + sel.top_k);
+        // A graph step scores tokens that see top_k positions or fewer too; their lists end at -1.
+        const auto token = static_cast<std::size_t>(sel.scored[i]);
+        out[token].assign(r, r + std::min(sel.top_k, sel.visible[token]));
     }
     return out;
 }
@@ -1874,11 +2174,15 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
         return;
     }
     impl_->bind();
+    // A graph step reads its staged key lists (every token's visible slots), planned for its key
+    // bound: the recording serves every step of the key.
+    const auto& g = impl_->graph;
+    const bool graphed = g.mode != GraphStep::eager;
     std::int64_t visible = 0;
     for (const auto& sq : seqs) {
         visible += sq.num_cached + sq.num_new;
     }
-    if (selected.empty() && cache_format(cache) == CacheFormat::bf16 &&
+    if (!graphed && selected.empty() && cache_format(cache) == CacheFormat::bf16 &&
         mha_prefill_supports(nope, rope, v) && lora % 8 == 0 && t >= impl_->mha_tokens &&
         visible <= 2 * t && visible <= kMhaMaxKeys) {
         impl_->mha_prefill(q, seqs, cache, kv_b, p, out);
@@ -1889,6 +2193,8 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
     if (on_device != nullptr) {
         DS_ASSERT(on_device->tokens == t, on_device->tokens, " ", t);
         keys.max_count = on_device->max_count;
+    } else if (graphed && selected.empty()) {
+        keys.max_count = g.max_keys;
     } else if (selected.empty()) {
         keys = Impl::causal_keys(seqs);
     } else {
@@ -1922,7 +2228,7 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
     if (format == WeightFormat::f32) {
         w32 = ptr(kv_b);
     } else if (!kernels) {
-        dequantized = impl_->alloc(static_cast<std::size_t>(kv_b.numel()) * sizeof(float));
+        dequantized = impl_->transient(static_cast<std::size_t>(kv_b.numel()) * sizeof(float));
         w32 = static_cast<const float*>(dequantized.get());
         if (format == WeightFormat::fp8_block) {
             launch_dequantize_weight(
@@ -1951,16 +2257,27 @@ void CudaOps::mla_attention(const Tensor& q, std::span<const model::SequenceSlot
     // to the per-head kernel for shapes it does not take.
     const CacheFormat cache_fmt = cache_format(cache);
     std::shared_ptr<void> workspace =
-        impl_->alloc(mla_decode_workspace_bytes(shape, keys.max_count, cache_fmt));
+        impl_->transient(mla_decode_workspace_bytes(shape, keys.max_count, cache_fmt));
     const auto upload = [&](const std::vector<std::int32_t>& values) {
         return impl_->upload(std::span<const std::int32_t>(values));
     };
+    const std::int32_t *key_slots = nullptr, *key_offset = nullptr, *key_count = nullptr;
+    if (on_device != nullptr) {
+        key_slots = on_device->slots;
+        key_offset = on_device->offset;
+        key_count = on_device->count;
+    } else if (graphed && selected.empty()) {
+        key_slots = g.keys;
+        key_offset = g.key_offset;
+        key_count = g.key_count;
+    } else {
+        key_slots = upload(keys.slots);
+        key_offset = upload(keys.offset);
+        key_count = upload(keys.count);
+    }
     launch_mla_decode(ptr(q_lat), ptr(q), cache_fmt, cache.latent->device_data.get(),
-                      cache.rope->device_data.get(),
-                      on_device ? on_device->slots : upload(keys.slots),
-                      on_device ? on_device->offset : upload(keys.offset),
-                      on_device ? on_device->count : upload(keys.count), shape, keys.max_count,
-                      workspace.get(), ptr(o_lat), impl_->stream);
+                      cache.rope->device_data.get(), key_slots, key_offset, key_count, shape,
+                      keys.max_count, workspace.get(), ptr(o_lat), impl_->stream);
     // out[t, h] = o_lat[t, h] W_UV_h^T.
     if (kernels) {
         launch_absorb_out(weight, absorb, ptr(o_lat), ptr(out), impl_->stream);
@@ -1978,13 +2295,118 @@ void CudaOps::begin_forward(std::span<const std::int32_t> ids,
                             std::span<const std::int32_t> positions,
                             std::span<const std::int32_t> slots,
                             std::span<const model::SequenceSlots> seqs) {
-    auto timed = impl_->op("begin_forward");
     impl_->bind();
+    auto& g = impl_->graph;
+    if (g.mode != GraphStep::eager) {
+        DS_ASSERT(g.mode == GraphStep::run || g.mode == GraphStep::record,
+                  "a forward in a replayed step");
+        DS_ASSERT(positions.size() == ids.size() && slots.size() == ids.size(), positions.size());
+        {
+            auto timed = impl_->op("begin_forward");
+            impl_->stage_graph_inputs(ids, seqs);
+        }
+        g.ids_host = ids.data();
+        g.positions_host = positions.data();
+        g.slots_host = slots.data();
+        // FP8 rows of an earlier step would be freed inside the recording.
+        impl_->fp8_shadow = {};
+        if (g.mode == GraphStep::record) {
+            check_cuda(cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal),
+                       "cudaStreamBeginCapture");
+            impl_->capture->on = true;
+        }
+        return;
+    }
+    auto timed = impl_->op("begin_forward");
     // What embedding, rope, the cache writes and causal attention will ask for.
     const Impl::Keys keys = Impl::causal_keys(seqs);
     const std::span<const std::int32_t> arrays[] = {ids,        positions,   slots,
                                                     keys.slots, keys.offset, keys.count};
     impl_->upload_together(arrays);
+}
+
+GraphStep CudaOps::begin_graph_step(const void* owner, int tokens, int max_keys) {
+    auto& g = impl_->graph;
+    DS_ASSERT(g.mode == GraphStep::eager, "a graph step began inside another");
+    DS_ASSERT(tokens > 0 && max_keys > 0, tokens, " ", max_keys);
+    const Impl::GraphKey key{owner, tokens, max_keys};
+    if (impl_->graphs_refused.contains(key)) {
+        return GraphStep::eager;
+    }
+    impl_->bind();
+    impl_->token_slots_ready();  // the embedding of every recording reads them
+    g.mode = impl_->graphs.contains(key)       ? GraphStep::replay
+             : impl_->graphs_ran.contains(key) ? GraphStep::record
+                                               : GraphStep::run;
+    g.owner = owner;
+    g.tokens = tokens;
+    g.max_keys = max_keys;
+    g.refused_by = nullptr;
+    return g.mode;
+}
+
+void CudaOps::drop_graph_steps(const void* owner) {
+    auto& i = *impl_;
+    DS_ASSERT(i.graph.mode == GraphStep::eager, "graph steps dropped inside one");
+    i.bind();
+    check_cuda(cudaStreamSynchronize(i.stream), "cudaStreamSynchronize (graph steps)");
+    std::erase_if(i.graphs, [&](const auto& g) {
+        if (std::get<0>(g.first) != owner) {
+            return false;
+        }
+        cudaGraphExecDestroy(g.second);
+        return true;
+    });
+    std::erase_if(i.graphs_ran, [&](const auto& k) { return std::get<0>(k) == owner; });
+    std::erase_if(i.graphs_refused, [&](const auto& k) { return std::get<0>(k) == owner; });
+}
+
+void CudaOps::end_graph_step() {
+    auto& g = impl_->graph;
+    DS_ASSERT(g.mode == GraphStep::run || g.mode == GraphStep::record,
+              "end_graph_step without a run or recorded step");
+    impl_->bind();
+    const Impl::GraphKey key = impl_->graph_key();
+    if (g.mode == GraphStep::record) {
+        cudaGraph_t recorded = nullptr;
+        const cudaError_t ended = cudaStreamEndCapture(impl_->stream, &recorded);
+        impl_->capture->on = false;
+        for (void* p : std::exchange(impl_->capture->deferred_frees, {})) {
+            cudaFreeAsync(p, impl_->stream);
+        }
+        check_cuda(ended, "cudaStreamEndCapture");
+        cudaGraphExec_t exec = nullptr;
+        check_cuda(cudaGraphInstantiate(&exec, recorded, 0), "cudaGraphInstantiate");
+        cudaGraphDestroy(recorded);
+        impl_->graphs[key] = exec;
+        impl_->launch_graph(exec);
+    } else {
+        impl_->graphs_ran.insert(key);
+        if (g.refused_by != nullptr) {
+            impl_->graphs_refused.insert(key);
+            log::warn("decode steps of ", g.tokens, " tokens over at most ", g.max_keys,
+                      " keys are not recorded as a CUDA graph (", g.refused_by,
+                      " sends data of its own, as for weights the device kernels do not take); "
+                      "they run kernel by kernel");
+        }
+        if (impl_->arena->peak > impl_->arena->capacity) {
+            impl_->grow_arena();
+        }
+    }
+    g.mode = GraphStep::eager;
+    g.inputs.reset();
+    g.ids_host = g.positions_host = g.slots_host = nullptr;
+}
+
+void CudaOps::replay_graph_step(std::span<const std::int32_t> ids,
+                                std::span<const model::SequenceSlots> seqs) {
+    auto& g = impl_->graph;
+    DS_ASSERT(g.mode == GraphStep::replay, "replay_graph_step without a recording to replay");
+    impl_->bind();
+    impl_->stage_graph_inputs(ids, seqs);
+    impl_->launch_graph(impl_->graphs.at(impl_->graph_key()));
+    g.mode = GraphStep::eager;
+    g.inputs.reset();
 }
 
 void CudaOps::swiglu_mlp(const Tensor& x, const model::ExpertWeights& mlp, Tensor& y) {

@@ -89,6 +89,13 @@ public:
     void begin_forward(std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
                        std::span<const std::int32_t> slots,
                        std::span<const model::SequenceSlots> seqs) override;
+    // Graph steps (model::Ops::GraphStep): a key's first step runs in the graph's form and
+    // measures its memory, the second is recorded (and launched), the rest replay it.
+    GraphStep begin_graph_step(const void* owner, int tokens, int max_keys) override;
+    void end_graph_step() override;
+    void drop_graph_steps(const void* owner) override;
+    void replay_graph_step(std::span<const std::int32_t> ids,
+                           std::span<const model::SequenceSlots> seqs) override;
     void swiglu_mlp(const model::Tensor& x, const model::ExpertWeights& mlp,
                     model::Tensor& y) override;
     void moe_experts(const model::Tensor& x, const model::MoeRouting& routing,
@@ -113,6 +120,12 @@ public:
     void synchronize() override;
 
 private:
+    model::IndexSelection graph_indexer_topk(const model::Tensor& q, const model::Tensor& weights,
+                                             std::span<const model::SequenceSlots> seqs,
+                                             const model::Tensor& index_k, int num_heads,
+                                             int head_dim, float scale, int top_k,
+                                             std::shared_ptr<void> selection);
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

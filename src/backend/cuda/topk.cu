@@ -498,12 +498,16 @@ __global__ void moe_place_kernel(const std::int32_t* experts, const float* weigh
 
 __global__ void positions_to_slots_kernel(const std::int32_t* chosen, std::int64_t n, int top_k,
                                           const std::int32_t* table, const std::int32_t* base,
-                                          std::int32_t* out) {
+                                          std::int32_t* out, const std::int32_t* count,
+                                          std::int32_t* chosen_count) {
     pdl_enter();
     const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         const std::int32_t p = chosen[i];
         out[i] = p < 0 ? -1 : table[base[i / top_k] + p];
+        if (chosen_count != nullptr && i % top_k == 0) {
+            chosen_count[i / top_k] = min(count[i / top_k], top_k);
+        }
     }
 }
 
@@ -537,14 +541,16 @@ void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* co
 
 void launch_positions_to_slots(const std::int32_t* chosen, int rows, int top_k,
                                const std::int32_t* table, const std::int32_t* base,
-                               std::int32_t* out, cudaStream_t stream) {
+                               std::int32_t* out, cudaStream_t stream, const std::int32_t* count,
+                               std::int32_t* chosen_count) {
+    DS_ASSERT((count == nullptr) == (chosen_count == nullptr), "count without chosen_count");
     const std::int64_t n = static_cast<std::int64_t>(rows) * top_k;
     if (n == 0) {
         return;
     }
     constexpr int kThreads = 256;
     launch_kernel(positions_to_slots_kernel, static_cast<unsigned>((n + kThreads - 1) / kThreads),
-                  kThreads, 0, stream, chosen, n, top_k, table, base, out);
+                  kThreads, 0, stream, chosen, n, top_k, table, base, out, count, chosen_count);
     DS_CUDA_LAUNCH(positions_to_slots, stream, rows, " rows, top ", top_k);
 }
 

@@ -20,9 +20,13 @@ void launch_row_topk(const float* score, std::int64_t ld, const std::int32_t* co
 
 // The chosen positions as cache slots: out[r * top_k + j] = table[base[r] + chosen[r * top_k + j]],
 // or -1 where the choice is -1 (launch_row_topk's rows, a sequence's slot table at base[r]).
+// Given count (the rows' launch_row_topk counts), also chosen_count[r] = min(count[r], top_k), the
+// number of slots row r lists.
 void launch_positions_to_slots(const std::int32_t* chosen, int rows, int top_k,
                                const std::int32_t* table, const std::int32_t* base,
-                               std::int32_t* out, cudaStream_t stream);
+                               std::int32_t* out, cudaStream_t stream,
+                               const std::int32_t* count = nullptr,
+                               std::int32_t* chosen_count = nullptr);
 
 // Where routed tokens are laid out for the grouped GEMV (gemv.h): *count active experts; slot i
 // is expert slot_expert[i] over permuted rows [slot_start[i], slot_start[i + 1]) (experts
