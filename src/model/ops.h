@@ -296,6 +296,9 @@ public:
         return GraphStep::eager;
     }
     virtual void end_graph_step() {}
+    // After a run or recorded step's forward failed (threw): ends it, recording nothing, and
+    // never records its key again.
+    virtual void abandon_graph_step() {}
     virtual void drop_graph_steps(const void* /*owner*/) {}
     // ids: one per sequence; each sequence brings one token (num_new == 1).
     virtual void replay_graph_step(std::span<const std::int32_t> /*ids*/,

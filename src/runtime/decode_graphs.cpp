@@ -77,7 +77,12 @@ std::optional<model::ForwardResult> DecodeGraphs::forward(const model::ForwardBa
         result = recorded_.at(key);
         ++counts_.replayed;
     } else {
-        result = model_.forward(padded, cache);
+        try {
+            result = model_.forward(padded, cache);
+        } catch (...) {
+            ops.abandon_graph_step();
+            throw;
+        }
         ops.end_graph_step();
         if (mode == GraphStep::record) {
             recorded_[key] = result;

@@ -23,23 +23,20 @@ TEST(DecodeGraphs, BatchSizesStepByEightAndEndAtTheMaximum) {
     EXPECT_EQ(DecodeGraphs::batch_sizes(256).size(), 35u);
 }
 
+// Powers of two from 64; DeepSeek-V3.2's top-k (2048) is one, so the bounds stay those; another
+// top-k splits its power of two, so that steps that score and steps that do not never share a
+// key.
 TEST(DecodeGraphs, KeyBoundsArePowersOfTwoSplitAtTopK) {
-    EXPECT_EQ(DecodeGraphs::key_bound(1, 0), 64);
-    EXPECT_EQ(DecodeGraphs::key_bound(64, 0), 64);
-    EXPECT_EQ(DecodeGraphs::key_bound(65, 0), 128);
-    EXPECT_EQ(DecodeGraphs::key_bound(3000, 0), 4096);
-    // DeepSeek-V3.2's top-k (2048) is a power of two: the bounds stay those.
-    EXPECT_EQ(DecodeGraphs::key_bound(2048, 2048), 2048);
-    EXPECT_EQ(DecodeGraphs::key_bound(2049, 2048), 4096);
-    // Another top-k splits its power of two: steps that score and steps that do not never share
-    // a key.
-    EXPECT_EQ(DecodeGraphs::key_bound(100, 100), 100);
-    EXPECT_EQ(DecodeGraphs::key_bound(99, 100), 100);
-    EXPECT_EQ(DecodeGraphs::key_bound(101, 100), 128);
-    EXPECT_EQ(DecodeGraphs::key_bound(20, 100), 64);
-    EXPECT_EQ(DecodeGraphs::key_bound(5, 8), 8);
-    EXPECT_EQ(DecodeGraphs::key_bound(20, 8), 64);
-    EXPECT_EQ(DecodeGraphs::key_bound(9, 8), 64);
+    struct Case {
+        int visible, top_k, bound;
+    };
+    const Case cases[] = {{1, 0, 64},         {64, 0, 64},        {65, 0, 128},    {3000, 0, 4096},
+                          {2048, 2048, 2048}, {2049, 2048, 4096}, {100, 100, 100}, {99, 100, 100},
+                          {101, 100, 128},    {20, 100, 64},      {5, 8, 8},       {20, 8, 64}};
+    for (const Case& c : cases) {
+        EXPECT_EQ(DecodeGraphs::key_bound(c.visible, c.top_k), c.bound)
+            << c.visible << " positions, top-k " << c.top_k;
+    }
 }
 
 TEST(DecodeGraphs, TheCpuBackendRecordsNothing) {

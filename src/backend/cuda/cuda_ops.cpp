@@ -1318,6 +1318,22 @@ struct CudaOps::Impl {
         arena = std::move(next);
     }
 
+    void leave_graph_step() {
+        graph.mode = GraphStep::eager;
+        graph.inputs.reset();
+        graph.ids_host = graph.positions_host = graph.slots_host = nullptr;
+    }
+
+    // Ends the stream capture; then frees what was freed during it.
+    cudaError_t end_capture(cudaGraph_t* recorded) {
+        const cudaError_t ended = cudaStreamEndCapture(stream, recorded);
+        capture->on = false;
+        for (void* p : std::exchange(capture->deferred_frees, {})) {
+            cudaFreeAsync(p, stream);
+        }
+        return ended;
+    }
+
     void drop_graphs() {
         for (auto& [key, exec] : graphs) {
             cudaGraphExecDestroy(exec);
@@ -2369,12 +2385,7 @@ void CudaOps::end_graph_step() {
     const Impl::GraphKey key = impl_->graph_key();
     if (g.mode == GraphStep::record) {
         cudaGraph_t recorded = nullptr;
-        const cudaError_t ended = cudaStreamEndCapture(impl_->stream, &recorded);
-        impl_->capture->on = false;
-        for (void* p : std::exchange(impl_->capture->deferred_frees, {})) {
-            cudaFreeAsync(p, impl_->stream);
-        }
-        check_cuda(ended, "cudaStreamEndCapture");
+        check_cuda(impl_->end_capture(&recorded), "cudaStreamEndCapture");
         cudaGraphExec_t exec = nullptr;
         check_cuda(cudaGraphInstantiate(&exec, recorded, 0), "cudaGraphInstantiate");
         cudaGraphDestroy(recorded);
@@ -2393,9 +2404,25 @@ void CudaOps::end_graph_step() {
             impl_->grow_arena();
         }
     }
-    g.mode = GraphStep::eager;
-    g.inputs.reset();
-    g.ids_host = g.positions_host = g.slots_host = nullptr;
+    impl_->leave_graph_step();
+}
+
+void CudaOps::abandon_graph_step() {
+    auto& g = impl_->graph;
+    DS_ASSERT(g.mode == GraphStep::run || g.mode == GraphStep::record,
+              "abandon_graph_step without a run or recorded step");
+    impl_->bind();
+    if (impl_->capture->on) {
+        cudaGraph_t partial = nullptr;
+        if (impl_->end_capture(&partial) == cudaSuccess && partial != nullptr) {
+            cudaGraphDestroy(partial);
+        }
+        cudaGetLastError();  // a capture broken by the failure is not an error to report later
+    }
+    impl_->graphs_refused.insert(impl_->graph_key());
+    log::warn("a decode step of ", g.tokens, " tokens failed inside a CUDA graph step; steps of ",
+              "its size and context bound run without graphs from now on");
+    impl_->leave_graph_step();
 }
 
 void CudaOps::replay_graph_step(std::span<const std::int32_t> ids,
@@ -2405,8 +2432,7 @@ void CudaOps::replay_graph_step(std::span<const std::int32_t> ids,
     impl_->bind();
     impl_->stage_graph_inputs(ids, seqs);
     impl_->launch_graph(impl_->graphs.at(impl_->graph_key()));
-    g.mode = GraphStep::eager;
-    g.inputs.reset();
+    impl_->leave_graph_step();
 }
 
 void CudaOps::swiglu_mlp(const Tensor& x, const model::ExpertWeights& mlp, Tensor& y) {

@@ -93,6 +93,7 @@ public:
     // measures its memory, the second is recorded (and launched), the rest replay it.
     GraphStep begin_graph_step(const void* owner, int tokens, int max_keys) override;
     void end_graph_step() override;
+    void abandon_graph_step() override;
     void drop_graph_steps(const void* owner) override;
     void replay_graph_step(std::span<const std::int32_t> ids,
                            std::span<const model::SequenceSlots> seqs) override;
