@@ -1316,6 +1316,8 @@ struct CudaOps::Impl {
         next->buffer = alloc(next->capacity);
         next->reset();
         arena = std::move(next);
+        log::info("CUDA graph memory: ", arena->capacity >> 20, " MiB (grown for decode batch ",
+                  graph.tokens, ", up to ", graph.max_keys, " keys)");
     }
 
     void leave_graph_step() {
@@ -2395,8 +2397,8 @@ void CudaOps::end_graph_step() {
         impl_->graphs_ran.insert(key);
         if (g.refused_by != nullptr) {
             impl_->graphs_refused.insert(key);
-            log::warn("decode steps of ", g.tokens, " tokens over at most ", g.max_keys,
-                      " keys are not recorded as a CUDA graph (", g.refused_by,
+            log::warn("decode batch ", g.tokens, ", up to ", g.max_keys,
+                      " keys, is not recorded as a CUDA graph (", g.refused_by,
                       " sends data of its own, as for weights the device kernels do not take); "
                       "they run kernel by kernel");
         }
@@ -2420,8 +2422,9 @@ void CudaOps::abandon_graph_step() {
         cudaGetLastError();  // a capture broken by the failure is not an error to report later
     }
     impl_->graphs_refused.insert(impl_->graph_key());
-    log::warn("a decode step of ", g.tokens, " tokens failed inside a CUDA graph step; steps of ",
-              "its size and context bound run without graphs from now on");
+    log::warn("decode batch ", g.tokens, ", up to ", g.max_keys,
+              " keys, failed inside a CUDA graph step; batches of its size and context bound run "
+              "without graphs from now on");
     impl_->leave_graph_step();
 }
 
