@@ -1268,22 +1268,22 @@ struct CudaOps::Impl {
         DS_ASSERT(static_cast<int>(ids.size()) == n && static_cast<int>(seqs.size()) == n,
                   "a graph step of ", n, " tokens got ", ids.size(), " ids and ", seqs.size(),
                   " sequences");
+        std::vector<std::int32_t> positions, slots;
+        for (const model::SequenceSlots& s : seqs) {
+            const bool fits = s.num_new == 1 && s.num_cached + 1 <= graph.max_keys &&
+                              s.slots.size() > static_cast<std::size_t>(s.num_cached);
+            DS_ASSERT(fits, "a sequence of a graph step brings ", s.num_new, " tokens after ",
+                      s.num_cached, " (bound ", graph.max_keys, ")");
+            positions.push_back(s.num_cached);
+            slots.push_back(s.slots[static_cast<std::size_t>(s.num_cached)]);
+        }
+        // The key lists causal attention reads, as begin_forward sends them to eager steps.
+        const Keys keys = causal_keys(seqs);
         auto& h = graph.host;
-        h.assign(static_cast<std::size_t>(5 * n), 0);
-        for (int i = 0; i < n; ++i) {
-            const model::SequenceSlots& s = seqs[static_cast<std::size_t>(i)];
-            const std::int32_t visible = s.num_cached + 1;
-            DS_ASSERT(s.num_new == 1 && visible <= graph.max_keys &&
-                          static_cast<std::int32_t>(s.slots.size()) >= visible,
-                      "sequence ", i, " of a graph step brings ", s.num_new, " tokens and sees ",
-                      visible, " positions (bound ", graph.max_keys, ")");
-            const auto at = static_cast<std::size_t>(i);
-            h[at] = ids[at];
-            h[n + at] = s.num_cached;
-            h[2 * n + at] = s.slots[static_cast<std::size_t>(s.num_cached)];
-            h[3 * n + at] = static_cast<std::int32_t>(h.size() - 5 * static_cast<std::size_t>(n));
-            h[4 * n + at] = visible;
-            h.insert(h.end(), s.slots.begin(), s.slots.begin() + visible);
+        h.assign(ids.begin(), ids.end());
+        for (const auto* part : {&std::as_const(positions), &std::as_const(slots), &keys.offset,
+                                 &keys.count, &keys.slots}) {
+            h.insert(h.end(), part->begin(), part->end());
         }
         arena->reset();
         const auto capacity =
@@ -1301,7 +1301,6 @@ struct CudaOps::Impl {
 
     void launch_graph(cudaGraphExec_t exec) {
         auto timed = op("graph_replay");
-        independent_kernels = 0;
         check_cuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
     }
 
